@@ -1,0 +1,235 @@
+"""Vectorized column codecs: a pandas Series <-> local token ids (n_rows, width), no per-value loop.
+
+Local ids count from 0 inside each slot's own range; the tokenizer adds each slot's offset.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .errors import TokenizerError, first_bad_row, first_bad_value
+from .spec import DATETIME_UNITS_NS, ColumnSpec
+from .transforms import Transform
+
+RARE_LABEL = "<rare>"
+
+
+def to_grid(series: pd.Series, spec: ColumnSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Grid indices (int64) and a NaN mask of a numeric column; bad values raise naming the row."""
+    name = spec.name
+    if spec.kind == "datetime":
+        parsed = _parse_datetimes(series, name)
+        missing = parsed.isna().to_numpy()
+        ns = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        unit = DATETIME_UNITS_NS[spec.unit]
+        grid = np.where(missing, 0, (ns + unit // 2) // unit)
+        return grid, missing
+    values = parse_numbers(series, name)
+    missing = np.isnan(values)
+    scaled = np.rint(np.where(missing, 0.0, values) * 10.0**spec.decimals)
+    if np.any(np.abs(scaled) > 2.0**62):
+        raise TokenizerError(
+            f"column {name!r}: {first_bad_row(series.index, np.abs(scaled) > 2.0**62)} "
+            f"is too large to encode with {spec.decimals} decimals")
+    return scaled.astype(np.int64), missing
+
+
+def parse_numbers(series: pd.Series, name: str) -> np.ndarray:
+    """Column values as float64 (NaN where missing); a non-number raises naming its row."""
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return series.to_numpy(dtype=np.float64)
+    if pd.api.types.is_numeric_dtype(series.dtype):
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    numbers = pd.to_numeric(series, errors="coerce")
+    bad = numbers.isna().to_numpy() & series.notna().to_numpy()
+    if bad.any():
+        value = first_bad_value(series, bad)
+        raise TokenizerError(
+            f"column {name!r}: {first_bad_row(series.index, bad)} holds {value!r}, not a number")
+    return numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _parse_datetimes(series: pd.Series, name: str) -> pd.Series:
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        return series.dt.tz_convert("UTC").dt.tz_localize(None)
+    if pd.api.types.is_datetime64_dtype(series.dtype):
+        return series
+    parsed = pd.to_datetime(series, errors="coerce", format="mixed")
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    bad = parsed.isna().to_numpy() & series.notna().to_numpy()
+    if bad.any():
+        value = first_bad_value(series, bad)
+        raise TokenizerError(
+            f"column {name!r}: {first_bad_row(series.index, bad)} holds {value!r}, not a date")
+    return parsed
+
+
+class NumericCodec:
+    """float / int / datetime: grid index -> code -> `code_len` base-`base` digits (+ a NaN id)."""
+
+    def __init__(self, spec: ColumnSpec):
+        self.spec = spec
+        self.transform = Transform.from_json(spec.transform) if spec.transform else None
+        self.scale = 10.0**spec.decimals if spec.kind != "datetime" else 1.0
+        self.powers = spec.base ** np.arange(spec.code_len - 1, -1, -1, dtype=np.int64)
+        top = (spec.n_codes - 1) // int(self.powers[0]) + 1
+        full = [min(top, spec.base)] + [spec.base] * (spec.code_len - 1)
+        if spec.digit_values is None:
+            self.digit_values = [np.arange(n, dtype=np.int64) for n in full]
+        else:
+            self.digit_values = [np.asarray(v, dtype=np.int64) for v in spec.digit_values]
+        # digit value -> local id of the nearest digit value seen at fit (identity with fill_all)
+        self.digit_to_local = [
+            np.abs(np.arange(spec.base)[:, None] - values[None, :]).argmin(axis=1)
+            for values in self.digit_values]
+        self.nan_id = len(self.digit_values[0]) if spec.nullable else None
+
+    @property
+    def width(self) -> int:
+        return self.spec.code_len
+
+    def slot_sizes(self) -> list[int]:
+        sizes = [len(v) for v in self.digit_values]
+        sizes[0] += int(self.spec.nullable)
+        return sizes
+
+    def codes_of(self, grid: np.ndarray) -> np.ndarray:
+        """Grid indices in [low, high] -> codes in [0, n_codes)."""
+        if self.transform is None:
+            return grid - self.spec.low
+        t = self.transform.forward(grid / self.scale)
+        t0 = self.transform.forward(np.array([self.spec.low / self.scale]))[0]
+        codes = np.floor((t - t0) / self.spec.step).astype(np.int64)
+        return np.clip(codes, 0, self.spec.n_codes - 1)
+
+    def grid_of(self, codes: np.ndarray) -> np.ndarray:
+        """Codes -> the grid index whose code it is (or, for a code no grid value has, the nearest)."""
+        spec = self.spec
+        if self.transform is None:
+            return codes + spec.low
+        t0 = self.transform.forward(np.array([spec.low / self.scale]))[0]
+        centre = t0 + (codes + 0.5) * spec.step
+        guess = np.rint(self.transform.inverse(centre) * self.scale).astype(np.int64)
+        candidates = np.clip(guess[:, None] + np.array([-1, 0, 1]), spec.low, spec.high)
+        flat = candidates.reshape(-1)
+        exact = (self.codes_of(flat).reshape(candidates.shape) == codes[:, None])
+        distance = np.abs(self.transform.forward(flat / self.scale).reshape(candidates.shape)
+                          - centre[:, None])
+        distance[exact] = -1.0
+        return candidates[np.arange(len(codes)), distance.argmin(axis=1)]
+
+    def encode(self, series: pd.Series) -> np.ndarray:
+        spec = self.spec
+        grid, missing = to_grid(series, spec)
+        if missing.any() and not spec.nullable:
+            raise TokenizerError(
+                f"column {spec.name!r}: {first_bad_row(series.index, missing)} is missing, but the "
+                f"column had no missing values when the tokenizer was fitted")
+        outside = ~missing & ((grid < spec.low) | (grid > spec.high))
+        if outside.any():
+            if spec.out_of_range != "clip":
+                value = first_bad_value(series, outside)
+                raise TokenizerError(
+                    f"column {spec.name!r}: {first_bad_row(series.index, outside)} holds {value!r}, "
+                    f"outside the fitted range [{self.format_grid(spec.low)}, "
+                    f"{self.format_grid(spec.high)}] (set out_of_range: clip to clip instead)")
+            grid = np.clip(grid, spec.low, spec.high)
+        codes = self.codes_of(np.where(missing, spec.low, grid))
+        digits = (codes[:, None] // self.powers[None, :]) % spec.base
+        local = np.stack([self.digit_to_local[i][digits[:, i]] for i in range(spec.code_len)], 1)
+        if spec.nullable:
+            local[missing, 0] = self.nan_id
+            local[missing, 1:] = 0
+        return local
+
+    def decode(self, local: np.ndarray) -> pd.Series:
+        spec = self.spec
+        missing = local[:, 0] == self.nan_id if spec.nullable else np.zeros(len(local), bool)
+        first = np.where(missing, 0, local[:, 0])
+        digits = [self.digit_values[0][first]] + [
+            self.digit_values[i][local[:, i]] for i in range(1, spec.code_len)]
+        codes = np.stack(digits, 1) @ self.powers if len(local) else np.zeros(0, np.int64)
+        grid = self.grid_of(np.minimum(codes, spec.n_codes - 1))
+        return self.from_grid(grid, missing)
+
+    def from_grid(self, grid: np.ndarray, missing: np.ndarray) -> pd.Series:
+        """Grid indices -> column values of the column's kind (NaN/NaT where missing)."""
+        spec = self.spec
+        if spec.kind == "datetime":
+            ns = grid * DATETIME_UNITS_NS[spec.unit]
+            values = ns.astype("datetime64[ns]")
+            values[missing] = np.datetime64("NaT")
+            return pd.Series(values, name=spec.name)
+        if spec.kind == "int" and not missing.any():
+            return pd.Series(grid, name=spec.name)
+        values = grid / self.scale
+        values[missing] = np.nan
+        return pd.Series(values, name=spec.name)
+
+    def format_grid(self, k: int) -> str:
+        return str(self.from_grid(np.array([k]), np.array([False])).iloc[0])
+
+    def valid(self, series: pd.Series) -> np.ndarray:
+        grid, missing = to_grid(series, self.spec)
+        inside = (grid >= self.spec.low) & (grid <= self.spec.high)
+        return np.where(missing, self.spec.nullable, inside)
+
+
+class CategoryCodec:
+    """category / bool: one token per value, then NaN, then the shared rare-category token."""
+
+    def __init__(self, spec: ColumnSpec):
+        self.spec = spec
+        self.index = pd.Index(spec.categories, dtype=object)
+        n = len(spec.categories)
+        self.nan_id = n if spec.nullable else None
+        self.rare_id = n + int(spec.nullable) if spec.rare else None
+
+    @property
+    def width(self) -> int:
+        return 1
+
+    def slot_sizes(self) -> list[int]:
+        return [len(self.spec.categories) + int(self.spec.nullable) + int(self.spec.rare)]
+
+    def encode(self, series: pd.Series) -> np.ndarray:
+        spec = self.spec
+        missing = series.isna().to_numpy()
+        ids = self.index.get_indexer(series.astype(object))
+        if missing.any():
+            if not spec.nullable:
+                raise TokenizerError(
+                    f"column {spec.name!r}: {first_bad_row(series.index, missing)} is missing, but "
+                    f"the column had no missing values when the tokenizer was fitted")
+            ids[missing] = self.nan_id
+        unseen = ids < 0
+        if unseen.any():
+            if self.rare_id is None:
+                value = first_bad_value(series, unseen)
+                raise TokenizerError(
+                    f"column {spec.name!r}: {first_bad_row(series.index, unseen)} holds {value!r}, "
+                    f"a category never seen when the tokenizer was fitted")
+            ids[unseen] = self.rare_id
+        return ids.astype(np.int64)[:, None]
+
+    def decode(self, local: np.ndarray) -> pd.Series:
+        labels = np.asarray(
+            list(self.spec.categories) + [np.nan] * int(self.spec.nullable)
+            + [RARE_LABEL] * int(self.spec.rare), dtype=object)
+        values = pd.Series(labels[local[:, 0]], name=self.spec.name)
+        if self.spec.kind == "bool" and not self.spec.nullable:
+            return values.astype(bool)
+        return values.infer_objects()
+
+    def valid(self, series: pd.Series) -> np.ndarray:
+        missing = series.isna().to_numpy()
+        known = self.index.get_indexer(series.astype(object)) >= 0
+        if self.spec.rare:
+            known |= series.astype(object).to_numpy() == RARE_LABEL
+        return np.where(missing, self.spec.nullable, known)
+
+
+def codec_for(spec: ColumnSpec) -> NumericCodec | CategoryCodec:
+    return NumericCodec(spec) if spec.is_numeric else CategoryCodec(spec)

@@ -1,0 +1,228 @@
+"""Fit a tokenizer over one DataFrame or a stream of chunks: infer each column's kind and range.
+
+The stream only keeps per-column summaries (range, decimals needed, category counts and a
+bounded random sample for transforms), so a table larger than memory can be fitted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .codecs import NumericCodec, parse_numbers, to_grid
+from .errors import TokenizerError, plain
+from .spec import DATETIME_UNITS_NS, KINDS, ColumnSpec
+from .transforms import TRANSFORMS, fit_transform
+
+SAMPLE_SIZE = 100_000
+COLUMN_KEYS = ("kind", "decimals", "transform", "base", "fill_all", "min_count", "datetime_unit",
+               "out_of_range", "nullable")
+
+
+@dataclass
+class _ColumnStats:
+    """Running summary of one column over the chunks seen so far."""
+
+    kinds: set = field(default_factory=set)
+    rows: int = 0
+    missing: int = 0
+    low: float = np.inf
+    high: float = -np.inf
+    decimals: int = 0
+    counts: Counter = field(default_factory=Counter)
+    sample: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    sample_keys: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+class TokenizerFitter:
+    """Accumulates column statistics chunk by chunk; `finish()` returns the TabularTokenizer."""
+
+    def __init__(self, settings: Mapping, columns: Mapping | None = None, seed: int = 0):
+        self.settings = dict(settings)
+        self.overrides = {str(k): dict(v or {}) for k, v in (columns or {}).items()}
+        for name, override in self.overrides.items():
+            unknown = set(override) - set(COLUMN_KEYS)
+            if unknown:
+                raise TokenizerError(
+                    f"column {name!r}: unknown setting(s) {sorted(unknown)}; "
+                    f"known: {', '.join(COLUMN_KEYS)}")
+            if override.get("kind") not in (None, *KINDS):
+                raise TokenizerError(
+                    f"column {name!r}: kind {override['kind']!r} is not one of {', '.join(KINDS)}")
+        self.rng = np.random.default_rng(seed)
+        self.stats: dict[str, _ColumnStats] = {}
+
+    def setting(self, column: str, key: str):
+        """A column's setting: its override if given, else the tokenizer default."""
+        return self.overrides.get(column, {}).get(key, self.settings[key])
+
+    def update(self, chunk: pd.DataFrame) -> None:
+        """Fold one chunk of rows into the statistics."""
+        if not self.stats:
+            missing = set(self.overrides) - set(map(str, chunk.columns))
+            if missing:
+                raise TokenizerError(
+                    f"column settings name column(s) {sorted(missing)} that the table does not "
+                    f"have; its columns are {list(map(str, chunk.columns))}")
+            self.stats = {str(c): _ColumnStats() for c in chunk.columns}
+        elif list(self.stats) != list(map(str, chunk.columns)):
+            raise TokenizerError(
+                f"chunk columns {list(chunk.columns)} differ from the first chunk's {list(self.stats)}")
+        for column, stats in self.stats.items():
+            self._update_column(column, stats, chunk[column])
+
+    def _update_column(self, name: str, stats: _ColumnStats, series: pd.Series) -> None:
+        kind = self.overrides.get(name, {}).get("kind") or _chunk_kind(series)
+        stats.kinds.add(kind)
+        stats.rows += len(series)
+        present = series.dropna()
+        stats.missing += len(series) - len(present)
+        if kind in ("category", "bool"):
+            stats.counts.update(present.astype(object).value_counts().to_dict())
+            limit = self.settings["max_categories"]
+            if len(stats.counts) > limit:
+                raise TokenizerError(
+                    f"column {name!r} has more than {limit} distinct values; declare its kind "
+                    f"(float/int/datetime), drop it, or raise tokenizer.max_categories")
+            return
+        if kind == "datetime":
+            probe = ColumnSpec(name, "datetime", unit=self.setting(name, "datetime_unit"))
+            values = to_grid(present, probe)[0].astype(np.float64)
+        else:
+            values = parse_numbers(present, name)
+            stats.decimals = max(stats.decimals, _decimals_needed(values, self.settings["max_decimals"]))
+        if len(values):
+            stats.low = min(stats.low, float(values.min()))
+            stats.high = max(stats.high, float(values.max()))
+            self._sample(stats, values)
+
+    def _sample(self, stats: _ColumnStats, values: np.ndarray) -> None:
+        """Keep a uniform random sample of bounded size (bottom-k of random keys)."""
+        keys = self.rng.random(len(values))
+        sample = np.concatenate([stats.sample, values])
+        all_keys = np.concatenate([stats.sample_keys, keys])
+        if len(sample) > SAMPLE_SIZE:
+            keep = np.argpartition(all_keys, SAMPLE_SIZE)[:SAMPLE_SIZE]
+            sample, all_keys = sample[keep], all_keys[keep]
+        stats.sample, stats.sample_keys = sample, all_keys
+
+    def finish(self):
+        """Turn the statistics into fitted column specs and the tokenizer."""
+        from .tokenizer import TabularTokenizer
+
+        if not self.stats or not any(s.rows for s in self.stats.values()):
+            raise TokenizerError("cannot fit a tokenizer on an empty table")
+        specs = [self._spec(name, stats) for name, stats in self.stats.items()]
+        return TabularTokenizer(specs)
+
+    def _spec(self, name: str, stats: _ColumnStats) -> ColumnSpec:
+        kind = _final_kind(name, stats)
+        nullable = bool(self.setting(name, "nullable") or stats.missing > 0)
+        if stats.rows == stats.missing:
+            raise TokenizerError(f"column {name!r} has no values, only missing ones; drop it")
+        if kind in ("category", "bool"):
+            return self._category_spec(name, kind, stats, nullable)
+        return self._numeric_spec(name, kind, stats, nullable)
+
+    def _category_spec(self, name, kind, stats, nullable) -> ColumnSpec:
+        if kind == "bool":
+            categories = [False, True]
+            rare = False
+        else:
+            min_count = int(self.setting(name, "min_count"))
+            kept = {v: c for v, c in stats.counts.items() if c >= min_count}
+            rare = len(kept) < len(stats.counts)
+            categories = sorted(kept, key=lambda v: (type(v).__name__, v))
+        return ColumnSpec(name, kind, nullable=nullable,
+                          categories=[plain(v) for v in categories], rare=rare)
+
+    def _numeric_spec(self, name, kind, stats, nullable) -> ColumnSpec:
+        base = int(self.setting(name, "base"))
+        if base < 2:
+            raise TokenizerError(f"column {name!r}: base must be at least 2, not {base}")
+        transform_name = self.setting(name, "transform")
+        if transform_name not in TRANSFORMS:
+            raise TokenizerError(
+                f"column {name!r}: transform {transform_name!r} is not one of {', '.join(TRANSFORMS)}")
+        if kind == "datetime":
+            decimals, unit, transform_name = 0, self.setting(name, "datetime_unit"), "none"
+            if unit not in DATETIME_UNITS_NS:
+                raise TokenizerError(f"column {name!r}: datetime_unit {unit!r} is not one of "
+                                     f"{', '.join(DATETIME_UNITS_NS)}")
+        else:
+            unit = None
+            declared = self.setting(name, "decimals")
+            decimals = 0 if kind == "int" else int(stats.decimals if declared is None else declared)
+        scale = 10.0**decimals
+        low = int(np.rint(stats.low * (1.0 if kind == "datetime" else scale)))
+        high = int(np.rint(stats.high * (1.0 if kind == "datetime" else scale)))
+        transform = fit_transform(transform_name, stats.sample, low / scale, high / scale)
+        if transform.name == "none":
+            n_codes, step, transform_json = high - low + 1, None, None
+        else:
+            step = 0.999 * transform.min_gap(1.0 / scale)
+            span = transform.forward(np.array([high / scale]))[0] - transform.forward(
+                np.array([low / scale]))[0]
+            n_codes, transform_json = int(np.floor(span / step)) + 1, transform.to_json()
+        code_len = 1
+        while base**code_len < n_codes:
+            code_len += 1
+        if code_len > self.settings["max_code_len"]:
+            raise TokenizerError(
+                f"column {name!r} needs {code_len} digits in base {base} for {n_codes} codes "
+                f"(range [{stats.low}, {stats.high}], {decimals} decimals, transform "
+                f"{transform.name}); lower its decimals, raise its base or max_code_len")
+        spec = ColumnSpec(name, kind, nullable=nullable,
+                          out_of_range=self.setting(name, "out_of_range"), decimals=decimals,
+                          unit=unit, low=low, high=high, base=base, code_len=code_len,
+                          n_codes=n_codes, transform=transform_json, step=step)
+        if not self.setting(name, "fill_all"):
+            spec.digit_values = self._seen_digits(spec, stats)
+        return spec
+
+    def _seen_digits(self, spec: ColumnSpec, stats: _ColumnStats) -> list[list[int]]:
+        """Digit values that the fitting sample (and the range ends) actually use, per digit."""
+        codec = NumericCodec(spec)
+        grid = np.concatenate([[spec.low, spec.high], np.rint(
+            stats.sample * (1.0 if spec.kind == "datetime" else codec.scale)).astype(np.int64)])
+        codes = codec.codes_of(np.clip(grid, spec.low, spec.high))
+        digits = (codes[:, None] // codec.powers[None, :]) % spec.base
+        return [np.unique(digits[:, i]).tolist() for i in range(spec.code_len)]
+
+
+def _chunk_kind(series: pd.Series) -> str:
+    """The kind one chunk of a column suggests, from its dtype."""
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "datetime"
+    if pd.api.types.is_numeric_dtype(dtype):
+        values = series.dropna().to_numpy(dtype=np.float64)
+        return "int" if np.all(values == np.round(values)) else "float"
+    return "category"
+
+
+def _final_kind(name: str, stats: _ColumnStats) -> str:
+    """Merge the kinds the chunks suggested: int and float make float; others must agree."""
+    kinds = stats.kinds
+    if kinds <= {"int", "float"}:
+        return "float" if "float" in kinds else "int"
+    if len(kinds) == 1:
+        return next(iter(kinds))
+    raise TokenizerError(
+        f"column {name!r} looks like {' and '.join(sorted(kinds))} in different parts of the "
+        f"table; declare its kind in the column settings")
+
+
+def _decimals_needed(values: np.ndarray, max_decimals: int) -> int:
+    """Fewest decimals that represent every value exactly (up to float noise), capped."""
+    for decimals in range(max_decimals + 1):
+        rounded = np.round(values, decimals)
+        if np.all(np.abs(rounded - values) <= 1e-9 * np.maximum(1.0, np.abs(values))):
+            return decimals
+    return max_decimals

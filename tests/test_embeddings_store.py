@@ -1,0 +1,65 @@
+"""Milvus Lite vector store and the vector-search privacy audit, on hand-made embeddings."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nemo_tabular.embeddings.audit import privacy_audit
+from nemo_tabular.embeddings.store import RowVectorStore, VectorStoreError, connect
+
+
+def unit_vectors(n: int, dim: int, seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=(n, dim))
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def store(tmp_path):
+    client = connect(str(tmp_path / "rows.db"))
+    yield RowVectorStore(client, "rows", dim=16)
+    client.close()
+
+
+def test_search_finds_the_row_itself_and_filters(store):
+    train, holdout = unit_vectors(200, 16, 0), unit_vectors(50, 16, 1)
+    rows = pd.DataFrame({"colour": ["red", "blue"] * 100, "price": np.arange(200.0)})
+    store.upsert("train", np.arange(200), train, rows)
+    store.upsert("holdout", np.arange(50), holdout, rows.iloc[:50])
+    hits = store.search(train[[7]], k=3)[0]
+    assert hits[0]["id"] == 7 and hits[0]["split"] == "train" and hits[0]["price"] == 7.0
+    blue = store.search(train[[7]], k=5, filter='colour == "blue" and split == "train"')[0]
+    assert all(h["colour"] == "blue" for h in blue) and 7 in [h["id"] for h in blue]
+    red = store.search(train[[7]], k=5, filter='colour == "red"')[0]
+    assert all(h["colour"] == "red" for h in red)
+
+
+def test_upsert_is_idempotent(store):
+    vectors = unit_vectors(30, 16, 2)
+    rows = pd.DataFrame({"x": np.arange(30)})
+    store.upsert("train", np.arange(30), vectors, rows)
+    store.upsert("train", np.arange(30), vectors, rows)
+    assert store.count("train") == 30
+
+
+def test_dimension_mismatch_and_bad_uri_raise(tmp_path, store):
+    with pytest.raises(VectorStoreError, match="collection 'rows' holds vectors of dimension 16, but this model gives 8"):
+        RowVectorStore(store.client, "rows", dim=8)
+    with pytest.raises(VectorStoreError, match="dimension 4, collection 'rows' expects 16"):
+        store.upsert("train", np.arange(2), unit_vectors(2, 4, 0), pd.DataFrame({"x": [1, 2]}))
+    with pytest.raises(VectorStoreError, match="neither a Milvus Lite file"):
+        connect(str(tmp_path / "rows.sqlite"))
+
+
+def test_audit_flags_a_planted_copy_of_a_training_row(store):
+    train, holdout = unit_vectors(300, 16, 3), unit_vectors(300, 16, 4)
+    store.upsert("train", np.arange(300), train, pd.DataFrame({"x": np.arange(300)}))
+    store.upsert("holdout", np.arange(300), holdout, pd.DataFrame({"x": np.arange(300)}))
+    synthetic = unit_vectors(50, 16, 5)
+    synthetic[17] = train[123]
+    report = privacy_audit(store, synthetic, holdout)
+    flagged = {f["synthetic_row"]: f for f in report["flagged"]}
+    assert 17 in flagged and flagged[17]["nearest_train_row"] == 123
+    assert flagged[17]["distance"] < 1e-5
+    assert report["copy_rate"] == pytest.approx(1 / 50)
+    # vectors drawn independently of both equally large splits are no closer to train
+    assert 0.3 < report["share_closer_to_train"] < 0.7

@@ -1,0 +1,92 @@
+"""Check the dataset config against the file's columns and keep every chunk's column types consistent."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nemo_tabular.data.errors import DataPrepError
+
+NUMERIC_KINDS = ("float", "int")
+
+
+def as_list(value: str | Sequence[str] | None) -> list[str]:
+    """A config entry that may be null, one column name or a list of names, as a list."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return list(value)
+
+
+def check_columns(
+    path: Path,
+    columns: Sequence[str],
+    group_by: Sequence[str],
+    order_by: Sequence[str],
+    overrides: Mapping[str, object],
+    drop: Sequence[str],
+    target: str | None,
+) -> None:
+    """Raise naming the file and column when the dataset config refers to a column the file lacks."""
+    available = set(columns)
+    roles = [("drop", c) for c in drop] + [("group_by", c) for c in group_by] + [("order_by", c) for c in order_by]
+    roles += [("columns", c) for c in overrides] + ([("target", target)] if target else [])
+    for role, column in roles:
+        if column not in available:
+            raise DataPrepError(f"{path}: {role} names column {column!r}, which is not in the file; columns: {list(columns)}")
+    for role, column in roles:
+        if role != "drop" and column in drop:
+            raise DataPrepError(f"{path}: {role} names column {column!r}, which dataset.drop removes")
+
+
+def declared_kinds(overrides: Mapping[str, Mapping[str, object]]) -> dict[str, str]:
+    """Column kinds the dataset config declares explicitly ({name: kind})."""
+    return {name: str(spec["kind"]) for name, spec in overrides.items() if spec and spec.get("kind")}
+
+
+class ChunkCoercer:
+    """Fixes each column's type family from the declared kinds and the first chunk, then holds later chunks to it."""
+
+    def __init__(self, path: Path, kinds: Mapping[str, str], order_by: Sequence[str]) -> None:
+        self.path = path
+        self.kinds = dict(kinds)
+        self.order_by = list(order_by)
+        self.numeric: set[str] | None = None
+
+    def __call__(self, chunk: pd.DataFrame) -> pd.DataFrame:
+        """Return `chunk` with numeric and date columns parsed; raise naming the first bad row."""
+        if self.numeric is None:
+            self.numeric = {c for c in chunk.columns if is_numeric(chunk[c]) and c not in self.kinds}
+            self.numeric |= {c for c, kind in self.kinds.items() if kind in NUMERIC_KINDS}
+        for column in chunk.columns:
+            series = chunk[column]
+            if column in self.numeric and not is_numeric(series):
+                chunk[column] = self._parse(series, pd.to_numeric, "a number")
+            elif self._is_date(column, series) and not pd.api.types.is_datetime64_any_dtype(series):
+                chunk[column] = self._parse(series, pd.to_datetime, "a date")
+        return chunk
+
+    def _is_date(self, column: str, series: pd.Series) -> bool:
+        """Declared datetime columns, and order_by columns that are neither numbers nor dates already."""
+        if self.kinds.get(column) == "datetime":
+            return True
+        return column in self.order_by and column not in self.numeric and not is_numeric(series)
+
+    def _parse(self, series: pd.Series, parse, what: str) -> pd.Series:
+        """Parse with `parse(errors='coerce')`; a value that turned into NaN/NaT is an error naming its row."""
+        parsed = parse(series, errors="coerce")
+        bad = np.asarray(parsed.isna() & series.notna())
+        if bad.any():
+            row = series.index[int(np.flatnonzero(bad)[0])]
+            value = series.loc[row]
+            raise DataPrepError(f"{self.path}: column {series.name!r} row {row}: cannot parse {value!r} as {what}")
+        return parsed
+
+
+def is_numeric(series: pd.Series) -> bool:
+    """Numbers (ints, floats, bools), as opposed to text or dates."""
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_datetime64_any_dtype(series)

@@ -1,0 +1,96 @@
+"""The standalone bundle: model.safetensors + config.json + tokenizer.json, loadable without megatron.
+
+config.json holds the GPT sizes and the table layout (group_by/order_by), so a bundle alone says
+whether it generates flat rows or whole entities.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from nemo_tabular.tokenizer import TabularTokenizer
+
+from .model import GPT, GPTConfig
+
+FORMAT = "nemo-tabular-gpt"
+VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+TOKENIZER_FILE = "tokenizer.json"
+
+
+@dataclass
+class TableLayout:
+    """How rows form documents: no group_by = flat table (one row per document)."""
+
+    group_by: list[str] = field(default_factory=list)
+    order_by: str | None = None
+
+    @property
+    def sequential(self) -> bool:
+        return bool(self.group_by)
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> "TableLayout":
+        data = data or {}
+        group_by = data.get("group_by") or []
+        return cls([group_by] if isinstance(group_by, str) else list(group_by), data.get("order_by"))
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle: the model in eval mode, its tokenizer and the table layout."""
+
+    model: GPT
+    tokenizer: TabularTokenizer
+    layout: TableLayout
+
+
+def is_bundle(path: str | os.PathLike) -> bool:
+    """True when `path` is a directory holding a bundle's weights and config."""
+    path = Path(path)
+    return (path / WEIGHTS_FILE).is_file() and (path / CONFIG_FILE).is_file()
+
+
+def save_bundle(path: str | os.PathLike, config: GPTConfig, state_dict: dict[str, torch.Tensor],
+                tokenizer: TabularTokenizer, layout: TableLayout) -> Path:
+    """Write a bundle directory atomically (built in a temp directory, then renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp"))
+    try:
+        tensors = {name: t.detach().to(torch.float32).contiguous() for name, t in state_dict.items()}
+        save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
+        meta = {"format": FORMAT, "version": VERSION, "model": config.to_json(),
+                "table": {"group_by": layout.group_by, "order_by": layout.order_by}}
+        (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=1))
+        tokenizer.save(tmp / TOKENIZER_FILE)
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu") -> Bundle:
+    """Read a bundle written by save_bundle; a directory that is not one raises naming it."""
+    path = Path(path)
+    if not is_bundle(path):
+        raise FileNotFoundError(f"{path}: not a model bundle (needs {WEIGHTS_FILE} and {CONFIG_FILE})")
+    meta = json.loads((path / CONFIG_FILE).read_text())
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise ValueError(f"{path / CONFIG_FILE}: not a {FORMAT} v{VERSION} config")
+    model = GPT(GPTConfig(**meta["model"]))
+    model.load_state_dict(load_file(str(path / WEIGHTS_FILE)), strict=True)
+    model.to(device).eval()
+    return Bundle(model, TabularTokenizer.load(path / TOKENIZER_FILE), TableLayout.from_json(meta.get("table")))

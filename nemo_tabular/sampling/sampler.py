@@ -1,0 +1,118 @@
+"""Sample a synthetic table: flat rows or whole entities (documents), optionally conditioned, streamed to a file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from .bundle import Bundle
+from .conditions import forced_tokens, read_conditions
+from .constraints import SlotConstraints
+from .engine import generate_rows
+from .token_choice import SamplingSettings
+from .writer import TableWriter
+
+ENTITY_COLUMN = "entity"
+
+
+@dataclass
+class SampleOptions:
+    """What to generate; n_rows is ignored when conditions come as a table (one row/entity per condition row)."""
+
+    n_rows: int = 1000
+    batch_size: int = 256
+    seed: int = 0
+    settings: SamplingSettings = field(default_factory=SamplingSettings)
+    conditions: Mapping | str | os.PathLike | pd.DataFrame | None = None
+    max_rows_per_entity: int | None = None
+    n_entities: int | None = None
+    use_cache: bool = True
+
+    def __post_init__(self):
+        if self.n_rows < 1 or self.batch_size < 1:
+            raise ValueError(f"n_rows and batch_size must be >= 1, got {self.n_rows} and {self.batch_size}")
+
+
+def stable_dtypes(frame: pd.DataFrame, bundle: Bundle) -> pd.DataFrame:
+    """Nullable int columns as pandas Int64, so every chunk of a file has the same schema."""
+    for spec in bundle.tokenizer.columns:
+        if spec.kind == "int" and spec.nullable:
+            frame[spec.name] = frame[spec.name].astype("Int64")
+    return frame
+
+
+def entity_column(bundle: Bundle) -> str:
+    """The group_by name when the tokenizer does not generate it, else ENTITY_COLUMN."""
+    group_by = bundle.layout.group_by
+    if len(group_by) == 1 and group_by[0] not in bundle.tokenizer.column_names:
+        return group_by[0]
+    return ENTITY_COLUMN
+
+
+def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFrame]:
+    """Decoded batches of rows (flat) or of whole entities (sequential), until the target is reached."""
+    tok, model = bundle.tokenizer, bundle.model
+    device = model.wte.weight.device
+    constraints = SlotConstraints(tok, model.config.vocab_size, device)
+    generator = torch.Generator(device).manual_seed(options.seed)
+    forced_all, per_row_conditions = None, False
+    if options.conditions is not None:
+        table = read_conditions(options.conditions)
+        per_row_conditions = not isinstance(options.conditions, Mapping)
+        forced_all = torch.as_tensor(forced_tokens(tok, table), device=device)
+    sequential = bundle.layout.sequential
+    rows_per_doc = 1
+    if sequential:
+        rows_per_doc = options.max_rows_per_entity or (model.config.n_positions - 1) // tok.row_width
+    target_docs = len(forced_all) if per_row_conditions else (options.n_entities if sequential else None)
+    made_rows = made_docs = 0
+    while True:
+        if target_docs is not None:
+            batch = min(options.batch_size, target_docs - made_docs)
+        else:
+            batch = options.batch_size if sequential else min(options.batch_size, options.n_rows - made_rows)
+        if batch <= 0 or (target_docs is None and made_rows >= options.n_rows):
+            return
+        forced = None
+        if forced_all is not None:
+            rows = forced_all[made_docs:made_docs + batch] if per_row_conditions else forced_all.expand(batch, -1)
+            forced = rows[:, None, :]
+        prompt = torch.full((batch, 1), tok.eod_id, dtype=torch.long, device=device)
+        terminators = (tok.eor_id, tok.eod_id) if sequential else (tok.eod_id,)
+        result = generate_rows(model, constraints, prompt, rows_per_doc, inner_terminators=terminators,
+                               last_terminators=(tok.eod_id,), eod_id=tok.eod_id, pad_id=tok.pad_id,
+                               settings=options.settings, generator=generator, forced=forced,
+                               use_cache=options.use_cache)
+        counts = result.n_rows.cpu().numpy()
+        keep = np.arange(rows_per_doc)[None, :] < counts[:, None]
+        frame = stable_dtypes(tok.decode(result.tokens.cpu().numpy()[keep][:, :-1]), bundle)
+        if sequential:
+            frame.insert(0, entity_column(bundle), np.repeat(np.arange(made_docs, made_docs + batch), counts))
+        made_docs += batch
+        made_rows += len(frame)
+        yield frame
+
+
+def sample_to_file(bundle: Bundle, out: str | os.PathLike, options: SampleOptions,
+                   chunk_rows: int = 65536, progress: bool = True) -> int:
+    """Stream samples to `out` (.csv or .parquet) in chunks of about chunk_rows rows; returns rows written."""
+    pending: list[pd.DataFrame] = []
+    pending_rows = 0
+    total = None if options.conditions is not None and not isinstance(options.conditions, Mapping) else options.n_rows
+    with TableWriter(out) as writer, tqdm(total=total, unit="row", disable=not progress) as bar:
+        for frame in iter_samples(bundle, options):
+            pending.append(frame)
+            pending_rows += len(frame)
+            bar.update(len(frame))
+            if pending_rows >= chunk_rows:
+                writer.write(pd.concat(pending, ignore_index=True))
+                pending, pending_rows = [], 0
+        if pending:
+            writer.write(pd.concat(pending, ignore_index=True))
+        return writer.rows

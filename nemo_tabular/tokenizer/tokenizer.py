@@ -130,6 +130,7 @@ class TabularTokenizer:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w") as handle:
             json.dump(self.to_json(), handle, indent=1)
+        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; the tokenizer is shared with the model
         os.replace(tmp, path)
 
     @classmethod

@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-_worker_tokenizer = None
+from nemo_tabular.tokenizer import TabularTokenizer
+
+_worker_tokenizer: TabularTokenizer | None = None
 
 
 def encode_chunks(
-    chunks: Iterable[pd.DataFrame], tokenizer, tokenizer_path: Path, workers: int
+    chunks: Iterable[pd.DataFrame], tokenizer: TabularTokenizer, tokenizer_path: Path, workers: int
 ) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
     """Yield (chunk, tokens) in input order; pool workers load the tokenizer from its JSON file."""
     stream = iter(chunks)
@@ -41,8 +43,6 @@ def encode_chunks(
 
 def _load_tokenizer(path: str) -> None:
     """Pool initializer: each worker reads the tokenizer once."""
-    from nemo_tabular.tokenizer import TabularTokenizer
-
     global _worker_tokenizer
     _worker_tokenizer = TabularTokenizer.load(path)
 

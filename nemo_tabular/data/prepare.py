@@ -22,6 +22,7 @@ from nemo_tabular.data.schema import ChunkCoercer, as_list, check_columns, decla
 from nemo_tabular.data.scratch import RowStore, TokenStore
 from nemo_tabular.data.sources import count_rows, iter_chunks, open_source, source_columns
 from nemo_tabular.data.splits import SPLITS, split_documents, split_series
+from nemo_tabular.tokenizer import TabularTokenizer, TokenizerError, TokenizerFitter
 
 TOKENIZER_FILE = "tokenizer.json"
 META_FILE = "meta.json"
@@ -108,10 +109,8 @@ def chunk_stream(path: Path, options: PrepOptions, description: str) -> Iterator
             bar.update(len(chunk))
 
 
-def load_or_fit_tokenizer(path: Path, options: PrepOptions):
+def load_or_fit_tokenizer(path: Path, options: PrepOptions) -> TabularTokenizer:
     """Load `tokenizer_path`, or fit a tokenizer in one streaming pass over the source (pass 1, writes nothing)."""
-    from nemo_tabular.tokenizer import TabularTokenizer, TokenizerError, TokenizerFitter
-
     if options.tokenizer_path:
         try:
             return TabularTokenizer.load(options.tokenizer_path)
@@ -127,11 +126,9 @@ def load_or_fit_tokenizer(path: Path, options: PrepOptions):
 
 
 def encode_source(
-    path: Path, options: PrepOptions, tokenizer, tokenizer_file: Path, scratch: Path
+    path: Path, options: PrepOptions, tokenizer: TabularTokenizer, tokenizer_file: Path, scratch: Path
 ) -> tuple[DocumentKeys, TokenStore, RowStore]:
     """Pass 2: encode every chunk to scratch tokens, keep its rows for the parquet splits and its document keys."""
-    from nemo_tabular.tokenizer import TokenizerError
-
     keys = DocumentKeys(options.group_by, options.order_by)
     tokens = TokenStore(scratch / "tokens.int32", tokenizer.row_width)
     rows = RowStore(scratch / "rows")
@@ -175,7 +172,7 @@ def write_splits(
     document_split: np.ndarray,
     tokens: np.ndarray,
     rows: RowStore,
-    tokenizer,
+    tokenizer: TabularTokenizer,
     batch_rows: int,
 ) -> dict[str, dict[str, int]]:
     """Write <split>.bin/.idx (documents in order, last row ending in eod) and <split>.parquet; return counts."""
@@ -197,7 +194,7 @@ def write_splits(
     return counts
 
 
-def write_meta(path: Path, options: PrepOptions, tokenizer, counts: Mapping[str, dict]) -> None:
+def write_meta(path: Path, options: PrepOptions, tokenizer: TabularTokenizer, counts: Mapping[str, dict]) -> None:
     """meta.json: what was prepared from where, and how much of it went to each split."""
     meta = {
         "dataset": options.name,

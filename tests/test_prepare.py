@@ -295,3 +295,12 @@ def test_hydra_entry_runs_with_overrides_and_reports_errors(tmp_path):
     assert failed.returncode == 1
     assert "error: " in failed.stderr and "group_by names column 'town'" in failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+def test_column_empty_in_early_chunks_takes_its_type_from_later_ones(tmp_path):
+    table = pd.DataFrame({"x": np.arange(300.0), "note": [None] * 100 + ["a", "b"] * 100})
+    source = tmp_path / "sparse.csv"
+    table.to_csv(source, index=False)
+    data_dir = prep_table(tmp_path, source, "chunk_rows=50", "split.valid=0", "split.test=0",
+                          columns={"note": {"kind": "category"}})
+    pd.testing.assert_frame_equal(pd.read_parquet(data_dir / "train.parquet"), table)

@@ -49,22 +49,21 @@ def declared_kinds(overrides: Mapping[str, Mapping[str, object]]) -> dict[str, s
 
 
 class ChunkCoercer:
-    """Fixes each column's type family from the declared kinds and the first chunk, then holds later chunks to it."""
+    """Fixes each column's type family from its declared kind or first non-empty chunk, then holds later chunks to it."""
 
     def __init__(self, path: Path, kinds: Mapping[str, str], order_by: Sequence[str]) -> None:
         self.path = path
         self.kinds = dict(kinds)
         self.order_by = list(order_by)
-        self.numeric: set[str] | None = None
+        self.numeric = {column: kind in NUMERIC_KINDS for column, kind in self.kinds.items()}
 
     def __call__(self, chunk: pd.DataFrame) -> pd.DataFrame:
         """Return `chunk` with numeric and date columns parsed; raise naming the first bad row."""
-        if self.numeric is None:
-            self.numeric = {c for c in chunk.columns if is_numeric(chunk[c]) and c not in self.kinds}
-            self.numeric |= {c for c, kind in self.kinds.items() if kind in NUMERIC_KINDS}
         for column in chunk.columns:
             series = chunk[column]
-            if column in self.numeric and not is_numeric(series):
+            if column not in self.numeric and series.notna().any():
+                self.numeric[column] = is_numeric(series)
+            if self.numeric.get(column) and not is_numeric(series):
                 chunk[column] = self._parse(series, pd.to_numeric, "a number")
             elif self._is_date(column, series) and not pd.api.types.is_datetime64_any_dtype(series):
                 chunk[column] = self._parse(series, pd.to_datetime, "a date")
@@ -74,7 +73,7 @@ class ChunkCoercer:
         """Declared datetime columns, and order_by columns that are neither numbers nor dates already."""
         if self.kinds.get(column) == "datetime":
             return True
-        return column in self.order_by and column not in self.numeric and not is_numeric(series)
+        return column in self.order_by and not self.numeric.get(column) and not is_numeric(series)
 
     def _parse(self, series: pd.Series, parse, what: str) -> pd.Series:
         """Parse with `parse(errors='coerce')`; a value that turned into NaN/NaT is an error naming its row."""

@@ -46,6 +46,9 @@ class RowStore:
     def append(self, chunk: pd.DataFrame) -> None:
         """Store one chunk of rows (its index is not kept: row numbers are implied by the order of appends)."""
         table = pa.Table.from_pandas(chunk, preserve_index=False)
+        for i, column in enumerate(table.columns):
+            if column.null_count == len(table):  # typeless, so a later chunk's values decide the column's type
+                table = table.set_column(i, table.field(i).name, pa.nulls(len(table)))
         with pa.OSFile(str(self._path(len(self.schemas))), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
         self.schemas.append(table.schema)

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from nemo_tabular.export import ExportError, save_hf, standalone_from_megatron
 from nemo_tabular.sampling import TableLayout, load_bundle, save_bundle
 from nemo_tabular.tokenizer import TabularTokenizer
-from tests.conftest import load_tokenizer_settings
+from conftest import load_tokenizer_settings
 
 SEQ = 24
 

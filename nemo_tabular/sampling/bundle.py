@@ -27,22 +27,32 @@ CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.json"
 
 
+def as_list(value) -> list[str]:
+    """None, one name or a list of names -> a list of names."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
 @dataclass
 class TableLayout:
-    """How rows form documents: no group_by = flat table (one row per document)."""
+    """How rows form documents: group_by entities ordered by order_by; neither = flat (one row per document).
+
+    order_by without group_by is a single series (one entity).
+    """
 
     group_by: list[str] = field(default_factory=list)
-    order_by: str | None = None
+    order_by: list[str] = field(default_factory=list)
 
     @property
     def sequential(self) -> bool:
-        return bool(self.group_by)
+        return bool(self.group_by or self.order_by)
 
     @classmethod
-    def from_json(cls, data: dict | None) -> "TableLayout":
+    def from_json(cls, data) -> "TableLayout":
+        """From a mapping with group_by/order_by (a bundle's `table`, meta.json or the dataset config)."""
         data = data or {}
-        group_by = data.get("group_by") or []
-        return cls([group_by] if isinstance(group_by, str) else list(group_by), data.get("order_by"))
+        return cls(as_list(data.get("group_by")), as_list(data.get("order_by")))
 
 
 @dataclass

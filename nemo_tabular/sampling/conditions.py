@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from nemo_tabular.tokenizer import TabularTokenizer, TokenizerError
+from nemo_tabular.tokenizer.errors import plain
+
+from .tables import read_table
 
 FREE = -1
 
@@ -25,13 +27,7 @@ def read_conditions(source: Mapping | str | os.PathLike | pd.DataFrame) -> pd.Da
         return source.reset_index(drop=True)
     if isinstance(source, Mapping):
         return pd.DataFrame({name: [value] for name, value in source.items()})
-    path = Path(source)
-    if not path.is_file():
-        raise TokenizerError(f"{path}: conditions file not found")
-    table = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
-    if table.empty:
-        raise TokenizerError(f"{path}: conditions file has no rows")
-    return table
+    return read_table(source, "conditions")
 
 
 def forced_tokens(tokenizer: TabularTokenizer, conditions: pd.DataFrame) -> np.ndarray:
@@ -47,7 +43,7 @@ def forced_tokens(tokenizer: TabularTokenizer, conditions: pd.DataFrame) -> np.n
         except TokenizerError as err:
             raise TokenizerError(f"condition {err}") from None
         if not valid.all():
-            bad = values.iloc[int(np.flatnonzero(~valid)[0])]
+            bad = plain(values.iloc[int(np.flatnonzero(~valid)[0])])
             raise TokenizerError(f"condition on column {name!r}: {bad!r} {describe_allowed(codec)}")
         slots = tokenizer.column_slots(name)
         out[:, slots] = codec.encode(values) + offsets[slots]

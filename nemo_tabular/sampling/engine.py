@@ -54,8 +54,9 @@ def generate_rows(model: GPT, constraints: SlotConstraints, prompt: torch.Tensor
     width, n_positions = constraints.row_width, model.config.n_positions
     batch, length = prompt.shape
     lead = length % width
-    if n_positions < 2 * width:
-        raise ValueError(f"the model's context ({n_positions} tokens) must hold two rows of {width} tokens")
+    if length + n_rows * width > n_positions and n_positions < 2 * width:
+        raise ValueError(f"the model's context ({n_positions} tokens) must hold two rows of {width} tokens "
+                         f"to slide over longer sequences")
     seq = torch.empty(batch, length + n_rows * width, dtype=torch.long, device=prompt.device)
     seq[:, :length] = prompt
     out = torch.full((batch, n_rows, width), pad_id, dtype=torch.long, device=prompt.device)

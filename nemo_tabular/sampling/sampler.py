@@ -16,7 +16,7 @@ from .conditions import forced_tokens, read_conditions
 from .constraints import SlotConstraints
 from .engine import generate_rows
 from .token_choice import SamplingSettings
-from .writer import TableWriter
+from .tables import TableWriter
 
 ENTITY_COLUMN = "entity"
 

@@ -1,4 +1,4 @@
-"""Stream DataFrame chunks to one CSV or Parquet file: written to a temp file, renamed when complete."""
+"""Tables on disk: read a CSV/Parquet file; stream chunks to one, written to a temp file and renamed when complete."""
 
 from __future__ import annotations
 
@@ -11,6 +11,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def read_table(path: str | os.PathLike, what: str) -> pd.DataFrame:
+    """A whole CSV or Parquet file; a missing or empty file raises naming `what` it was meant to be."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: {what} file not found")
+    table = pd.read_parquet(path) if path.suffix.lower() in PARQUET_SUFFIXES else pd.read_csv(path)
+    if table.empty:
+        raise ValueError(f"{path}: {what} file has no rows")
+    return table
 
 
 class TableWriter:

@@ -1,0 +1,46 @@
+"""Open a model for sampling or export: an exported bundle directory, or a megatron dist checkpoint.
+
+A checkpoint of any TP/PP layout is loaded into one TP=1/PP=1 GPTModel by the training package's
+loader (megatron resharding merges the shards), then mapped to the standalone GPT.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from nemo_tabular.sampling.bundle import TOKENIZER_FILE, Bundle, TableLayout, is_bundle, load_bundle
+from nemo_tabular.sampling.model import GPT
+from nemo_tabular.tokenizer import TabularTokenizer
+
+from .megatron_weights import ExportError, standalone_from_megatron
+
+
+def load_megatron_model(checkpoint_dir: str | os.PathLike):
+    """The checkpoint as a single-process (TP=1, PP=1) megatron GPTModel, via the training package."""
+    try:
+        from nemo_tabular.training.checkpoint import load_gpt_for_inference
+    except ImportError as err:
+        raise ExportError(f"{checkpoint_dir}: reading a megatron checkpoint needs "
+                          f"nemo_tabular.training.checkpoint.load_gpt_for_inference ({err})") from None
+    return load_gpt_for_inference(checkpoint_dir)
+
+
+def bundle_from_checkpoint(checkpoint_dir: str | os.PathLike, layout: TableLayout) -> Bundle:
+    """A megatron checkpoint as an in-memory bundle (standalone GPT + the tokenizer saved beside it)."""
+    checkpoint_dir = Path(checkpoint_dir)
+    if not (checkpoint_dir / TOKENIZER_FILE).is_file():
+        raise ExportError(f"{checkpoint_dir}: no {TOKENIZER_FILE} there; is this a training checkpoint directory?")
+    config, weights = standalone_from_megatron(load_megatron_model(checkpoint_dir))
+    model = GPT(config)
+    model.load_state_dict(weights, strict=True)
+    return Bundle(model.eval(), TabularTokenizer.load(checkpoint_dir / TOKENIZER_FILE), layout)
+
+
+def open_model(path: str | os.PathLike, layout: TableLayout) -> Bundle:
+    """A bundle directory as saved (its own layout wins), else a checkpoint directory with `layout`."""
+    if is_bundle(path):
+        return load_bundle(path)
+    if not Path(path).is_dir():
+        raise FileNotFoundError(f"{path}: no such model directory (a checkpoint or an exported bundle)")
+    return bundle_from_checkpoint(path, layout)

@@ -1,0 +1,81 @@
+"""Hydra entry for sampling: `python scripts/sample.py dataset=diamonds n_rows=100000 out=synth.parquet`.
+
+mode=sample writes synthetic rows (optionally conditioned); mode=forecast continues the entities of
+forecast.history and writes point forecasts and quantiles (see conf/sample.yaml).
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from nemo_tabular.export.checkpoint import open_model
+from nemo_tabular.sampling import SampleOptions, SamplingSettings, TableLayout, sample_to_file
+from nemo_tabular.sampling.forecast import ForecastOptions, forecast_paths, summarize_paths
+from nemo_tabular.sampling.tables import TableWriter, read_table
+
+
+def training_rows(data_dir: str) -> int:
+    """Rows of the training split, from the prepared data's meta.json."""
+    meta = Path(data_dir) / "meta.json"
+    if not meta.is_file():
+        raise FileNotFoundError(f"{meta}: not found; set n_rows or prepare the dataset first")
+    return int(json.loads(meta.read_text())["splits"]["train"]["rows"])
+
+
+def write(frame, path) -> None:
+    with TableWriter(path) as writer:
+        writer.write(frame)
+
+
+def run(cfg: DictConfig) -> str:
+    """Do what cfg.mode asks and return a one-line summary."""
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    bundle = open_model(cfg.model_path, TableLayout.from_json(cfg.dataset))
+    bundle.model.to(cfg.device)
+    settings = SamplingSettings(float(cfg.temperature), int(cfg.top_k), float(cfg.top_p))
+    started = time.perf_counter()
+    if cfg.mode == "sample":
+        conditions = cfg.conditions
+        if isinstance(conditions, DictConfig):
+            conditions = OmegaConf.to_container(conditions)
+        n_rows = cfg.n_rows if cfg.n_rows is not None else training_rows(cfg.paths.data_dir)
+        options = SampleOptions(n_rows=int(n_rows), batch_size=int(cfg.batch_size), seed=int(cfg.seed),
+                                settings=settings, conditions=conditions, max_rows_per_entity=cfg.max_rows_per_entity,
+                                n_entities=cfg.n_entities, use_cache=bool(cfg.kv_cache))
+        rows = sample_to_file(bundle, cfg.out, options, chunk_rows=int(cfg.chunk_rows))
+        seconds = time.perf_counter() - started
+        return f"wrote {rows:,} rows to {cfg.out} in {seconds:.1f}s ({rows / seconds:,.0f} rows/s)"
+    if cfg.mode == "forecast":
+        spec = cfg.forecast
+        if spec.history is None:
+            raise ValueError("mode=forecast needs forecast.history=<CSV or Parquet of past rows>")
+        options = ForecastOptions(horizon=int(spec.horizon), n_paths=int(spec.n_paths),
+                                  quantiles=list(spec.quantiles), batch_size=int(cfg.batch_size),
+                                  seed=int(cfg.seed), settings=settings, use_cache=bool(cfg.kv_cache),
+                                  force_order=bool(spec.force_order))
+        paths = forecast_paths(bundle, read_table(spec.history, "history"), options)
+        if spec.paths_out:
+            write(paths, spec.paths_out)
+        write(summarize_paths(bundle, paths, options), spec.out)
+        return f"wrote forecasts of {len(paths):,} rows to {spec.out} in {time.perf_counter() - started:.1f}s"
+    raise ValueError(f"mode must be sample or forecast, got {cfg.mode!r}")
+
+
+@hydra.main(config_path="../conf", config_name="sample", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """Bad input (unknown column or value, missing file) exits 1 with a one-line error."""
+    try:
+        print(run(cfg))
+    except (ValueError, FileNotFoundError) as err:  # TokenizerError is a ValueError
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

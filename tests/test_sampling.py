@@ -1,0 +1,171 @@
+"""Constrained sampling: every row valid (untrained models), determinism, KV cache, conditions, files."""
+
+import subprocess
+import sys
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from conftest import REPO, load_tokenizer_settings
+from nemo_tabular.sampling import (GPT, Bundle, GPTConfig, SampleOptions, SamplingSettings, TableLayout,
+                                   iter_samples, load_bundle, sample_to_file, save_bundle)
+from nemo_tabular.sampling.token_choice import choose_tokens
+from nemo_tabular.tokenizer import TabularTokenizer, TokenizerError
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread, and the test machine's cores are shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def random_gpt(vocab_size: int, n_positions: int, seed: int = 0, hostile_id: int | None = None) -> GPT:
+    """An untrained GPT; `hostile_id` gets a huge output embedding, so unmasked sampling would pick it."""
+    torch.manual_seed(seed)
+    model = GPT(GPTConfig(vocab_size=vocab_size, n_positions=n_positions, n_layer=2, n_head=2, n_kv_head=1,
+                          head_dim=8, d_model=16, d_ff=32))
+    if hostile_id is not None:
+        with torch.no_grad():
+            model.wte.weight[hostile_id] *= 1000
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def diamonds() -> pd.DataFrame:
+    return pd.read_csv(files("plotnine") / "data" / "diamonds.csv").sample(3000, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def flat(diamonds, tmp_path_factory) -> Bundle:
+    """A random model with the diamonds tokenizer, saved and reloaded as a bundle."""
+    columns = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "dataset" / "diamonds.yaml").columns)
+    tok = TabularTokenizer.fit(diamonds, load_tokenizer_settings(), columns)
+    path = tmp_path_factory.mktemp("flat") / "bundle"
+    model = random_gpt(tok.vocab_size + 3, 32, hostile_id=tok.pad_id)
+    save_bundle(path, model.config, model.state_dict(), tok, TableLayout())
+    return load_bundle(path)
+
+
+@pytest.fixture(scope="module")
+def txhousing() -> pd.DataFrame:
+    table = pd.read_csv(files("plotnine") / "data" / "txhousing.csv").drop(columns="date")
+    return table[table.city.isin(["Austin", "Abilene", "Waco"])].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def sequential(txhousing) -> Bundle:
+    tok = TabularTokenizer.fit(txhousing, load_tokenizer_settings())
+    model = random_gpt(tok.vocab_size, 3 * tok.row_width + 2, hostile_id=tok.eod_id)
+    return Bundle(model, tok, TableLayout(["city"], ["year", "month"]))
+
+
+def sample(bundle: Bundle, **options) -> pd.DataFrame:
+    return pd.concat(iter_samples(bundle, SampleOptions(**options)), ignore_index=True)
+
+
+@pytest.mark.parametrize("settings", [SamplingSettings(), SamplingSettings(temperature=1.7, top_k=5),
+                                      SamplingSettings(temperature=0.7, top_p=0.9)])
+def test_every_flat_row_is_valid_over_many_seeds(flat, settings):
+    for seed in range(8):
+        rows = sample(flat, n_rows=150, batch_size=64, seed=seed, settings=settings)
+        assert len(rows) == 150
+        assert list(rows.columns) == flat.tokenizer.column_names
+        assert flat.tokenizer.valid_mask(rows).all()
+
+
+def test_sequential_entities_are_valid_and_bounded(sequential):
+    tok = sequential.tokenizer
+    rows = sample(sequential, n_rows=60, batch_size=8, seed=3)
+    assert len(rows) >= 60 and tok.valid_mask(rows).all()
+    per_entity = rows.groupby("entity").size()
+    assert per_entity.max() <= (sequential.model.config.n_positions - 1) // tok.row_width
+    entities = sample(sequential, n_rows=1, n_entities=5, batch_size=2, seed=3, max_rows_per_entity=7)
+    assert entities.entity.nunique() == 5 and entities.groupby("entity").size().max() <= 7
+
+
+def test_same_seed_same_rows_and_kv_cache_changes_nothing(flat, sequential):
+    first = sample(flat, n_rows=100, batch_size=50, seed=11)
+    pd.testing.assert_frame_equal(first, sample(flat, n_rows=100, batch_size=50, seed=11))
+    pd.testing.assert_frame_equal(first, sample(flat, n_rows=100, batch_size=50, seed=11, use_cache=False))
+    assert not first.equals(sample(flat, n_rows=100, batch_size=50, seed=12))
+    # entities longer than the context slide the window: with and without the cache alike
+    long = dict(n_rows=1, n_entities=4, batch_size=4, seed=5, max_rows_per_entity=8)
+    pd.testing.assert_frame_equal(sample(sequential, **long), sample(sequential, **long, use_cache=False))
+
+
+def test_dict_conditions_fix_columns_in_every_row(flat):
+    rows = sample(flat, n_rows=120, batch_size=40, seed=1, conditions={"cut": "Fair", "carat": 0.71, "price": 500})
+    assert (rows.cut == "Fair").all() and np.allclose(rows.carat, 0.71) and (rows.price == 500).all()
+    assert flat.tokenizer.valid_mask(rows).all()
+
+
+def test_table_conditions_give_one_row_per_condition_row(flat, tmp_path):
+    wanted = pd.DataFrame({"color": ["D", "J", "E", "D", "G"], "clarity": ["IF", "SI2", "VS1", "I1", "IF"]})
+    wanted.to_csv(tmp_path / "wanted.csv", index=False)
+    rows = sample(flat, n_rows=10_000, batch_size=2, seed=0, conditions=str(tmp_path / "wanted.csv"))
+    pd.testing.assert_frame_equal(rows[["color", "clarity"]], wanted)
+
+
+def test_sequential_conditions_hold_in_every_row_of_the_entity(sequential):
+    rows = sample(sequential, n_rows=1, n_entities=3, batch_size=3, seed=2, conditions={"city": "Waco"})
+    assert (rows.city == "Waco").all()
+
+
+@pytest.mark.parametrize("conditions,message", [
+    ({"colour": "D"}, "unknown column 'colour'.*'color'"),
+    ({"cut": "Superb"}, "condition on column 'cut': 'Superb' is not a known category; known: .*'Ideal'"),
+    ({"carat": 99.0}, r"condition on column 'carat': 99.0 is outside the fitted range \[0.2"),
+    ({"price": "cheap"}, "'price'.*'cheap', not a number"),
+])
+def test_bad_conditions_raise_clear_errors(flat, conditions, message):
+    with pytest.raises(TokenizerError, match=message):
+        sample(flat, n_rows=5, conditions=conditions)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_streamed_file_equals_samples_and_leaves_no_temp_files(flat, tmp_path, suffix):
+    options = SampleOptions(n_rows=230, batch_size=50, seed=4)
+    out = tmp_path / f"synth{suffix}"
+    assert sample_to_file(flat, out, options, chunk_rows=60, progress=False) == 230
+    written = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out)
+    pd.testing.assert_frame_equal(written, sample(flat, n_rows=230, batch_size=50, seed=4), check_dtype=False)
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+def test_failed_sampling_leaves_no_file(flat, tmp_path):
+    with pytest.raises(TokenizerError):
+        sample_to_file(flat, tmp_path / "x.parquet", SampleOptions(n_rows=5, conditions={"cut": "nope"}),
+                       progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_top_k_one_and_tiny_top_p_are_greedy():
+    logits = torch.randn(6, 40, generator=torch.Generator().manual_seed(0))
+    allowed = torch.zeros(40, dtype=torch.bool)
+    allowed[10:30] = True
+    greedy = logits[:, 10:30].argmax(-1) + 10
+    g = torch.Generator().manual_seed(1)
+    for settings in (SamplingSettings(temperature=0), SamplingSettings(top_k=1), SamplingSettings(top_p=1e-6)):
+        assert torch.equal(choose_tokens(logits, allowed, settings, g), greedy)
+
+
+def test_sample_script_writes_rows_and_reports_bad_conditions(flat, tmp_path):
+    bundle_dir = tmp_path / "bundle"
+    save_bundle(bundle_dir, flat.model.config, flat.model.state_dict(), flat.tokenizer, TableLayout())
+    out = tmp_path / "synth.csv"
+    common = [sys.executable, str(REPO / "scripts" / "sample.py"), f"model_path={bundle_dir}", f"paths.root={tmp_path}"]
+    done = subprocess.run(common + ["n_rows=40", f"out={out}", "seed=3"], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert len(pd.read_csv(out)) == 40
+    bad = subprocess.run(common + ["n_rows=4", f"out={out}", "conditions={cut:Superb}"], capture_output=True,
+                         text=True, cwd=REPO)
+    assert bad.returncode == 1 and "error: condition on column 'cut': 'Superb'" in bad.stderr
+    assert Path(out).exists()

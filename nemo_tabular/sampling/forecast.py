@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from nemo_tabular.tokenizer import TokenizerError
+from nemo_tabular.tokenizer.errors import plain
 
 from .bundle import Bundle
 from .conditions import forced_tokens
@@ -150,7 +151,8 @@ def forecast_paths(bundle: Bundle, history: pd.DataFrame, options: ForecastOptio
         try:
             paths = forecast_entity(bundle, group, options, generator)
         except TokenizerError as err:
-            raise TokenizerError(f"entity {dict(zip(keys, np.atleast_1d(key)))}: {err}") from None
+            entity = {name: plain(value) for name, value in zip(keys, np.atleast_1d(key))}
+            raise TokenizerError(f"entity {entity}: {err}") from None
         for name, value in reversed(list(zip(keys, np.atleast_1d(key)))):
             if name in paths.columns:
                 paths = paths.drop(columns=name)

@@ -1,0 +1,106 @@
+"""Forecasting: k future rows per path, order_by values increasing past the history, summaries, errors."""
+
+import subprocess
+import sys
+from importlib.resources import files
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import REPO, load_tokenizer_settings
+from nemo_tabular.sampling import GPT, Bundle, GPTConfig, TableLayout, save_bundle
+from nemo_tabular.sampling.forecast import ForecastOptions, forecast_paths, summarize_paths
+from nemo_tabular.tokenizer import TabularTokenizer, TokenizerError
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def random_bundle(table: pd.DataFrame, layout: TableLayout, rows_in_context: int) -> Bundle:
+    tok = TabularTokenizer.fit(table, load_tokenizer_settings())
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, n_positions=rows_in_context * tok.row_width + 1, n_layer=2,
+                          n_head=2, n_kv_head=2, head_dim=8, d_model=16, d_ff=32))
+    return Bundle(model.eval(), tok, layout)
+
+
+@pytest.fixture(scope="module")
+def txhousing():
+    table = pd.read_csv(files("plotnine") / "data" / "txhousing.csv").drop(columns="date")
+    table = table[table.city.isin(["Austin", "Abilene", "Waco"])].reset_index(drop=True)
+    return table, random_bundle(table, TableLayout(["city"], ["year", "month"]), rows_in_context=6)
+
+
+def test_paths_continue_each_city_with_increasing_months(txhousing):
+    table, bundle = txhousing
+    history = table[table.year < 2012]  # 144 months per city: far longer than the 6-row context
+    options = ForecastOptions(horizon=14, n_paths=7, batch_size=4, seed=1)
+    paths = forecast_paths(bundle, history, options)
+    assert len(paths) == 3 * 7 * 14 and bundle.tokenizer.valid_mask(paths).all()
+    for (city, _), path in paths.groupby(["city", "path"]):
+        assert list(path.step) == list(range(1, 15))
+        months = path.year.to_numpy() * 12 + path.month.to_numpy()
+        assert months[0] == 2012 * 12 + 1 and (np.diff(months) == 1).all(), city
+    summary = summarize_paths(bundle, paths, options)
+    assert {"mean", "median", "q0.05", "q0.95"} <= set(summary.columns)
+    assert len(summary) == 3 * 14 * 5  # city x step x (sales, volume, median, listings, inventory)
+    assert (summary["q0.05"] <= summary["q0.95"]).all()
+
+
+def test_same_seed_same_paths(txhousing):
+    table, bundle = txhousing
+    history = table[(table.city == "Waco") & (table.year < 2010)]
+    options = ForecastOptions(horizon=3, n_paths=5, seed=9)
+    pd.testing.assert_frame_equal(forecast_paths(bundle, history, options), forecast_paths(bundle, history, options))
+
+
+def test_single_series_of_quarters_and_datetime_order():
+    macro = pd.read_csv(files("statsmodels") / "datasets" / "macrodata" / "macrodata.csv")[["year", "quarter", "infl"]]
+    bundle = random_bundle(macro, TableLayout([], ["year", "quarter"]), rows_in_context=8)
+    paths = forecast_paths(bundle, macro.iloc[:101], ForecastOptions(horizon=6, n_paths=3))  # ends 1984 Q1
+    assert list(zip(paths.year[:6], paths.quarter[:6])) == [(1984, 2), (1984, 3), (1984, 4), (1985, 1),
+                                                           (1985, 2), (1985, 3)]
+    monthly = pd.DataFrame({"date": pd.date_range("2001-01-01", periods=48, freq="MS"),
+                            "value": np.arange(48) % 7 * 1.5})
+    bundle = random_bundle(monthly, TableLayout([], ["date"]), rows_in_context=5)
+    paths = forecast_paths(bundle, monthly.iloc[:30], ForecastOptions(horizon=4, n_paths=2))
+    expected = list(pd.date_range("2003-07-01", periods=4, freq="MS"))
+    assert list(paths.date[:4]) == expected and list(paths.date[4:]) == expected
+
+
+def test_future_outside_the_fitted_range_explains_force_order(txhousing):
+    table, bundle = txhousing
+    with pytest.raises(TokenizerError, match=r"entity \{'city': 'Austin'\}.*'year'.*force_order=false"):
+        forecast_paths(bundle, table[table.city == "Austin"], ForecastOptions(horizon=12, n_paths=2))
+    free = forecast_paths(bundle, table[table.city == "Austin"], ForecastOptions(horizon=3, n_paths=2,
+                                                                                 force_order=False))
+    assert len(free) == 6 and bundle.tokenizer.valid_mask(free).all()
+
+
+def test_flat_models_cannot_forecast(txhousing):
+    table, bundle = txhousing
+    flat = Bundle(bundle.model, bundle.tokenizer, TableLayout())
+    with pytest.raises(TokenizerError, match="sequential table"):
+        forecast_paths(flat, table, ForecastOptions(horizon=2, n_paths=1))
+
+
+def test_forecast_script_writes_summary_and_paths(txhousing, tmp_path):
+    table, bundle = txhousing
+    save_bundle(tmp_path / "bundle", bundle.model.config, bundle.model.state_dict(), bundle.tokenizer,
+                bundle.layout)
+    table[table.year < 2011].to_csv(tmp_path / "history.csv", index=False)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "sample.py"), "mode=forecast", f"model_path={tmp_path / 'bundle'}",
+         f"paths.root={tmp_path}", f"forecast.history={tmp_path / 'history.csv'}", "forecast.horizon=2",
+         "forecast.n_paths=3", f"forecast.out={tmp_path / 'fc.csv'}", f"forecast.paths_out={tmp_path / 'p.parquet'}"],
+        capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert len(pd.read_parquet(tmp_path / "p.parquet")) == 3 * 3 * 2
+    assert set(pd.read_csv(tmp_path / "fc.csv").city) == {"Austin", "Abilene", "Waco"}

@@ -184,7 +184,7 @@ def write_splits(
         with pq.ParquetWriter(work / f"{split}.parquet", schema) as table_writer:
             n_rows = 0
             for file_rows, lengths in document_batches(layout, documents, batch_rows):
-                block = np.array(tokens[file_rows])
+                block = tokens[file_rows]  # fancy indexing copies, so the scratch tokens stay untouched
                 block[np.cumsum(lengths) - 1, -1] = tokenizer.eod_id
                 indexed.add_documents(block, lengths * tokenizer.row_width)
                 table_writer.write_table(rows.take(file_rows, schema))

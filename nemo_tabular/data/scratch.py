@@ -63,15 +63,17 @@ class RowStore:
         if self._tables is None:
             self._tables = [self._open(i) for i in range(len(self.schemas))]
         chunk_of = np.searchsorted(np.asarray(self.offsets), rows, side="right") - 1
-        by_chunk = np.argsort(chunk_of, kind="stable")
         pieces = []
         for chunk in np.unique(chunk_of):
             local = rows[chunk_of == chunk] - self.offsets[chunk]
-            pieces.append(self._tables[chunk].take(pa.array(local)).cast(schema))
+            piece = self._tables[chunk].take(pa.array(local))
+            pieces.append(piece if piece.schema.equals(schema) else piece.cast(schema))
         if not pieces:
             return schema.empty_table()
         gathered = pa.concat_tables(pieces)
-        return gathered.take(pa.array(np.argsort(by_chunk)))
+        if np.all(chunk_of[1:] >= chunk_of[:-1]):  # already in the requested order
+            return gathered
+        return gathered.take(pa.array(np.argsort(np.argsort(chunk_of, kind="stable"))))
 
     def _open(self, index: int) -> pa.Table:
         """Memory-map one chunk's file."""

@@ -129,3 +129,17 @@ def test_unexportable_activation_is_refused(megatron_world, tokenizer):
     model.config.activation_func = F.silu
     with pytest.raises(ExportError, match="GeLU"):
         standalone_from_megatron(model)
+
+
+def test_open_model_reads_bundles_and_names_what_is_missing(megatron_world, tokenizer, tmp_path):
+    from nemo_tabular.export.checkpoint import open_model
+
+    config, weights = standalone_from_megatron(megatron_gpt(tokenizer.vocab_size, 4, True))
+    save_bundle(tmp_path / "bundle", config, weights, tokenizer, TableLayout(["city"], ["year"]))
+    bundle = open_model(tmp_path / "bundle", TableLayout())
+    assert bundle.layout == TableLayout(["city"], ["year"])  # the bundle's own layout wins
+    with pytest.raises(FileNotFoundError, match="no such model directory"):
+        open_model(tmp_path / "nowhere", TableLayout())
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ExportError, match="no tokenizer.json there"):
+        open_model(tmp_path / "empty", TableLayout())

@@ -58,7 +58,8 @@ def main() -> None:
         seconds = time.perf_counter() - started
         print(summary(output, seconds))
         print(f"prep: {args.rows:,} rows from Parquet in {seconds:.2f} s = {args.rows / seconds:,.0f} rows/s "
-              f"(dataset={args.dataset}, workers={args.workers}, chunk_rows={args.chunk_rows}, cpus={os.cpu_count()}, python {sys.version.split()[0]})")
+              f"(dataset={args.dataset}, workers={args.workers}, chunk_rows={args.chunk_rows}, "
+              f"cpus={os.cpu_count()}, python {sys.version.split()[0]})")
 
 
 if __name__ == "__main__":

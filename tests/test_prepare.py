@@ -2,7 +2,6 @@
 
 import importlib.resources
 import json
-import os
 import subprocess
 import sys
 import warnings
@@ -158,11 +157,13 @@ def test_chunked_parallel_prep_equals_single_chunk(tmp_path):
     source = tmp_path / "txhousing.csv"
     pd.read_csv(TXHOUSING).sample(frac=1.0, random_state=0).to_csv(source, index=False)  # cities interleaved
     whole = prep(tmp_path / "whole", "dataset=txhousing", f"dataset.source={source}")
-    chunked = prep(tmp_path / "chunked", "dataset=txhousing", f"dataset.source={source}", "chunk_rows=700", "workers=2")
+    chunked = prep(tmp_path / "chunked", "dataset=txhousing", f"dataset.source={source}", "chunk_rows=700",
+                   "workers=2")
     assert split_bytes(whole) == split_bytes(chunked)
     assert (whole / "tokenizer.json").read_text() == (chunked / "tokenizer.json").read_text()
     for split in SPLITS:
-        pd.testing.assert_frame_equal(pd.read_parquet(whole / f"{split}.parquet"), pd.read_parquet(chunked / f"{split}.parquet"))
+        pd.testing.assert_frame_equal(pd.read_parquet(whole / f"{split}.parquet"),
+                                      pd.read_parquet(chunked / f"{split}.parquet"))
 
 
 def test_parquet_source_gives_the_same_output_as_csv(tmp_path):
@@ -287,7 +288,7 @@ def test_split_documents_takes_exact_counts_and_depends_on_seed():
 def test_hydra_entry_runs_with_overrides_and_reports_errors(tmp_path):
     command = [sys.executable, str(REPO / "data_prep" / "prepare.py"), "dataset=txhousing",
                f"paths.root={tmp_path / 'runs'}", "limit_rows=600", "tokenizer.base=50", "workers=1"]
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "prepared txhousing: 600 rows" in done.stdout
     assert (tmp_path / "runs" / "txhousing" / "data" / "train.idx").is_file()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
@@ -83,7 +84,8 @@ def prepare_dataset(cfg: DictConfig) -> Path:
     options = PrepOptions.from_config(cfg)
     with open_source(options.source) as path:
         columns = source_columns(path)
-        check_columns(path, columns, options.group_by, options.order_by, options.overrides, options.drop, options.target)
+        check_columns(path, columns, options.group_by, options.order_by, options.overrides, options.drop,
+                      options.target)
         tokenizer = load_or_fit_tokenizer(path, options)
         with replace_directory(options.output) as work:
             tokenizer.save(work / TOKENIZER_FILE)
@@ -97,7 +99,7 @@ def prepare_dataset(cfg: DictConfig) -> Path:
     return options.output
 
 
-def chunk_stream(path: Path, options: PrepOptions, description: str) -> Iterator:
+def chunk_stream(path: Path, options: PrepOptions, description: str) -> Iterator[pd.DataFrame]:
     """The source's chunks with consistent column types, behind a progress bar over rows."""
     kinds = declared_kinds(options.overrides)
     coerce = ChunkCoercer(path, kinds, options.order_by)
@@ -151,7 +153,9 @@ def assign_splits(keys: DocumentKeys, options: PrepOptions) -> tuple[DocumentLay
     return layout, split_documents(layout.n_documents, options.valid, options.test, options.seed)
 
 
-def document_batches(layout: DocumentLayout, documents: np.ndarray, max_rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def document_batches(
+    layout: DocumentLayout, documents: np.ndarray, max_rows: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(file rows, rows per document) for runs of whole documents of about `max_rows` rows each."""
     lengths = layout.lengths()[documents]
     ends = np.cumsum(lengths)

@@ -37,7 +37,9 @@ def check_columns(
     roles += [("columns", c) for c in overrides] + ([("target", target)] if target else [])
     for role, column in roles:
         if column not in available:
-            raise DataPrepError(f"{path}: {role} names column {column!r}, which is not in the file; columns: {list(columns)}")
+            raise DataPrepError(
+                f"{path}: {role} names column {column!r}, which is not in the file; columns: {list(columns)}"
+            )
     for role, column in roles:
         if role != "drop" and column in drop:
             raise DataPrepError(f"{path}: {role} names column {column!r}, which dataset.drop removes")
@@ -49,7 +51,7 @@ def declared_kinds(overrides: Mapping[str, Mapping[str, object]]) -> dict[str, s
 
 
 class ChunkCoercer:
-    """Fixes each column's type family from its declared kind or first non-empty chunk, then holds later chunks to it."""
+    """Fixes each column's type family (declared, or from its first non-empty chunk) and holds later chunks to it."""
 
     def __init__(self, path: Path, kinds: Mapping[str, str], order_by: Sequence[str]) -> None:
         self.path = path

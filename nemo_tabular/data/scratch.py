@@ -49,8 +49,9 @@ class RowStore:
         for i, column in enumerate(table.columns):
             if column.null_count == len(table):  # typeless, so a later chunk's values decide the column's type
                 table = table.set_column(i, table.field(i).name, pa.nulls(len(table)))
-        with pa.OSFile(str(self._path(len(self.schemas))), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
+        with pa.OSFile(str(self._path(len(self.schemas))), "wb") as sink:
+            with pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
         self.schemas.append(table.schema)
         self.offsets.append(self.offsets[-1] + len(chunk))
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,7 +74,9 @@ def save_bundle(path: str | os.PathLike, config: GPTConfig, state_dict: dict[str
     """Write a bundle directory atomically (built in a temp directory, then renamed into place)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp"))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # not mkdtemp: keep the umask's mode
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
     try:
         tensors = {name: t.detach().to(torch.float32).contiguous() for name, t in state_dict.items()}
         save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -39,9 +38,8 @@ class TableWriter:
 
     def __enter__(self) -> "TableWriter":
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        os.close(fd)
-        self._tmp = Path(tmp)
+        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")  # not mkstemp: keep the umask's mode
+        self._tmp.unlink(missing_ok=True)
         return self
 
     def write(self, chunk: pd.DataFrame) -> None:

@@ -201,3 +201,11 @@ def test_config_errors_name_the_column():
         TabularTokenizer.fit(pd.DataFrame({"x": [0, 9999]}), load_tokenizer_settings(base=10, max_code_len=3))
     with pytest.raises(TokenizerError, match="empty table"):
         TabularTokenizer.fit(pd.DataFrame({"x": []}), SETTINGS)
+
+
+def test_all_missing_first_chunk_does_not_decide_the_kind():
+    fitter = TokenizerFitter(SETTINGS)
+    fitter.update(pd.DataFrame({"c": [None, None]}, dtype=float))
+    fitter.update(pd.DataFrame({"c": ["a", "b"]}))
+    tok = fitter.finish()
+    assert tok.column("c").kind == "category" and tok.column("c").nullable

@@ -76,11 +76,13 @@ class TokenizerFitter:
             self._update_column(column, stats, chunk[column])
 
     def _update_column(self, name: str, stats: _ColumnStats, series: pd.Series) -> None:
-        kind = self.overrides.get(name, {}).get("kind") or _chunk_kind(series)
-        stats.kinds.add(kind)
         stats.rows += len(series)
         present = series.dropna()
         stats.missing += len(series) - len(present)
+        kind = self.overrides.get(name, {}).get("kind") or _chunk_kind(series)
+        if present.empty:
+            return  # an all-missing chunk says nothing about the column's kind
+        stats.kinds.add(kind)
         if kind in ("category", "bool"):
             stats.counts.update(present.astype(object).value_counts().to_dict())
             limit = self.settings["max_categories"]
@@ -167,6 +169,11 @@ class TokenizerFitter:
             step = 0.999 * transform.min_gap(1.0 / scale)
             span = transform.forward(np.array([high / scale]))[0] - transform.forward(
                 np.array([low / scale]))[0]
+            if not (step > 0 and span / step < 2.0**62):
+                raise TokenizerError(
+                    f"column {name!r}: transform {transform.name} packs {decimals}-decimal steps too "
+                    f"closely over [{stats.low}, {stats.high}] and needs too many digits; choose "
+                    f"another transform or fewer decimals")
             n_codes, transform_json = int(np.floor(span / step)) + 1, transform.to_json()
         code_len = 1
         while base**code_len < n_codes:

@@ -5,6 +5,7 @@ Milvus Lite (a local `.db` path) is the default; an http(s) URI reaches a Milvus
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,6 +31,8 @@ def row_ids(split: str, index: np.ndarray) -> np.ndarray:
 
 def connect(uri: str, token: str | None = None):
     """A MilvusClient for a Milvus Lite file path or a server URI; a bad URI raises clearly."""
+    for noisy in ("faiss", "milvus_lite"):  # Milvus Lite logs every CPU probe and server start
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     from pymilvus import MilvusClient
 
     uri = str(uri)
@@ -39,6 +42,8 @@ def connect(uri: str, token: str | None = None):
                 f"milvus.uri {uri!r} is neither a Milvus Lite file (ending in .db) nor a server URI "
                 f"(http://host:19530)")
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
+        # the embedded server answers pymilvus' version probe with a logged "not implemented"
+        logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
     try:
         return MilvusClient(uri=uri, token=token or "")
     except Exception as err:  # pymilvus raises several unrelated types for unreachable servers

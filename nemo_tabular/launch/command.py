@@ -1,0 +1,31 @@
+"""The command lines that start a stage, shared by the local runner and the sbatch templates."""
+
+import shlex
+import sys
+from pathlib import Path
+
+from nemo_tabular.launch.jobs import Job
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def program_argv(job: Job, overrides: list[str], script_root: Path | str | None = None) -> list[str]:
+    """The stage's script and its Hydra overrides; the script path is joined to `script_root` when given
+    (the repository on this machine), else left relative (to a container's working directory)."""
+    script = str(Path(script_root) / job.script) if script_root is not None else job.script
+    return [script, *overrides]
+
+
+def shell_join(argv: list[str]) -> str:
+    """argv as one shell-safe string: every word single-quoted where needed, so Hydra's ${...} stays literal."""
+    return shlex.join(argv)
+
+
+def local_argv(job: Job, overrides: list[str], nproc_per_node: int) -> list[str]:
+    """The command that runs `job` on this machine: torchrun --standalone for a distributed stage
+    (as a module of this interpreter, so no PATH lookup), plain Python otherwise."""
+    program = program_argv(job, overrides, REPO_ROOT)
+    if not job.distributed:
+        return [sys.executable, *program]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1"]
+    return [*torchrun, f"--nproc_per_node={nproc_per_node}", *program]

@@ -1,0 +1,75 @@
+"""Slurm backend: render a stage's sbatch script from scripts/slurm/ and submit it with sbatch."""
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import jinja2
+from omegaconf import DictConfig, OmegaConf
+
+from nemo_tabular.launch.command import REPO_ROOT, program_argv, shell_join
+from nemo_tabular.launch.errors import LaunchError
+from nemo_tabular.launch.jobs import Job
+
+TEMPLATE_DIR = REPO_ROOT / "scripts" / "slurm"
+
+
+def double_quote(value: object) -> str:
+    """`value` in double quotes for bash: $VARS in it expand when the job runs, nothing else is special."""
+    text = str(value)
+    for char in ("\\", '"', "`"):
+        text = text.replace(char, "\\" + char)
+    return f'"{text}"'
+
+
+def _environment() -> jinja2.Environment:
+    """Jinja2 over scripts/slurm/, strict about missing values, keeping the templates' line layout."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["dq"] = double_quote
+    return env
+
+
+def sbatch_context(job: Job, cluster: DictConfig, overrides: list[str]) -> dict:
+    """The values the templates use: the job's share of the cluster settings and its command line."""
+    settings = OmegaConf.to_container(cluster, resolve=True)
+    nodes = settings["nodes"] if job.distributed else 1
+    gpus_per_node = settings["gpus_per_node"] if job.distributed else int(job.needs_gpu)
+    # In the container the project is the working directory; on the host, scripts run from this checkout.
+    script_root = None if settings["container_image"] else REPO_ROOT
+    return {
+        **settings,
+        "description": f"nemo-tabular {job.name}: {job.script} on {nodes} node(s) x {gpus_per_node} GPU(s)",
+        "template": f"{job.name}.sbatch.j2",
+        "nodes": nodes,
+        "gpus_per_node": gpus_per_node,
+        "exclusive": settings["exclusive"] and job.distributed,
+        "program": shell_join(program_argv(job, overrides, script_root)),
+    }
+
+
+def render_sbatch(job: Job, cluster: DictConfig, overrides: list[str]) -> str:
+    """The sbatch script that runs `job` with `overrides` on the cluster `cluster` describes."""
+    return _environment().get_template(f"{job.name}.sbatch.j2").render(sbatch_context(job, cluster, overrides))
+
+
+def submit(script: str, cluster: DictConfig) -> tuple[str, Path]:
+    """Write `script` to cluster.log_dir (where the job's output goes too) and sbatch it: (job id, script path)."""
+    sbatch = shutil.which("sbatch")
+    if sbatch is None:
+        raise LaunchError("sbatch not found: submit from a Slurm login node, or print the script with dry_run=true")
+    log_dir = Path(cluster.log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)  # Slurm does not create the --output directory
+    path = log_dir / f"{cluster.job_name}-{time.strftime('%Y%m%d-%H%M%S')}.sbatch"
+    path.write_text(script)
+    result = subprocess.run([sbatch, "--parsable", str(path)], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise LaunchError(f"sbatch {path} failed: {result.stderr.strip() or result.stdout.strip()}")
+    return result.stdout.strip().split(";")[0], path

@@ -194,6 +194,27 @@ def test_sample_job_gets_one_gpu_and_uses_it(capsys, tmp_path):
     assert srun[-4:] == [str(REPO / "scripts" / "sample.py"), "device=cuda", "dataset=diamonds", "n_rows=1000"]
 
 
+RECIPES = sorted(path.stem for path in (CONF / "recipe").glob("*.yaml"))
+
+
+@needs_training
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_recipes_fit_their_gpus(recipe, capsys, tmp_path):
+    script = rendered(capsys, "cluster=slurm", f"recipe={recipe}", "job=train", "dry_run=true", "--", "dataset=diamonds")
+    srun = run_with_fake_slurm(script, tmp_path)
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        recipe_cfg = compose("launch", overrides=[f"recipe={recipe}"])
+    expected_tail = [*recipe_cfg.recipe_overrides, "dataset=diamonds"]
+    assert srun[-len(expected_tail):] == expected_tail
+    assert f"--nnodes={recipe_cfg.cluster.nodes}" in srun
+    assert f"--nproc_per_node={recipe_cfg.cluster.gpus_per_node}" in srun
+
+
+def test_recipe_layout_reaches_training_only(capsys):
+    out = rendered(capsys, "cluster=slurm", "recipe=20b_16gpu", "job=prep", "dry_run=true", "--", "dataset=diamonds")
+    assert "model=20b" not in out and "#SBATCH --nodes=1\n" in out
+
+
 @pytest.mark.slow
 @needs_training
 def test_two_process_training_through_the_local_launcher(tmp_path):

@@ -11,10 +11,10 @@ from nemo_tabular.launch.validation import check_cluster, check_stage
 
 def stage_overrides(cfg: DictConfig, job: Job) -> list[str]:
     """The stage's Hydra overrides in order of precedence: the job's GPU defaults on Slurm, the
-    recipe's, then the user's, so later ones win where they set the same key."""
+    recipe's (a training layout, so for the distributed stage only), then the user's; later ones win."""
     gpu_defaults = list(job.gpu_overrides) if cfg.cluster.scheduler == "slurm" else []
-    given = OmegaConf.to_container(cfg.recipe_overrides, resolve=True) + OmegaConf.to_container(cfg.overrides, resolve=True)
-    return gpu_defaults + [str(item) for item in given]
+    recipe = OmegaConf.to_container(cfg.recipe_overrides, resolve=True) if job.distributed else []
+    return gpu_defaults + [str(item) for item in recipe + OmegaConf.to_container(cfg.overrides, resolve=True)]
 
 
 def launch(cfg: DictConfig) -> int:

@@ -1,0 +1,1 @@
+"""Training on megatron-core: layout checks, data, the loop and checkpoints."""

@@ -1,0 +1,119 @@
+"""Checkpoints in megatron.core's distributed format, saved atomically, resumable and reshardable.
+
+Layout of `paths.checkpoint_dir`:
+  tokenizer.json, config.yaml       the tokenizer and the resolved training config (for sampling/export)
+  iter_0000300/                     a dist checkpoint: model (+ optimizer, scheduler, progress when training)
+  latest                            the name of the newest complete iter_* directory
+A save goes to a temp directory that is renamed only when every rank has written its shards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from megatron.core import dist_checkpointing, parallel_state
+from omegaconf import DictConfig, OmegaConf
+
+from nemo_tabular.tokenizer import TabularTokenizer
+
+LATEST = "latest"
+CONFIG_FILE = "config.yaml"
+TOKENIZER_FILE = "tokenizer.json"
+
+
+def iteration_dir(checkpoint_dir: Path, step: int) -> Path:
+    return checkpoint_dir / f"iter_{step:07d}"
+
+
+def latest_checkpoint(checkpoint_dir: str | os.PathLike) -> Path | None:
+    """The newest complete checkpoint under `checkpoint_dir`, or None if there is none."""
+    marker = Path(checkpoint_dir) / LATEST
+    if not marker.is_file():
+        return None
+    path = Path(checkpoint_dir) / marker.read_text().strip()
+    return path if path.is_dir() else None
+
+
+def save_checkpoint(checkpoint_dir: str | os.PathLike, step: int, model, optimizer, scheduler,
+                    cfg: DictConfig, tokenizer: TabularTokenizer) -> Path:
+    """Write iteration `step` on every rank (collective), then publish it atomically from rank 0."""
+    checkpoint_dir = Path(checkpoint_dir)
+    final = iteration_dir(checkpoint_dir, step)
+    tmp = checkpoint_dir / f".{final.name}.partial"
+    if dist.get_rank() == 0:
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+    dist.barrier()
+    model_state = model.sharded_state_dict()
+    state = {"model": model_state, "optimizer": optimizer.sharded_state_dict(model_state),
+             "scheduler": scheduler.state_dict(), "step": step}
+    dist_checkpointing.save(state, str(tmp))
+    dist.barrier()
+    if dist.get_rank() == 0:
+        tokenizer.save(checkpoint_dir / TOKENIZER_FILE)
+        OmegaConf.save(cfg, checkpoint_dir / CONFIG_FILE, resolve=True)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        marker = checkpoint_dir / f".{LATEST}.tmp"
+        marker.write_text(final.name)
+        os.replace(marker, checkpoint_dir / LATEST)
+    dist.barrier()
+    return final
+
+
+def load_training_state(path: Path, model, optimizer, scheduler) -> int:
+    """Restore model, optimizer and scheduler from checkpoint `path`; return its step."""
+    model_state = model.sharded_state_dict()
+    template = {"model": model_state, "optimizer": optimizer.sharded_state_dict(model_state, is_loading=True),
+                "scheduler": None, "step": None}
+    state = dist_checkpointing.load(template, str(path))
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    return int(state["step"])
+
+
+def load_model_weights(path: Path, model) -> None:
+    """Load only the weights into `model`, whatever TP/PP layout the checkpoint was saved with."""
+    state = dist_checkpointing.load({"model": model.sharded_state_dict()}, str(path))
+    model.load_state_dict(state["model"])
+
+
+def load_gpt_for_inference(checkpoint_dir: str | os.PathLike):
+    """The newest checkpoint as one TP=1/PP=1 GPTModel in eval mode, in this single process."""
+    from nemo_tabular.cpu_compat import enable_cpu_support, seed_model_parallel
+    from nemo_tabular.model import build_gpt, padded_vocab_size, transformer_config
+
+    checkpoint_dir = Path(checkpoint_dir)
+    path = latest_checkpoint(checkpoint_dir)
+    if path is None:
+        raise FileNotFoundError(f"{checkpoint_dir}: no checkpoint there (no '{LATEST}' marker); train first")
+    cfg = OmegaConf.load(checkpoint_dir / CONFIG_FILE)
+    tokenizer = TabularTokenizer.load(checkpoint_dir / TOKENIZER_FILE)
+    ensure_single_process_group()
+    enable_cpu_support()
+    seed_model_parallel(int(cfg.train.seed))
+    config = transformer_config(cfg.model, 1, 1, bf16=False)
+    vocab = padded_vocab_size(tokenizer.vocab_size, int(cfg.model.vocab_multiple), int(cfg.parallel.tensor))
+    model = build_gpt(config, vocab, int(cfg.model.seq_length))
+    load_model_weights(path, model)
+    return model.eval()
+
+
+def ensure_single_process_group() -> None:
+    """A one-process gloo group and TP=PP=1 model parallel state, unless some are already set up."""
+    if not dist.is_initialized():
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
+    if not parallel_state.model_parallel_is_initialized():
+        parallel_state.initialize_model_parallel(1, 1)
+    torch.manual_seed(0)

@@ -1,0 +1,204 @@
+"""The training loop: megatron-core GPT, schedules, DDP and optimizer, in one readable function.
+
+Launch with torchrun for several processes (gloo on CPU, NCCL on GPU) or plain python for one.
+global batch = micro batch x gradient accumulation x data parallel size.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from functools import partial
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from megatron.core import parallel_state
+from megatron.core.distributed import DistributedDataParallel, DistributedDataParallelConfig, finalize_model_grads
+from megatron.core.optimizer import OptimizerConfig, get_megatron_optimizer
+from megatron.core.optimizer_param_scheduler import OptimizerParamScheduler
+from megatron.core.pipeline_parallel import get_forward_backward_func
+from omegaconf import DictConfig
+from tqdm.auto import tqdm
+
+from nemo_tabular.cpu_compat import enable_cpu_support, seed_model_parallel
+from nemo_tabular.model import build_gpt, padded_vocab_size, transformer_config
+from nemo_tabular.tokenizer import TabularTokenizer
+
+from .checkpoint import latest_checkpoint, load_training_state, save_checkpoint
+from .data import batches, build_datasets
+from .layout import validate_parallel_layout
+from .metrics import MetricsWriter
+
+log = logging.getLogger(__name__)
+
+
+def init_distributed() -> torch.device:
+    """Join the torchrun group (or make a one-process one): NCCL with GPUs, gloo without."""
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    if not dist.is_initialized():
+        if "RANK" not in os.environ:  # plain `python scripts/train.py`
+            os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1")
+            os.environ.setdefault("MASTER_PORT", str(_free_port()))
+        dist.init_process_group("nccl" if cuda else "gloo")
+    return torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def resolve_precision(precision: str) -> bool:
+    """True for bf16: 'auto' means bf16 on GPUs that support it, fp32 on CPU."""
+    if precision == "auto":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if precision not in ("bf16", "fp32"):
+        raise ValueError(f"precision={precision!r}: expected auto, bf16 or fp32")
+    if precision == "bf16" and not torch.cuda.is_available():
+        raise ValueError("precision=bf16 needs a GPU; use precision=fp32 or auto on CPU")
+    return precision == "bf16"
+
+
+def forward_step(data_iterator, model, device: torch.device):
+    """One micro batch through this pipeline stage; the loss is the mean over its tokens."""
+    batch = {key: value.to(device, non_blocking=True) for key, value in next(data_iterator).items()}
+    output = model(batch["tokens"], batch["position_ids"], batch.get("attention_mask"), labels=batch["labels"])
+
+    def loss_func(output_tensor):
+        mask = batch["loss_mask"].float()
+        loss = (output_tensor.float() * mask).sum() / mask.sum()
+        return loss, {"loss": loss.detach().clone()}  # the schedule scales `loss` in place
+
+    return output, loss_func
+
+
+def mean_loss(losses: list[dict], device: torch.device) -> float:
+    """The step's loss, averaged over micro batches and data-parallel ranks, known on every rank."""
+    value = torch.zeros(1, device=device)
+    if parallel_state.is_pipeline_last_stage() and parallel_state.get_tensor_model_parallel_rank() == 0:
+        value += torch.stack([item["loss"] for item in losses]).mean()
+    dist.all_reduce(value)
+    return value.item() / parallel_state.get_data_parallel_world_size()
+
+
+def train(cfg: DictConfig) -> dict:
+    """Train (or resume) the configured model on the prepared dataset; return the run summary."""
+    logging.getLogger("megatron").setLevel(logging.WARNING)  # its INFO lines repeat every config
+    device = init_distributed()
+    cpu = enable_cpu_support()
+    rank, world = dist.get_rank(), dist.get_world_size()
+    dp = validate_parallel_layout(cfg, world)
+    tp, pp = int(cfg.parallel.tensor), int(cfg.parallel.pipeline)
+    parallel_state.initialize_model_parallel(tp, pp)
+    seed = int(cfg.train.seed)
+    torch.manual_seed(seed)
+    seed_model_parallel(seed)
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+
+    tokenizer = TabularTokenizer.load(Path(cfg.paths.data_dir) / "tokenizer.json")
+    bf16 = resolve_precision(cfg.precision)
+    config = transformer_config(cfg.model, tp, pp, bf16)
+    vocab = padded_vocab_size(tokenizer.vocab_size, int(cfg.model.vocab_multiple), tp)
+    seq_length = int(cfg.model.seq_length)
+    model = build_gpt(config, vocab, seq_length, parallel_state.is_pipeline_first_stage(),
+                      parallel_state.is_pipeline_last_stage()).to(device)
+    model = DistributedDataParallel(
+        config, DistributedDataParallelConfig(grad_reduce_in_fp32=True, use_distributed_optimizer=not cpu), model)
+    clip = float(cfg.train.clip_grad) if not cpu else 0.0
+    if cpu and cfg.train.clip_grad and rank == 0:
+        log.info("CPU: gradient clipping and the distributed optimizer are off (megatron implements them for CUDA only)")
+    optimizer = get_megatron_optimizer(OptimizerConfig(
+        optimizer="adam", lr=float(cfg.train.lr), min_lr=float(cfg.train.min_lr),
+        weight_decay=float(cfg.train.weight_decay), adam_beta1=0.9, adam_beta2=0.95, clip_grad=clip,
+        bf16=bf16, params_dtype=config.params_dtype, use_distributed_optimizer=not cpu), [model])
+    steps = int(cfg.train.steps)
+    scheduler = OptimizerParamScheduler(
+        optimizer, init_lr=0.0, max_lr=float(cfg.train.lr), min_lr=float(cfg.train.min_lr),
+        lr_warmup_steps=min(int(cfg.train.warmup), steps - 1), lr_decay_steps=steps, lr_decay_style="cosine",
+        start_wd=float(cfg.train.weight_decay), end_wd=float(cfg.train.weight_decay), wd_incr_steps=steps,
+        wd_incr_style="constant")
+    config.finalize_model_grads_func = finalize_model_grads
+    config.no_sync_func = model.no_sync
+
+    checkpoint_dir = Path(cfg.paths.checkpoint_dir)
+    start = 0
+    if cfg.resume and (path := latest_checkpoint(checkpoint_dir)) is not None:
+        start = load_training_state(path, model, optimizer, scheduler)
+        if rank == 0:
+            log.info("resumed from %s at step %d", path, start)
+
+    micro, global_batch = int(cfg.train.micro_batch), int(cfg.train.global_batch)
+    accumulation = global_batch // (micro * dp)
+    eval_every, eval_iters = int(cfg.train.eval_every), int(cfg.train.eval_iters)
+    train_set, valid_set = build_datasets(
+        cfg.paths.data_dir, tokenizer, seq_length, seed, train_samples=steps * global_batch,
+        valid_samples=max(eval_iters * micro * dp, 1), reset_attention=bool(cfg.train.reset_attention))
+    dp_rank = parallel_state.get_data_parallel_rank()
+    train_iter = batches(train_set, micro, start * global_batch, dp_rank, dp)
+    schedule = get_forward_backward_func()
+    step_fn = partial(forward_step, device=device)
+
+    def run_schedule(iterator, microbatches: int, forward_only: bool) -> float:
+        losses = schedule(forward_step_func=step_fn, data_iterator=iterator, model=[model],
+                          num_microbatches=microbatches, seq_length=seq_length, micro_batch_size=micro,
+                          forward_only=forward_only)
+        return mean_loss(losses, device)
+
+    def validate() -> float:
+        model.eval()
+        with torch.no_grad():
+            loss = run_schedule(batches(valid_set, micro, 0, dp_rank, dp), eval_iters, forward_only=True)
+        model.train()
+        return loss
+
+    metrics = MetricsWriter(Path(cfg.paths.run_dir) / "tensorboard", enabled=rank == 0)
+    tokens_per_step = global_batch * seq_length
+    history, valid_loss, started = [], None, time.perf_counter()
+    bar = tqdm(range(start, steps), initial=start, total=steps, desc="train", disable=rank != 0, unit="step")
+    model.train()
+    for step in bar:
+        tick = time.perf_counter()
+        model.zero_grad_buffer()
+        optimizer.zero_grad()
+        loss = run_schedule(train_iter, accumulation, forward_only=False)
+        _, grad_norm, _ = optimizer.step()
+        scheduler.step(increment=1)
+        tokens_per_second = tokens_per_step / (time.perf_counter() - tick)
+        lr = optimizer.param_groups[0]["lr"]
+        history.append(loss)
+        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_second:,.0f}")
+        metrics.scalars(step + 1, {"train/loss": loss, "train/lr": lr, "train/tokens_per_s": tokens_per_second,
+                                   **({"train/grad_norm": float(grad_norm)} if grad_norm is not None else {})})
+        done = step + 1
+        if eval_every and (done % eval_every == 0 or done == steps):
+            valid_loss = validate()
+            metrics.scalars(done, {"valid/loss": valid_loss})
+        if done == steps or (cfg.train.save_every and done % int(cfg.train.save_every) == 0):
+            save_checkpoint(checkpoint_dir, done, model, optimizer, scheduler, cfg, tokenizer)
+    metrics.close()
+    seconds = time.perf_counter() - started
+    summary = {"steps": steps, "start_step": start, "losses": history, "final_train_loss": history[-1] if history else None,
+               "final_valid_loss": valid_loss, "tokens_per_s": tokens_per_step * len(history) / max(seconds, 1e-9),
+               "seconds": seconds, "world_size": world, "tensor": tp, "pipeline": pp, "data": dp,
+               "precision": "bf16" if bf16 else "fp32", "checkpoint": str(latest_checkpoint(checkpoint_dir))}
+    if rank == 0:
+        write_summary(Path(cfg.paths.run_dir) / "train_summary.json", summary)
+    dist.barrier()
+    return summary
+
+
+def write_summary(path: Path, summary: dict) -> None:
+    """The run's JSON summary, written atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(summary, indent=1))
+    os.replace(tmp, path)

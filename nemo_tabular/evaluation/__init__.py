@@ -1,0 +1,7 @@
+"""Evaluation of synthetic tables: fidelity, utility, privacy, validity and sequential metrics, with a report."""
+
+from nemo_tabular.evaluation.api import EvaluationSettings, evaluate
+from nemo_tabular.evaluation.errors import EvaluationError
+from nemo_tabular.evaluation.forecast import quantiles_from_paths, score_forecasts
+
+__all__ = ["EvaluationError", "EvaluationSettings", "evaluate", "quantiles_from_paths", "score_forecasts"]

@@ -1,0 +1,139 @@
+"""The `evaluate` entry point: load inputs, run every metric family, write metrics.json and report.html."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from nemo_tabular.evaluation.errors import EvaluationError
+from nemo_tabular.evaluation.fidelity import quality_report
+from nemo_tabular.evaluation.loading import check_has_column, check_same_columns, read_table
+from nemo_tabular.evaluation.metadata import column_kinds
+from nemo_tabular.evaluation.plots import association_difference_plot, column_plot
+from nemo_tabular.evaluation.privacy import privacy_metrics
+from nemo_tabular.evaluation.report import SCHEMA_VERSION, write_report
+from nemo_tabular.evaluation.sampling import subsample
+from nemo_tabular.evaluation.sequential import sequential_metrics
+from nemo_tabular.evaluation.utility import tstr_vs_trtr
+from nemo_tabular.evaluation.validity import validity
+
+Table = pd.DataFrame | str | Path
+Keys = str | Sequence[str] | None
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """Seed and row caps that keep each metric family fast on large tables (None = all rows)."""
+
+    seed: int = 0
+    fidelity_max_rows: int | None = 20_000
+    utility_max_rows: int | None = 200_000
+    privacy_max_synthetic_rows: int | None = 100_000
+    privacy_max_reference_rows: int | None = 20_000
+    threads: int | None = 1  # OpenMP/BLAS threads; more than the free cores slows gradient boosting tenfold
+    progress: bool = True
+
+
+def _load(table: Table, role: str) -> tuple[pd.DataFrame, str]:
+    """A DataFrame and a name for error messages, from a frame or a CSV/Parquet path."""
+    if isinstance(table, pd.DataFrame):
+        if table.empty:
+            raise EvaluationError(f"{role} table has no rows")
+        return table, f"<{role} DataFrame>"
+    return read_table(table, role), str(table)
+
+
+def _as_list(keys: Keys) -> list[str]:
+    """None, one column name or several, as a list."""
+    if keys is None:
+        return []
+    return [keys] if isinstance(keys, str) else list(keys)
+
+
+def _load_tokenizer(tokenizer: Any) -> Any:
+    """A tokenizer object as given, or loaded from a tokenizer.json path."""
+    if tokenizer is None or not isinstance(tokenizer, (str, Path)):
+        return tokenizer
+    if not Path(tokenizer).is_file():
+        raise EvaluationError(f"tokenizer file not found: {tokenizer}")
+    from nemo_tabular.tokenizer import TabularTokenizer  # imported late: evaluation works without a tokenizer
+
+    return TabularTokenizer.load(tokenizer)
+
+
+def evaluate(
+    real: Table,
+    holdout: Table,
+    synth: Table,
+    out: str | Path | None = None,
+    *,
+    target: str | None = None,
+    tokenizer: Any = None,
+    group_by: Keys = None,
+    order_by: Keys = None,
+    settings: EvaluationSettings = EvaluationSettings(),
+) -> dict:
+    """Compare synthetic rows with the training rows and an unseen holdout; write the report to `out` when given."""
+    with threadpool_limits(limits=settings.threads):
+        return _evaluate(real, holdout, synth, out, target, tokenizer, group_by, order_by, settings)
+
+
+def _evaluate(
+    real: Table, holdout: Table, synth: Table, out: str | Path | None, target: str | None,
+    tokenizer: Any, group_by: Keys, order_by: Keys, settings: EvaluationSettings,
+) -> dict:
+    """The body of `evaluate`, run under its thread limit."""
+    real, real_source = _load(real, "real")
+    holdout, holdout_source = _load(holdout, "holdout")
+    synth, synth_source = _load(synth, "synthetic")
+    holdout = check_same_columns(real, holdout, "holdout", holdout_source)
+    synth = check_same_columns(real, synth, "synthetic", synth_source)
+    group_by, order_by = _as_list(group_by), _as_list(order_by)
+    named = [(target, "target")] if target is not None else []
+    for column, what in named + [(name, "group_by") for name in group_by] + [(name, "order_by") for name in order_by]:
+        check_has_column(real, column, what, real_source)
+    tokenizer = _load_tokenizer(tokenizer)
+
+    kinds = column_kinds(real, tokenizer)
+    row_kinds = {name: kind for name, kind in kinds.items() if name not in group_by}  # entity ids carry no distribution
+    seed = settings.seed
+    real_sample = subsample(real, settings.fidelity_max_rows, seed)
+    synth_sample = subsample(synth, settings.fidelity_max_rows, seed + 1)
+
+    fidelity = quality_report(real_sample[list(row_kinds)], synth_sample[list(row_kinds)], row_kinds)
+    fidelity["rows"] = {"real": len(real_sample), "synthetic": len(synth_sample)}
+    utility = None
+    if target is not None:
+        train_rows = [subsample(frame, settings.utility_max_rows, seed + offset) for offset, frame in enumerate((real, synth, holdout))]
+        utility = tstr_vs_trtr(*train_rows, target=target, kinds=row_kinds, seed=seed)
+        utility["rows"] = dict(zip(("real", "synthetic", "holdout"), map(len, train_rows)))
+    metrics = {
+        "schema_version": SCHEMA_VERSION,
+        "inputs": {
+            role: {"source": source, "rows": len(frame)}
+            for role, source, frame in (("real", real_source, real), ("holdout", holdout_source, holdout), ("synthetic", synth_source, synth))
+        },
+        "columns": kinds,
+        "settings": {key: value for key, value in asdict(settings).items() if key not in ("progress", "threads")}
+        | {"target": target, "group_by": group_by, "order_by": order_by, "tokenizer": tokenizer is not None},
+        "fidelity": fidelity,
+        "utility": utility,
+        "privacy": privacy_metrics(
+            real, holdout, synth, row_kinds, seed,
+            max_synthetic_rows=settings.privacy_max_synthetic_rows,
+            max_reference_rows=settings.privacy_max_reference_rows,
+            progress=settings.progress,
+        ),
+        "validity": validity(real, synth, row_kinds, tokenizer),
+        "sequential": sequential_metrics(real, synth, kinds, group_by, order_by) if group_by else None,
+    }
+    if out is not None:
+        images = {name: column_plot(real_sample[name], synth_sample[name], kind) for name, kind in row_kinds.items()}
+        heatmap = association_difference_plot(real_sample, synth_sample, row_kinds) if len(row_kinds) > 1 else None
+        write_report(metrics, images, heatmap, Path(out))
+    return metrics

@@ -1,0 +1,5 @@
+"""The one error type evaluation raises for bad inputs, so the CLI can print it without a traceback."""
+
+
+class EvaluationError(ValueError):
+    """A missing, empty or inconsistent input; the message names the file and/or column."""

@@ -1,0 +1,146 @@
+"""Privacy by distance to closest record (DCR) and exact copies, against a training set and an unseen holdout.
+
+Rows become vectors: numeric and datetime columns min-max scaled on the real data (train + holdout), with
+missing values at -1 (a full range away from every observed value); categorical columns one-hot with weight
+1/sqrt(2), so a category mismatch costs exactly as much as a full-range numeric difference. Categories the
+real data lacks share one "unseen" slot. Train and holdout references are subsampled to the same size so
+that "closer to train than to holdout" is a fair coin (0.5) for data that memorized nothing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from nemo_tabular.evaluation.metadata import NUMERIC_KINDS, as_labels, as_numbers, conform
+from nemo_tabular.evaluation.sampling import subsample
+
+MISSING_VALUE = -1.0
+ONE_HOT_WEIGHT = 1 / math.sqrt(2)
+EXACT_SQUARED_DISTANCE = 1e-9  # float rounding of exact copies; smaller squared distances count as 0
+
+
+class DistanceEncoder:
+    """Maps table rows to vectors whose Euclidean distance is the DCR distance described above."""
+
+    def __init__(self, real: pd.DataFrame, kinds: dict[str, str]):
+        """Fit numeric ranges and category lists on the real rows."""
+        self.kinds = kinds
+        self.ranges = {}
+        self.categories = {}
+        for name, kind in kinds.items():
+            if kind in NUMERIC_KINDS:
+                values = as_numbers(real[name])
+                low, high = (np.nanmin(values), np.nanmax(values)) if np.isfinite(values).any() else (0.0, 1.0)
+                self.ranges[name] = (low, (high - low) or 1.0)
+            else:
+                self.categories[name] = pd.Index(sorted(as_labels(real[name]).unique()))
+
+    @property
+    def width(self) -> int:
+        """Length of one encoded row."""
+        return len(self.ranges) + sum(len(index) + 1 for index in self.categories.values())
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """Encode rows as float64 vectors of length `width`."""
+        blocks = []
+        for name, (low, span) in self.ranges.items():
+            scaled = (as_numbers(frame[name]) - low) / span
+            blocks.append(np.where(np.isnan(scaled), MISSING_VALUE, scaled)[:, None])
+        for name, index in self.categories.items():
+            codes = index.get_indexer(as_labels(frame[name]))
+            codes[codes < 0] = len(index)  # the shared "unseen" slot
+            one_hot = np.zeros((len(frame), len(index) + 1))
+            one_hot[np.arange(len(frame)), codes] = ONE_HOT_WEIGHT
+            blocks.append(one_hot)
+        return np.hstack(blocks) if blocks else np.zeros((len(frame), 0))
+
+
+def nearest_two_distances(
+    queries: pd.DataFrame,
+    reference: np.ndarray,
+    encoder: DistanceEncoder,
+    memory_bytes: int = 256 * 2**20,
+    description: str = "DCR",
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distance from every query row to its nearest and second-nearest reference row, in memory-bounded chunks."""
+    reference_norms = np.einsum("ij,ij->i", reference, reference)
+    chunk_rows = max(1, memory_bytes // (8 * 3 * max(len(reference), 1) + 8 * encoder.width))
+    nearest, second = np.empty(len(queries)), np.empty(len(queries))
+    for start in tqdm(range(0, len(queries), chunk_rows), desc=description, disable=not progress, unit="chunk"):
+        block = encoder.transform(queries.iloc[start : start + chunk_rows])
+        squared = np.einsum("ij,ij->i", block, block)[:, None] + reference_norms[None, :] - 2 * block @ reference.T
+        squared[squared < EXACT_SQUARED_DISTANCE] = 0.0
+        if reference.shape[0] >= 2:
+            two = np.partition(squared, 1, axis=1)[:, :2]
+        else:
+            two = np.hstack([squared, np.full_like(squared, np.inf)])
+        nearest[start : start + len(block)] = np.sqrt(two[:, 0])
+        second[start : start + len(block)] = np.sqrt(two[:, 1])
+    return nearest, second
+
+
+def share_closer_to_train(to_train: np.ndarray, to_holdout: np.ndarray) -> float:
+    """Share of rows nearer a training row than any holdout row, ties counting half (0.5 = no memorization)."""
+    return float(np.mean((to_train < to_holdout) + 0.5 * (to_train == to_holdout)))
+
+
+def distance_ratio(nearest: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Nearest / second-nearest distance per row; 0 when both are 0 (a duplicated record was matched)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(second > 0, nearest / second, 0.0)
+
+
+def row_hashes(frame: pd.DataFrame, kinds: dict[str, str]) -> np.ndarray:
+    """One 64-bit hash per row of the kind-conformed values, so equal records hash equal across files."""
+    return pd.util.hash_pandas_object(conform(frame, kinds), index=False).to_numpy()
+
+
+def exact_copy_rate(rows: pd.DataFrame, train: pd.DataFrame, kinds: dict[str, str]) -> float:
+    """Share of `rows` that appear verbatim in the full training table."""
+    return float(np.isin(row_hashes(rows, kinds), row_hashes(train, kinds)).mean())
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    """numerator / denominator, None when the denominator is 0."""
+    return float(numerator / denominator) if denominator > 0 else None
+
+
+def privacy_metrics(
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    synth: pd.DataFrame,
+    kinds: dict[str, str],
+    seed: int,
+    max_synthetic_rows: int | None = 100_000,
+    max_reference_rows: int | None = 20_000,
+    progress: bool = True,
+) -> dict:
+    """DCR share, 5th-percentile DCR, nearest-neighbour distance ratio and exact-copy rates (see module doc)."""
+    reference_rows = min(len(train), len(holdout), max_reference_rows or len(train))
+    train_reference = subsample(train, reference_rows, seed)
+    holdout_reference = subsample(holdout, reference_rows, seed + 1)
+    synth_rows = subsample(synth, max_synthetic_rows, seed + 2)
+    encoder = DistanceEncoder(pd.concat([train, holdout], ignore_index=True), kinds)
+    train_vectors, holdout_vectors = encoder.transform(train_reference), encoder.transform(holdout_reference)
+
+    synth_to_train, synth_second = nearest_two_distances(synth_rows, train_vectors, encoder, description="DCR synthetic->train", progress=progress)
+    synth_to_holdout, _ = nearest_two_distances(synth_rows, holdout_vectors, encoder, description="DCR synthetic->holdout", progress=progress)
+    holdout_to_train, holdout_second = nearest_two_distances(holdout_reference, train_vectors, encoder, description="DCR holdout->train", progress=progress)
+
+    synth_p5, holdout_p5 = float(np.percentile(synth_to_train, 5)), float(np.percentile(holdout_to_train, 5))
+    synth_copies, holdout_copies = exact_copy_rate(synth, train, kinds), exact_copy_rate(holdout, train, kinds)
+    return {
+        "rows": {"synthetic": len(synth_rows), "train_reference": reference_rows, "holdout_reference": reference_rows},
+        "dcr_share_closer_to_train": share_closer_to_train(synth_to_train, synth_to_holdout),
+        "dcr_p5": {"synthetic_to_train": synth_p5, "holdout_to_train": holdout_p5, "ratio": _ratio(synth_p5, holdout_p5)},
+        "nndr_mean": {
+            "synthetic_to_train": float(distance_ratio(synth_to_train, synth_second).mean()),
+            "holdout_to_train": float(distance_ratio(holdout_to_train, holdout_second).mean()),
+        },
+        "exact_copy_rate": {"synthetic": synth_copies, "holdout": holdout_copies},
+    }

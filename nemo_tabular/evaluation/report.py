@@ -1,0 +1,122 @@
+"""Write metrics.json (schema in README.md next to this file) and a self-contained report.html, atomically."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+METRICS_KEYS = ("schema_version", "inputs", "columns", "settings", "fidelity", "utility", "privacy", "validity", "sequential")
+
+
+def json_safe(value: Any) -> Any:
+    """Plain JSON types throughout: numpy scalars unwrapped, NaN and infinities as null."""
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write text to a temporary file beside `path`, then rename it into place, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.chmod(temporary, 0o644)  # mkstemp creates owner-only files; a report is meant to be shared
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_metrics(metrics: dict, path: Path) -> None:
+    """Write metrics.json in the stable key order it was built in, with no NaN."""
+    write_atomically(path, json.dumps(json_safe(metrics), indent=2, allow_nan=False) + "\n")
+
+
+def _format(value: Any) -> str:
+    """A cell value: floats to 4 significant digits, None as an em dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return html.escape(str(value))
+
+
+def _flatten(section: dict, prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested dict as (dotted key, value) rows; lists shown inline."""
+    rows = []
+    for key, value in section.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            rows.extend(_flatten(value, f"{name}."))
+        else:
+            rows.append((name, value))
+    return rows
+
+
+def _table(rows: list[tuple], header: tuple[str, ...]) -> str:
+    """An HTML table from rows of cells."""
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in header)
+    body = "".join("<tr>" + "".join(f"<td>{_format(cell)}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _image(encoded: str, css_class: str, label: str) -> str:
+    """An inline PNG figure with a caption."""
+    label = html.escape(label)
+    return f'<figure><img class="{css_class}" alt="{label}" src="data:image/png;base64,{encoded}"><figcaption>{label}</figcaption></figure>'
+
+
+def _fidelity_section(fidelity: dict) -> str:
+    """Fidelity scores, per-column shape scores and per-pair trend scores."""
+    scores = [(name, fidelity[name]) for name in ("overall", "column_shapes", "column_pair_trends")]
+    shapes = [(name, detail["metric"], detail["score"]) for name, detail in fidelity["column_shape_details"].items()]
+    pairs = [(" / ".join(pair["columns"]), pair["metric"], pair["score"]) for pair in fidelity["column_pair_details"]]
+    return (
+        _table(scores, ("score", "value"))
+        + "<h3>Column shapes</h3>" + _table(shapes, ("column", "metric", "score"))
+        + "<h3>Column pair trends</h3>" + _table(pairs, ("columns", "metric", "score"))
+    )
+
+
+def render_html(metrics: dict, column_images: dict[str, str], heatmap: str | None) -> str:
+    """The whole report as one HTML page with every figure embedded."""
+    sections = [f"<h2>Fidelity (SDMetrics QualityReport)</h2>{_fidelity_section(metrics['fidelity'])}"]
+    for key, title in (("utility", "Utility (train synthetic, test real)"), ("privacy", "Privacy (distance to closest record)"),
+                       ("validity", "Validity"), ("sequential", "Sequential structure")):
+        if metrics[key] is not None:
+            sections.append(f"<h2>{title}</h2>" + _table(_flatten(metrics[key]), ("metric", "value")))
+    sections.append("<h2>Inputs and settings</h2>" + _table(_flatten({"inputs": metrics["inputs"], "settings": metrics["settings"]}), ("key", "value")))
+    figures = "".join(_image(encoded, "column-plot", f"column {name}") for name, encoded in column_images.items())
+    if heatmap is not None:
+        figures += _image(heatmap, "association-heatmap", "association difference (real - synthetic)")
+    style = (
+        "body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:.5em 0}"
+        "td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}figure{display:inline-block;margin:4px}"
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Synthetic data evaluation</title><style>{style}</style></head>"
+        f"<body><h1>Synthetic data evaluation</h1>{''.join(sections)}<h2>Figures</h2>{figures}</body></html>\n"
+    )
+
+
+def write_report(metrics: dict, column_images: dict[str, str], heatmap: str | None, out_dir: Path) -> None:
+    """Write metrics.json and report.html into out_dir."""
+    metrics = json_safe(metrics)
+    write_metrics(metrics, out_dir / "metrics.json")
+    write_atomically(out_dir / "report.html", render_html(metrics, column_images, heatmap))

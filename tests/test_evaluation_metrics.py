@@ -1,0 +1,160 @@
+"""Evaluation metrics on cases whose answer is known: copies, fresh draws, shuffled columns, learnable targets."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.spatial.distance import cdist
+from threadpoolctl import threadpool_limits
+
+from nemo_tabular.evaluation.fidelity import quality_report
+from nemo_tabular.evaluation.metadata import column_kinds
+from nemo_tabular.evaluation.privacy import DistanceEncoder, nearest_two_distances, privacy_metrics
+from nemo_tabular.evaluation.utility import tstr_vs_trtr
+from nemo_tabular.evaluation.validity import validity
+
+
+def draw(rows: int, seed: int) -> pd.DataFrame:
+    """A small table with numeric, categorical, boolean and date columns that depend on each other."""
+    rng = np.random.default_rng(seed)
+    size = rng.gamma(2.0, 0.5, rows)
+    grade = np.where(size + rng.normal(0, 0.3, rows) > 1.0, "high", "low")
+    return pd.DataFrame({
+        "size": size.round(3),
+        "grade": grade,
+        "price": (1000 * size + 500 * (grade == "high") + rng.normal(0, 50, rows)).round(1),
+        "large": size > 1.5,
+        "sold": pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 365, rows), unit="D"),
+    })
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Gradient boosting is many times slower with more OpenMP threads than free cores; evaluate() limits it too."""
+    with threadpool_limits(limits=1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def train():
+    return draw(400, seed=1)
+
+
+@pytest.fixture(scope="module")
+def holdout():
+    return draw(400, seed=2)
+
+
+def run_privacy(train, holdout, synth, **limits):
+    return privacy_metrics(train, holdout, synth, column_kinds(train), seed=0, progress=False, **limits)
+
+
+def test_copies_of_training_rows_are_all_closer_to_train(train, holdout):
+    result = run_privacy(train, holdout, train.copy())
+    assert result["dcr_share_closer_to_train"] == 1.0
+    assert result["exact_copy_rate"] == {"synthetic": 1.0, "holdout": 0.0}
+    assert result["dcr_p5"]["synthetic_to_train"] == 0.0
+    assert result["dcr_p5"]["holdout_to_train"] > 0
+    assert result["nndr_mean"]["synthetic_to_train"] == 0.0
+
+
+def test_fresh_rows_from_the_same_distribution_are_a_coin_flip(train, holdout):
+    result = run_privacy(train, holdout, draw(400, seed=3))
+    assert result["dcr_share_closer_to_train"] == pytest.approx(0.5, abs=0.08)
+    assert result["dcr_p5"]["ratio"] == pytest.approx(1.0, abs=0.35)
+    assert result["exact_copy_rate"]["synthetic"] == 0.0
+
+
+def test_holdout_as_synthetic_matches_the_holdouts_own_distances(train, holdout):
+    result = run_privacy(train, holdout, holdout.copy())
+    assert result["dcr_share_closer_to_train"] == 0.0  # every row is its own holdout neighbour
+    assert result["dcr_p5"]["ratio"] == 1.0
+    assert result["nndr_mean"]["synthetic_to_train"] == result["nndr_mean"]["holdout_to_train"]
+    assert result["exact_copy_rate"]["synthetic"] == result["exact_copy_rate"]["holdout"]
+
+
+def test_ties_count_half(train):
+    result = run_privacy(train, train.copy(), train.copy())  # every row is at distance 0 from both sides
+    assert result["dcr_share_closer_to_train"] == 0.5
+
+
+def test_references_are_cut_to_equal_size_and_synthetic_rows_to_the_cap(train, holdout):
+    result = run_privacy(train, holdout.iloc[:250], draw(300, seed=4), max_synthetic_rows=120, max_reference_rows=200)
+    assert result["rows"] == {"synthetic": 120, "train_reference": 200, "holdout_reference": 200}
+
+
+def test_chunked_distances_equal_brute_force(train, holdout):
+    kinds = column_kinds(train)
+    encoder = DistanceEncoder(pd.concat([train, holdout]), kinds)
+    reference = encoder.transform(train.iloc[:50])
+    nearest, second = nearest_two_distances(holdout.iloc[:30], reference, encoder, memory_bytes=1, progress=False)
+    exact = np.sort(cdist(encoder.transform(holdout.iloc[:30]), reference), axis=1)
+    np.testing.assert_allclose(nearest, exact[:, 0], atol=1e-6)
+    np.testing.assert_allclose(second, exact[:, 1], atol=1e-6)
+
+
+def test_category_mismatch_costs_as_much_as_a_full_numeric_range():
+    real = pd.DataFrame({"x": [0.0, 1.0], "c": ["a", "b"]})
+    encoder = DistanceEncoder(real, {"x": "float", "c": "category"})
+    vectors = encoder.transform(pd.DataFrame({"x": [0.0, 0.0, 1.0, np.nan], "c": ["a", "b", "a", "a"]}))
+    distance = lambda i, j: np.linalg.norm(vectors[i] - vectors[j])  # noqa: E731
+    assert distance(0, 1) == pytest.approx(1.0)
+    assert distance(0, 2) == pytest.approx(1.0)
+    assert distance(3, 0) == pytest.approx(1.0)  # a missing value sits one range below the minimum
+
+
+def shuffle_each_column(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({name: rng.permutation(frame[name].to_numpy()) for name in frame.columns})
+
+
+def test_independently_shuffled_columns_lose_pair_trends_but_keep_shapes(train, holdout):
+    kinds = column_kinds(train)
+    kept = quality_report(train, holdout, kinds)
+    shuffled = quality_report(train, shuffle_each_column(holdout, seed=5), kinds)
+    assert shuffled["column_shapes"] == pytest.approx(kept["column_shapes"], abs=0.02)
+    assert shuffled["column_pair_trends"] < kept["column_pair_trends"] - 0.15
+    assert kept["column_pair_trends"] > 0.85
+    assert set(shuffled["column_shape_details"]) == set(train.columns)
+    assert len(shuffled["column_pair_details"]) == len(train.columns) * (len(train.columns) - 1) // 2
+
+
+def test_utility_ratio_is_one_when_synthetic_equals_train(train, holdout):
+    kinds = column_kinds(train)
+    regression = tstr_vs_trtr(train, train.copy(), holdout, "price", kinds, seed=0)
+    assert regression["task"] == "regression"
+    assert regression["train_real_test_real"]["r2"] > 0.8
+    assert regression["ratio"]["r2"] == pytest.approx(1.0)
+    classification = tstr_vs_trtr(train, train.copy(), holdout, "grade", kinds, seed=0)
+    assert classification["task"] == "classification"
+    assert classification["train_real_test_real"]["roc_auc"] > 0.8
+    assert classification["ratio"] == {"accuracy": pytest.approx(1.0), "roc_auc": pytest.approx(1.0)}
+
+
+def test_utility_ratio_drops_when_synthetic_rows_lose_the_relationship(train, holdout):
+    kinds = column_kinds(train)
+    result = tstr_vs_trtr(train, shuffle_each_column(train, seed=6), holdout, "price", kinds, seed=0)
+    assert result["ratio"]["r2"] is None or result["ratio"]["r2"] < 0.3
+
+
+def test_validity_counts_out_of_range_values_and_unseen_categories(train):
+    synth = train.iloc[:10].copy()
+    synth.loc[synth.index[0], "size"] = 1e6
+    synth.loc[synth.index[1], "grade"] = "unheard-of"
+    result = validity(train, synth, column_kinds(train))
+    assert result["method"] == "real_ranges"
+    assert result["valid_share"] == pytest.approx(0.8)
+    assert result["column_invalid_share"]["size"] == pytest.approx(0.1)
+    assert result["column_invalid_share"]["grade"] == pytest.approx(0.1)
+    assert result["column_invalid_share"]["price"] == 0.0
+
+
+def test_validity_and_kinds_come_from_the_tokenizer_when_given(train, tokenizer_settings):
+    from nemo_tabular.tokenizer import TabularTokenizer
+
+    tokenizer = TabularTokenizer.fit(train, tokenizer_settings)
+    assert column_kinds(train, tokenizer) == {spec.name: spec.kind for spec in tokenizer.columns}
+    synth = train.iloc[:10].copy()
+    synth.loc[synth.index[0], "grade"] = "unheard-of"
+    result = validity(train, synth, column_kinds(train, tokenizer), tokenizer)
+    assert result["method"] == "tokenizer"
+    assert result["valid_share"] == pytest.approx(0.9)

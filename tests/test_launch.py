@@ -19,12 +19,9 @@ CONF = REPO / "conf"
 # A 2 x 8 GPU job with TP2 PP2 (so DP4); a tiny model keeps the layout checks cheap.
 TRAIN_2X8 = ["cluster=slurm", "cluster.nodes=2", "cluster.gpus_per_node=8", "job=train", "dry_run=true",
              "cluster.container_image=/images/nemo-tabular.sqsh"]
-# The training stage comes from the training issue; until its config and package land these tests wait.
-needs_training = pytest.mark.skipif(
-    not (CONF / "train.yaml").is_file() or not (REPO / "nemo_tabular" / "training" / "layout.py").is_file(),
-    reason="waiting on conf/train.yaml and nemo_tabular/training/layout.py (training issue)")
 # A few optimizer steps of the tiny model with TP2 on 2 CPU processes.
-TINY_TRAIN_RUN = ["model=tiny", "parallel.tensor=2"]
+TINY_TRAIN_RUN = ["model=tiny", "parallel.tensor=2", "train.steps=3", "train.micro_batch=2", "train.global_batch=4",
+                  "train.warmup=1", "train.eval_every=0", "threads=1"]
 STAGE_2X8 = ["dataset=diamonds", "model=tiny", "parallel.tensor=2", "parallel.pipeline=2",
              "paths.root=${oc.env:SCRATCH}/runs", "+note='two words'"]
 
@@ -50,10 +47,11 @@ def tool(name: str) -> str:
 
 
 def fake_slurm(bin_dir: Path) -> None:
-    """Stand-ins for scontrol (a 2-node allocation), srun and sbatch that print their arguments one per line."""
+    """Stand-ins for scontrol (a 2-node allocation), and for srun and sbatch, which keep their arguments in
+    bin/<name>.args, one per line; sbatch answers like `sbatch --parsable`."""
     scripts = {
         "scontrol": 'printf "gpu-node-001\\ngpu-node-002\\n"',
-        "srun": 'printf "%s\\n" "$@"',
+        "srun": 'printf "%s\\n" "$@" > "$(dirname "$0")/srun.args"',
         "sbatch": 'printf "%s\\n" "$@" > "$(dirname "$0")/sbatch.args"; echo "4242;cluster"',
     }
     bin_dir.mkdir()
@@ -69,16 +67,15 @@ def run_with_fake_slurm(script: str, tmp_path: Path) -> list[str]:
     (tmp_path / "job.sbatch").write_text(script)
     env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "SLURM_JOB_NODELIST": "gpu-node-[001-002]",
            "SLURM_JOB_ID": "777", "SLURM_SUBMIT_DIR": "/home/me/project"}
-    result = subprocess.run(["bash", str(tmp_path / "job.sbatch")], env=env, capture_output=True, text=True, check=True)
-    return result.stdout.splitlines()
+    subprocess.run(["bash", str(tmp_path / "job.sbatch")], env=env, capture_output=True, text=True, check=True)
+    return (tmp_path / "bin" / "srun.args").read_text().splitlines()
 
 
-@needs_training
 def test_train_sbatch_for_two_nodes_of_eight_gpus(capsys, tmp_path):
     script = rendered(capsys, *TRAIN_2X8, "--", *STAGE_2X8)
     for directive in ("--nodes=2", "--ntasks-per-node=1", "--gpus-per-node=8", "--exclusive"):
         assert f"#SBATCH {directive}\n" in script
-    assert 'scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1' in script
+    assert 'hosts=$(scontrol show hostnames "$SLURM_JOB_NODELIST")' in script
     assert 'export CUDA_DEVICE_MAX_CONNECTIONS="1"' in script
     assert 'export TORCH_NCCL_ASYNC_ERROR_HANDLING="1"' in script
 
@@ -97,8 +94,9 @@ def test_train_sbatch_for_two_nodes_of_eight_gpus(capsys, tmp_path):
 
 @pytest.mark.parametrize("argv", [
     pytest.param([*TRAIN_2X8, "cluster.partition=gpu", "cluster.account=proj", "cluster.cpus_per_task=64",
-                  "cluster.srun_args=[--mpi=none]", "--", *STAGE_2X8], id="train", marks=needs_training),
-    pytest.param(["cluster=slurm", "job=train", "dry_run=true", "--", "model=tiny"], id="train-on-host", marks=needs_training),
+                  "cluster.srun_args=['--mpi=none']", "--", *STAGE_2X8], id="train"),
+    pytest.param(["cluster=slurm", "job=train", "dry_run=true", "--", "model=tiny", "train.micro_batch=4"],
+                 id="train-on-host"),
     pytest.param(["cluster=slurm", "job=prep", "dry_run=true", "--", "dataset=txhousing"], id="prep"),
     pytest.param(["cluster=slurm", "job=sample", "dry_run=true", "cluster.container_image=/images/x.sqsh",
                   "--", "n_rows=10"], id="sample"),
@@ -130,7 +128,6 @@ def test_submit_writes_the_script_and_calls_sbatch(capsys, tmp_path, monkeypatch
     assert f"#SBATCH --output={log_dir}/%x-%j.out" in submitted.read_text()
 
 
-@needs_training
 def test_local_dry_run_prints_the_torchrun_command(capsys):
     out = rendered(capsys, "cluster=local", "cluster.gpus_per_node=2", "job=train", "dry_run=true", "--", "model=tiny")
     assert "-m torch.distributed.run --standalone --nnodes=1 --nproc_per_node=2" in out
@@ -143,7 +140,14 @@ def test_local_dry_run_prints_the_torchrun_command(capsys):
         (["job=evaluate"], "unknown job 'evaluate'"),
         (["cluster.nodes=2"], "a local run has one node"),
         (["cluster=slurm", "cluster.gpus_per_node=0"], "cluster.gpus_per_node=0"),
-        pytest.param(["--", "model=no_such_model"], "model=no_such_model", marks=needs_training),
+        (["--", "model=no_such_model"], "model=no_such_model"),
+        (["cluster=slurm", "--", "parallel.tensor=3"], "world size 8 is not a multiple of tensor x pipeline"),
+        (["cluster=slurm", "cluster.nodes=2", "cluster.gpus_per_node=2", "--", "parallel.tensor=4"],
+         "parallel.tensor=4 exceeds the 2 GPUs of a node"),
+        (["cluster=slurm", "--", "model.num_layers=5", "parallel.pipeline=2"],
+         "model.num_layers=5 is not divisible by parallel.pipeline=2"),
+        (["cluster=slurm", "--", "parallel.tensor=8"], "model.num_attention_heads=4 is not divisible by parallel.tensor=8"),
+        (["cluster=slurm", "--", "train.global_batch=48"], r"train.global_batch=48 is not divisible by train.micro_batch x data parallel = 8 x 8"),
     ],
 )
 def test_bad_launch_settings_are_clear_errors(argv, message):
@@ -197,7 +201,6 @@ def test_sample_job_gets_one_gpu_and_uses_it(capsys, tmp_path):
 RECIPES = sorted(path.stem for path in (CONF / "recipe").glob("*.yaml"))
 
 
-@needs_training
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_recipes_fit_their_gpus(recipe, capsys, tmp_path):
     script = rendered(capsys, "cluster=slurm", f"recipe={recipe}", "job=train", "dry_run=true", "--", "dataset=diamonds")
@@ -216,7 +219,6 @@ def test_recipe_layout_reaches_training_only(capsys):
 
 
 @pytest.mark.slow
-@needs_training
 def test_two_process_training_through_the_local_launcher(tmp_path):
     """prep, then train with TP2 on 2 CPU processes, both started by the launcher's local backend."""
     local = ["cluster=local", "cluster.gpus_per_node=2", "+cluster.env.OMP_NUM_THREADS=1"]

@@ -1,6 +1,8 @@
-"""Hydra entry for evaluation: `python scripts/evaluate.py real=train.parquet holdout=holdout.parquet synth=synth.parquet target=price out=report/`.
+"""Hydra entry for evaluation, writing <out>/metrics.json and <out>/report.html:
 
-Writes <out>/metrics.json and <out>/report.html (see conf/evaluate.yaml and nemo_tabular/evaluation/README.md).
+    python scripts/evaluate.py real=train.parquet holdout=holdout.parquet synth=synth.parquet target=price out=report/
+
+See conf/evaluate.yaml and nemo_tabular/evaluation/README.md.
 """
 
 import sys
@@ -25,7 +27,10 @@ def run(cfg: DictConfig) -> str:
     )
     tokenizer = cfg.tokenizer if cfg.tokenizer and Path(cfg.tokenizer).is_file() else None
     metrics = evaluate(
-        cfg.real, cfg.holdout, cfg.synth, cfg.out,
+        cfg.real,
+        cfg.holdout,
+        cfg.synth,
+        cfg.out,
         target=cfg.target,
         tokenizer=tokenizer,
         group_by=OmegaConf.to_object(cfg.group_by) if OmegaConf.is_list(cfg.group_by) else cfg.group_by,
@@ -33,10 +38,15 @@ def run(cfg: DictConfig) -> str:
         settings=settings,
     )
     fidelity, privacy = metrics["fidelity"], metrics["privacy"]
-    summary = [f"quality {fidelity['overall']:.3f}", f"dcr share {privacy['dcr_share_closer_to_train']:.3f}",
-               f"valid {metrics['validity']['valid_share']:.3f}"]
+    summary = [
+        f"quality {fidelity['overall']:.3f}",
+        f"dcr share {privacy['dcr_share_closer_to_train']:.3f}",
+        f"valid {metrics['validity']['valid_share']:.3f}",
+    ]
     if metrics["utility"] is not None:
-        ratios = ", ".join(f"{name} {value:.3f}" for name, value in metrics["utility"]["ratio"].items() if value is not None)
+        ratios = ", ".join(
+            f"{name} {value:.3f}" for name, value in metrics["utility"]["ratio"].items() if value is not None
+        )
         summary.append(f"utility ratio {ratios}")
     return f"{cfg.out}: " + "; ".join(summary)
 

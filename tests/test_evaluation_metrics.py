@@ -1,4 +1,4 @@
-"""Evaluation metrics on cases whose answer is known: copies, fresh draws, shuffled columns, learnable targets."""
+"""Evaluation metrics on cases with known answers: copies, fresh draws, shuffled columns, learnable targets."""
 
 import numpy as np
 import pandas as pd
@@ -18,18 +18,20 @@ def draw(rows: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     size = rng.gamma(2.0, 0.5, rows)
     grade = np.where(size + rng.normal(0, 0.3, rows) > 1.0, "high", "low")
-    return pd.DataFrame({
-        "size": size.round(3),
-        "grade": grade,
-        "price": (1000 * size + 500 * (grade == "high") + rng.normal(0, 50, rows)).round(1),
-        "large": size > 1.5,
-        "sold": pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 365, rows), unit="D"),
-    })
+    return pd.DataFrame(
+        {
+            "size": size.round(3),
+            "grade": grade,
+            "price": (1000 * size + 500 * (grade == "high") + rng.normal(0, 50, rows)).round(1),
+            "large": size > 1.5,
+            "sold": pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 365, rows), unit="D"),
+        }
+    )
 
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    """Gradient boosting is many times slower with more OpenMP threads than free cores; evaluate() limits it too."""
+    """Gradient boosting slows many-fold with more OpenMP threads than free cores; evaluate() limits it too."""
     with threadpool_limits(limits=1):
         yield
 
@@ -78,7 +80,9 @@ def test_ties_count_half(train):
 
 
 def test_references_are_cut_to_equal_size_and_synthetic_rows_to_the_cap(train, holdout):
-    result = run_privacy(train, holdout.iloc[:250], draw(300, seed=4), max_synthetic_rows=120, max_reference_rows=200)
+    result = run_privacy(
+        train, holdout.iloc[:250], draw(300, seed=4), max_synthetic_rows=120, max_reference_rows=200
+    )
     assert result["rows"] == {"synthetic": 120, "train_reference": 200, "holdout_reference": 200}
 
 
@@ -86,7 +90,9 @@ def test_chunked_distances_equal_brute_force(train, holdout):
     kinds = column_kinds(train)
     encoder = DistanceEncoder(pd.concat([train, holdout]), kinds)
     reference = encoder.transform(train.iloc[:50])
-    nearest, second = nearest_two_distances(holdout.iloc[:30], reference, encoder, memory_bytes=1, progress=False)
+    nearest, second = nearest_two_distances(
+        holdout.iloc[:30], reference, encoder, memory_bytes=1, progress=False
+    )
     exact = np.sort(cdist(encoder.transform(holdout.iloc[:30]), reference), axis=1)
     np.testing.assert_allclose(nearest, exact[:, 0], atol=1e-6)
     np.testing.assert_allclose(second, exact[:, 1], atol=1e-6)

@@ -1,4 +1,4 @@
-"""The evaluate() API and scripts/evaluate.py: files written, every plot present, stable schema, clear errors."""
+"""evaluate() and scripts/evaluate.py: files written, every plot present, stable schema, clear errors."""
 
 import json
 import subprocess
@@ -21,14 +21,16 @@ def draw(rows: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     size = rng.gamma(2.0, 0.5, rows).round(3)
     grade = rng.choice(["A", "B", "C"], rows)
-    return pd.DataFrame({
-        "size": size,
-        "grade": grade,
-        "price": (1000 * size + 300 * (grade == "A")).round(1),
-        "count": rng.integers(0, 5, rows),
-        "large": size > 1.5,
-        "sold": pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 365, rows), unit="D"),
-    })
+    return pd.DataFrame(
+        {
+            "size": size,
+            "grade": grade,
+            "price": (1000 * size + 300 * (grade == "A")).round(1),
+            "count": rng.integers(0, 5, rows),
+            "large": size > 1.5,
+            "sold": pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 365, rows), unit="D"),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,14 @@ def files(tmp_path_factory):
 @pytest.fixture(scope="module")
 def report(files):
     out = files / "report"
-    metrics = evaluate(files / "train.parquet", files / "holdout.csv", files / "synth.parquet", out, target="price", settings=FAST)
+    metrics = evaluate(
+        files / "train.parquet",
+        files / "holdout.csv",
+        files / "synth.parquet",
+        out,
+        target="price",
+        settings=FAST,
+    )
     return metrics, out
 
 
@@ -62,29 +71,70 @@ def test_report_html_holds_a_plot_per_column_and_the_heatmap(report):
 def test_metrics_json_schema_is_stable(report):
     metrics, out = report
     written = json.loads((out / "metrics.json").read_text())
-    assert tuple(written) == METRICS_KEYS == (
-        "schema_version", "inputs", "columns", "settings", "fidelity", "utility", "privacy", "validity", "sequential"
+    assert (
+        tuple(written)
+        == METRICS_KEYS
+        == (
+            "schema_version",
+            "inputs",
+            "columns",
+            "settings",
+            "fidelity",
+            "utility",
+            "privacy",
+            "validity",
+            "sequential",
+        )
     )
     assert written["schema_version"] == 1
     assert set(written["inputs"]) == {"real", "holdout", "synthetic"}
     assert set(written["inputs"]["real"]) == {"source", "rows"}
     assert set(written["settings"]) == {
-        "seed", "fidelity_max_rows", "utility_max_rows", "privacy_max_synthetic_rows", "privacy_max_reference_rows",
-        "target", "group_by", "order_by", "tokenizer",
+        "seed",
+        "fidelity_max_rows",
+        "utility_max_rows",
+        "privacy_max_synthetic_rows",
+        "privacy_max_reference_rows",
+        "target",
+        "group_by",
+        "order_by",
+        "tokenizer",
     }
     assert set(written["fidelity"]) == {
-        "overall", "column_shapes", "column_pair_trends", "column_shape_details", "column_pair_details", "rows",
+        "overall",
+        "column_shapes",
+        "column_pair_trends",
+        "column_shape_details",
+        "column_pair_details",
+        "rows",
     }
     assert set(written["utility"]) == {
-        "task", "target", "model", "train_real_test_real", "train_synthetic_test_real", "ratio", "rows",
+        "task",
+        "target",
+        "model",
+        "train_real_test_real",
+        "train_synthetic_test_real",
+        "ratio",
+        "rows",
     }
     assert set(written["utility"]["ratio"]) == {"r2"}
-    assert set(written["privacy"]) == {"rows", "dcr_share_closer_to_train", "dcr_p5", "nndr_mean", "exact_copy_rate"}
+    assert set(written["privacy"]) == {
+        "rows",
+        "dcr_share_closer_to_train",
+        "dcr_p5",
+        "nndr_mean",
+        "exact_copy_rate",
+    }
     assert set(written["privacy"]["dcr_p5"]) == {"synthetic_to_train", "holdout_to_train", "ratio"}
     assert set(written["validity"]) == {"method", "valid_share", "column_invalid_share"}
     assert written["sequential"] is None
     assert written["columns"] == {
-        "size": "float", "grade": "category", "price": "float", "count": "int", "large": "bool", "sold": "datetime",
+        "size": "float",
+        "grade": "category",
+        "price": "float",
+        "count": "int",
+        "large": "bool",
+        "sold": "datetime",
     }
     assert written["fidelity"]["rows"] == {"real": 300, "synthetic": 300}
     assert written["privacy"]["rows"]["synthetic"] == 200
@@ -93,7 +143,14 @@ def test_metrics_json_schema_is_stable(report):
 def test_same_seed_writes_identical_files(report, files):
     _, first = report
     second = files / "again"
-    evaluate(files / "train.parquet", files / "holdout.csv", files / "synth.parquet", second, target="price", settings=FAST)
+    evaluate(
+        files / "train.parquet",
+        files / "holdout.csv",
+        files / "synth.parquet",
+        second,
+        target="price",
+        settings=FAST,
+    )
     for name in ("metrics.json", "report.html"):
         assert (first / name).read_bytes() == (second / name).read_bytes()
     assert not [path for path in second.iterdir() if path.name.endswith(".tmp")]
@@ -102,15 +159,22 @@ def test_same_seed_writes_identical_files(report, files):
 def test_sequential_section_for_a_grouped_table(tmp_path):
     def table(seed):
         rng = np.random.default_rng(seed)
-        return pd.DataFrame({
-            "shop": np.repeat(["a", "b", "c", "d"], 6),
-            "month": np.tile(np.arange(6), 4),
-            "sales": rng.normal(100, 10, 24).cumsum(),
-        })
+        return pd.DataFrame(
+            {
+                "shop": np.repeat(["a", "b", "c", "d"], 6),
+                "month": np.tile(np.arange(6), 4),
+                "sales": rng.normal(100, 10, 24).cumsum(),
+            }
+        )
 
-    metrics = evaluate(table(1), table(2), table(3), tmp_path, group_by="shop", order_by=["month"], settings=FAST)
+    metrics = evaluate(
+        table(1), table(2), table(3), tmp_path, group_by="shop", order_by=["month"], settings=FAST
+    )
     assert set(metrics["columns"]) == {"shop", "month", "sales"}
-    assert set(metrics["fidelity"]["column_shape_details"]) == {"month", "sales"}  # entity ids are not compared
+    assert set(metrics["fidelity"]["column_shape_details"]) == {
+        "month",
+        "sales",
+    }  # entity ids are not compared
     assert metrics["sequential"]["length"]["real"]["entities"] == 4
     assert set(metrics["sequential"]["lag1_autocorrelation"]) == {"sales"}
     assert (tmp_path / "report.html").read_text().count('<img class="column-plot"') == 2
@@ -122,7 +186,10 @@ def test_sequential_section_for_a_grouped_table(tmp_path):
         ("missing", "synthetic file not found: .*nowhere.parquet"),
         ("empty", "synthetic file .*empty.csv is empty"),
         ("header_only", "synthetic file .*header_only.csv has no rows"),
-        ("mismatch", r"synthetic file .*mismatch.parquet does not match .*missing \['count'\], unexpected \['colour'\]"),
+        (
+            "mismatch",
+            r"synthetic file .*mismatch.parquet does not match .*missing \['count'\], unexpected \['colour'\]",
+        ),
         ("target", "target column 'cost' not found in .*train.parquet"),
         ("group_by", "group_by column 'store' not found in .*train.parquet"),
         ("suffix", "unsupported format '.json'"),
@@ -149,24 +216,42 @@ def test_bad_inputs_fail_naming_the_file_and_column(files, case, message):
         synth = files / "synth.json"
         synth.write_text("{}")
     with pytest.raises(EvaluationError, match=message):
-        evaluate(files / "train.parquet", files / "holdout.csv", synth, None, target=target, group_by=group_by, settings=FAST)
+        evaluate(
+            files / "train.parquet",
+            files / "holdout.csv",
+            synth,
+            None,
+            target=target,
+            group_by=group_by,
+            settings=FAST,
+        )
 
 
 def run_cli(*overrides: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(REPO / "scripts" / "evaluate.py"), *overrides],
-        capture_output=True, text=True, cwd=REPO, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
     )
 
 
 def test_cli_writes_the_report_and_fails_cleanly(files, tmp_path):
-    common = [f"paths.root={tmp_path}", f"real={files / 'train.parquet'}", f"holdout={files / 'holdout.csv'}",
-              "fidelity_max_rows=200", "progress=false"]
+    common = [
+        f"paths.root={tmp_path}",
+        f"real={files / 'train.parquet'}",
+        f"holdout={files / 'holdout.csv'}",
+        "fidelity_max_rows=200",
+        "progress=false",
+    ]
     done = run_cli(*common, f"synth={files / 'synth.parquet'}", "target=price", f"out={tmp_path / 'report'}")
     assert done.returncode == 0, done.stderr
     assert "quality" in done.stdout and "utility ratio r2" in done.stdout
     assert json.loads((tmp_path / "report" / "metrics.json").read_text())["settings"]["tokenizer"] is False
-    failed = run_cli(*common, f"synth={tmp_path / 'absent.parquet'}", "target=price", f"out={tmp_path / 'other'}")
+    failed = run_cli(
+        *common, f"synth={tmp_path / 'absent.parquet'}", "target=price", f"out={tmp_path / 'other'}"
+    )
     assert failed.returncode == 1
     assert f"error: synthetic file not found: {tmp_path / 'absent.parquet'}" in failed.stderr
     assert "Traceback" not in failed.stderr

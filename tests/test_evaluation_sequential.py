@@ -11,11 +11,13 @@ from nemo_tabular.evaluation.sequential import lag1_autocorrelation, sequential_
 
 def grouped_table() -> pd.DataFrame:
     """Entity a: 1,2,3 (autocorrelation 0); entity b: 1,3,1,3 (-0.75); rows deliberately out of time order."""
-    table = pd.DataFrame({
-        "shop": ["a"] * 3 + ["b"] * 4,
-        "month": [1, 2, 3, 1, 2, 3, 4],
-        "sales": [1.0, 2.0, 3.0, 1.0, 3.0, 1.0, 3.0],
-    })
+    table = pd.DataFrame(
+        {
+            "shop": ["a"] * 3 + ["b"] * 4,
+            "month": [1, 2, 3, 1, 2, 3, 4],
+            "sales": [1.0, 2.0, 3.0, 1.0, 3.0, 1.0, 3.0],
+        }
+    )
     return table.iloc[[6, 0, 3, 2, 5, 1, 4]]
 
 
@@ -25,15 +27,28 @@ def test_lag1_autocorrelation_by_hand():
 
 
 def test_entities_shorter_than_three_values_or_constant_are_skipped():
-    table = pd.DataFrame({"shop": ["a", "a", "b", "b", "b"], "month": [1, 2, 1, 2, 3], "sales": [1.0, 2.0, 5.0, 5.0, 5.0]})
+    table = pd.DataFrame(
+        {"shop": ["a", "a", "b", "b", "b"], "month": [1, 2, 1, 2, 3], "sales": [1.0, 2.0, 5.0, 5.0, 5.0]}
+    )
     assert lag1_autocorrelation(table, "sales", ["shop"], ["month"]) is None
 
 
 def test_sequential_metrics_compare_lengths_and_autocorrelation():
     real = grouped_table()
-    synth = pd.DataFrame({"shop": ["x"] * 4 + ["y"] * 4, "month": [1, 2, 3, 4] * 2, "sales": [1.0, 2.0, 3.0, 4.0] * 2})
-    result = sequential_metrics(real, synth, {"shop": "category", "month": "int", "sales": "float"}, ["shop"], ["month"])
-    assert result["length"]["real"] == {"entities": 2, "mean": 3.5, "std": 0.5, "min": 3, "median": 3.5, "max": 4}
+    synth = pd.DataFrame(
+        {"shop": ["x"] * 4 + ["y"] * 4, "month": [1, 2, 3, 4] * 2, "sales": [1.0, 2.0, 3.0, 4.0] * 2}
+    )
+    result = sequential_metrics(
+        real, synth, {"shop": "category", "month": "int", "sales": "float"}, ["shop"], ["month"]
+    )
+    assert result["length"]["real"] == {
+        "entities": 2,
+        "mean": 3.5,
+        "std": 0.5,
+        "min": 3,
+        "median": 3.5,
+        "max": 4,
+    }
     assert result["length"]["synthetic"]["mean"] == 4.0
     assert result["length"]["ks_complement"] == pytest.approx(0.5)
     assert set(result["lag1_autocorrelation"]) == {"sales"}  # order_by columns are keys, not series
@@ -47,7 +62,9 @@ def forecast_case():
     """Two shops; the future is one step; quantile forecasts at 0.1, 0.5 and 0.9."""
     history = pd.DataFrame({"shop": ["a", "a", "b"], "month": [1, 2, 1], "sales": [10.0, 12.0, 5.0]})
     future = pd.DataFrame({"shop": ["a", "b"], "month": [3, 2], "sales": [14.0, 4.0]})
-    forecast = pd.DataFrame({"shop": ["b", "a"], "month": [2, 3], "q0.1": [3.0, 11.0], "q0.5": [5.0, 13.0], "q0.9": [6.0, 15.0]})
+    forecast = pd.DataFrame(
+        {"shop": ["b", "a"], "month": [2, 3], "q0.1": [3.0, 11.0], "q0.5": [5.0, 13.0], "q0.9": [6.0, 15.0]}
+    )
     return history, future, forecast
 
 
@@ -56,7 +73,8 @@ def test_forecast_scores_by_hand():
     result = score_forecasts(future, forecast, history, group_by="shop", order_by="month", target="sales")
     assert result["points"] == 2
     assert result["quantiles"] == [0.1, 0.5, 0.9]
-    # sMAPE: a 2|13-14|/27, b 2|5-4|/9 -> 4/27. Pinball per level: 0.1 -> (0.3+0.1)/2, 0.5 -> 0.5, 0.9 -> (0.1+0.2)/2
+    # sMAPE: a 2|13-14|/27, b 2|5-4|/9 -> 4/27
+    # pinball per level: 0.1 -> (0.3+0.1)/2, 0.5 -> 0.5, 0.9 -> (0.1+0.2)/2
     assert result["model"]["smape"] == pytest.approx(4 / 27)
     assert result["model"]["mean_quantile_loss"] == pytest.approx(0.85 / 3)
     assert result["model"]["crps"] == pytest.approx(1.7 / 3)
@@ -70,16 +88,20 @@ def test_forecast_scores_by_hand():
 
 def test_forecast_in_the_samplers_long_layout_uses_the_target_rows_and_median():
     history, future, forecast = forecast_case()
-    long = pd.concat([
-        forecast.assign(column="sales", median=forecast["q0.5"], step=[1, 1]),
-        forecast.assign(column="other", median=0.0, step=[1, 1]),
-    ])
+    long = pd.concat(
+        [
+            forecast.assign(column="sales", median=forecast["q0.5"], step=[1, 1]),
+            forecast.assign(column="other", median=0.0, step=[1, 1]),
+        ]
+    )
     result = score_forecasts(future, long, history, group_by=["shop"], order_by=["month"], target="sales")
     assert result["model"]["smape"] == pytest.approx(4 / 27)
 
 
 def test_quantiles_from_paths_feed_the_scorer():
-    paths = pd.DataFrame({"shop": ["a"] * 3, "month": [3] * 3, "path": [0, 1, 2], "sales": [12.0, 14.0, 16.0]})
+    paths = pd.DataFrame(
+        {"shop": ["a"] * 3, "month": [3] * 3, "path": [0, 1, 2], "sales": [12.0, 14.0, 16.0]}
+    )
     quantiles = quantiles_from_paths(paths, "shop", "month", "sales", levels=(0.5,))
     assert quantiles.to_dict("records") == [{"shop": "a", "month": 3, "q0.5": 14.0}]
     history = pd.DataFrame({"shop": ["a"], "month": [2], "sales": [10.0]})

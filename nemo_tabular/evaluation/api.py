@@ -78,14 +78,21 @@ def evaluate(
     order_by: Keys = None,
     settings: EvaluationSettings = EvaluationSettings(),
 ) -> dict:
-    """Compare synthetic rows with the training rows and an unseen holdout; write the report to `out` when given."""
+    """Compare synthetic rows with the training rows and an unseen holdout; write a report to `out` if given."""
     with threadpool_limits(limits=settings.threads):
         return _evaluate(real, holdout, synth, out, target, tokenizer, group_by, order_by, settings)
 
 
 def _evaluate(
-    real: Table, holdout: Table, synth: Table, out: str | Path | None, target: str | None,
-    tokenizer: Any, group_by: Keys, order_by: Keys, settings: EvaluationSettings,
+    real: Table,
+    holdout: Table,
+    synth: Table,
+    out: str | Path | None,
+    target: str | None,
+    tokenizer: Any,
+    group_by: Keys,
+    order_by: Keys,
+    settings: EvaluationSettings,
 ) -> dict:
     """The body of `evaluate`, run under its thread limit."""
     real, real_source = _load(real, "real")
@@ -94,13 +101,15 @@ def _evaluate(
     holdout = check_same_columns(real, holdout, "holdout", holdout_source)
     synth = check_same_columns(real, synth, "synthetic", synth_source)
     group_by, order_by = _as_list(group_by), _as_list(order_by)
-    named = [(target, "target")] if target is not None else []
-    for column, what in named + [(name, "group_by") for name in group_by] + [(name, "order_by") for name in order_by]:
+    named = [("target", target)] if target is not None else []
+    named += [("group_by", name) for name in group_by] + [("order_by", name) for name in order_by]
+    for what, column in named:
         check_has_column(real, column, what, real_source)
     tokenizer = _load_tokenizer(tokenizer)
 
     kinds = column_kinds(real, tokenizer)
-    row_kinds = {name: kind for name, kind in kinds.items() if name not in group_by}  # entity ids carry no distribution
+    # entity ids carry no distribution: every metric but the sequential ones leaves them out
+    row_kinds = {name: kind for name, kind in kinds.items() if name not in group_by}
     seed = settings.seed
     real_sample = subsample(real, settings.fidelity_max_rows, seed)
     synth_sample = subsample(synth, settings.fidelity_max_rows, seed + 1)
@@ -109,22 +118,35 @@ def _evaluate(
     fidelity["rows"] = {"real": len(real_sample), "synthetic": len(synth_sample)}
     utility = None
     if target is not None:
-        train_rows = [subsample(frame, settings.utility_max_rows, seed + offset) for offset, frame in enumerate((real, synth, holdout))]
+        train_rows = [
+            subsample(frame, settings.utility_max_rows, seed + offset)
+            for offset, frame in enumerate((real, synth, holdout))
+        ]
         utility = tstr_vs_trtr(*train_rows, target=target, kinds=row_kinds, seed=seed)
         utility["rows"] = dict(zip(("real", "synthetic", "holdout"), map(len, train_rows)))
     metrics = {
         "schema_version": SCHEMA_VERSION,
         "inputs": {
             role: {"source": source, "rows": len(frame)}
-            for role, source, frame in (("real", real_source, real), ("holdout", holdout_source, holdout), ("synthetic", synth_source, synth))
+            for role, source, frame in (
+                ("real", real_source, real),
+                ("holdout", holdout_source, holdout),
+                ("synthetic", synth_source, synth),
+            )
         },
         "columns": kinds,
-        "settings": {key: value for key, value in asdict(settings).items() if key not in ("progress", "threads")}
+        "settings": {
+            key: value for key, value in asdict(settings).items() if key not in ("progress", "threads")
+        }
         | {"target": target, "group_by": group_by, "order_by": order_by, "tokenizer": tokenizer is not None},
         "fidelity": fidelity,
         "utility": utility,
         "privacy": privacy_metrics(
-            real, holdout, synth, row_kinds, seed,
+            real,
+            holdout,
+            synth,
+            row_kinds,
+            seed,
             max_synthetic_rows=settings.privacy_max_synthetic_rows,
             max_reference_rows=settings.privacy_max_reference_rows,
             progress=settings.progress,
@@ -133,7 +155,11 @@ def _evaluate(
         "sequential": sequential_metrics(real, synth, kinds, group_by, order_by) if group_by else None,
     }
     if out is not None:
-        images = {name: column_plot(real_sample[name], synth_sample[name], kind) for name, kind in row_kinds.items()}
-        heatmap = association_difference_plot(real_sample, synth_sample, row_kinds) if len(row_kinds) > 1 else None
+        images = {
+            name: column_plot(real_sample[name], synth_sample[name], kind) for name, kind in row_kinds.items()
+        }
+        heatmap = (
+            association_difference_plot(real_sample, synth_sample, row_kinds) if len(row_kinds) > 1 else None
+        )
         write_report(metrics, images, heatmap, Path(out))
     return metrics

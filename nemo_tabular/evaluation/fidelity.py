@@ -21,7 +21,10 @@ def quality_report(real: pd.DataFrame, synth: pd.DataFrame, kinds: dict[str, str
     """Run the QualityReport on already-subsampled frames and return its scores as plain data."""
     report = QualityReport()
     report.generate(
-        {TABLE: conform(real, kinds)}, {TABLE: conform(synth, kinds)}, sdmetrics_metadata(kinds, TABLE), verbose=False
+        {TABLE: conform(real, kinds)},
+        {TABLE: conform(synth, kinds)},
+        sdmetrics_metadata(kinds, TABLE),
+        verbose=False,
     )
     properties = report.get_properties().set_index("Property")["Score"]
     shapes = report.get_details("Column Shapes", TABLE)
@@ -31,10 +34,15 @@ def quality_report(real: pd.DataFrame, synth: pd.DataFrame, kinds: dict[str, str
         "column_shapes": _score(properties.get("Column Shapes")),
         "column_pair_trends": _score(properties.get("Column Pair Trends")),
         "column_shape_details": {
-            row["Column"]: {"metric": row["Metric"], "score": _score(row["Score"])} for _, row in shapes.iterrows()
+            row["Column"]: {"metric": row["Metric"], "score": _score(row["Score"])}
+            for _, row in shapes.iterrows()
         },
         "column_pair_details": [
-            {"columns": [row["Column 1"], row["Column 2"]], "metric": row["Metric"], "score": _score(row["Score"])}
+            {
+                "columns": [row["Column 1"], row["Column 2"]],
+                "metric": row["Metric"],
+                "score": _score(row["Score"]),
+            }
             for _, row in pairs.iterrows()
         ],
     }

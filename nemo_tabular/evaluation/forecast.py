@@ -1,11 +1,11 @@
-"""Forecast scoring: sMAPE of point forecasts and pinball (quantile) loss as a CRPS approximation, beside a naive last-value forecast.
+"""Forecast scoring: sMAPE of point forecasts and pinball loss as a CRPS approximation, beside a naive last value.
 
 Frames (long format, one row per entity and time step; keys = group_by + order_by columns):
   history:  keys, target            observed values before the forecast window
   future:   keys, target            the held-out truth inside the window
-  forecast: keys, q<level> ...      quantile columns such as q0.1, q0.5, q0.9 (`q{level:g}`); the point forecast
-                                    is `median` when present, else q0.5. A `column` column (the layout
-                                    scripts/sample.py mode=forecast writes) selects the rows where it equals target.
+  forecast: keys, q<level> ...      quantile columns such as q0.1, q0.5, q0.9 (`q{level:g}`); the point
+                                    forecast is `median` when present, else q0.5. A `column` column (the
+                                    layout scripts/sample.py mode=forecast writes) selects the target's rows.
 Sample paths (keys, path id, target) become a forecast frame with `quantiles_from_paths`.
 """
 
@@ -32,9 +32,13 @@ def quantile_column(level: float) -> str:
 
 
 def quantiles_from_paths(
-    paths: pd.DataFrame, group_by: Keys, order_by: Keys, target: str, levels: Sequence[float] = (0.1, 0.5, 0.9)
+    paths: pd.DataFrame,
+    group_by: Keys,
+    order_by: Keys,
+    target: str,
+    levels: Sequence[float] = (0.1, 0.5, 0.9),
 ) -> pd.DataFrame:
-    """Empirical quantiles over sample paths, one row per (entity, time step), in the forecast-frame layout."""
+    """Empirical quantiles over sample paths, one row per entity and time step (the forecast layout)."""
     grouped = paths.groupby(_as_list(group_by) + _as_list(order_by), sort=True)[target]
     return pd.DataFrame({quantile_column(level): grouped.quantile(level) for level in levels}).reset_index()
 
@@ -85,9 +89,15 @@ def _check_columns(frame: pd.DataFrame, role: str, needed: list[str]) -> None:
 
 
 def score_forecasts(
-    future: pd.DataFrame, forecast: pd.DataFrame, history: pd.DataFrame, *, group_by: Keys, order_by: Keys, target: str
+    future: pd.DataFrame,
+    forecast: pd.DataFrame,
+    history: pd.DataFrame,
+    *,
+    group_by: Keys,
+    order_by: Keys,
+    target: str,
 ) -> dict:
-    """Score quantile forecasts of `target` against the held-out future, beside a last-value forecast from history."""
+    """Score quantile forecasts of `target` against the held-out future, beside history's last value."""
     group_by, order_by = _as_list(group_by), _as_list(order_by)
     keys = group_by + order_by
     _check_columns(future, "future", keys + [target])
@@ -98,7 +108,9 @@ def score_forecasts(
     levels = quantile_levels(forecast)
     point_column = "median" if "median" in forecast.columns else quantile_column(0.5)
     if not levels or point_column not in forecast.columns:
-        raise EvaluationError(f"forecast needs q<level> columns and a 'median' or 'q0.5' column; has {list(forecast.columns)}")
+        raise EvaluationError(
+            f"forecast needs q<level> columns and a 'median' or 'q0.5' column; has {list(forecast.columns)}"
+        )
     columns = list(dict.fromkeys([point_column, *map(quantile_column, levels)]))
     if forecast.duplicated(keys).any():
         raise EvaluationError(f"forecast has more than one row per {keys} for {target!r}")
@@ -106,7 +118,9 @@ def score_forecasts(
     unforecast = joined[columns].isna().any(axis=1).to_numpy()
     if unforecast.any():
         first = joined.loc[unforecast, keys].iloc[0].tolist()
-        raise EvaluationError(f"forecast misses {int(unforecast.sum())} future points of {target!r}; first {keys} = {first}")
+        raise EvaluationError(
+            f"forecast misses {int(unforecast.sum())} future points of {target!r}; first {keys} = {first}"
+        )
     last_values = history.sort_values(keys, kind="stable").groupby(group_by)[target].last().rename("_naive")
     joined = joined.merge(last_values, left_on=group_by, right_index=True, how="left")
     naive = joined["_naive"].to_numpy(dtype="float64")

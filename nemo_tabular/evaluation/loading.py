@@ -30,7 +30,9 @@ def read_table(path: str | Path, role: str) -> pd.DataFrame:
     return frame
 
 
-def check_same_columns(real: pd.DataFrame, other: pd.DataFrame, role: str, source: str | Path) -> pd.DataFrame:
+def check_same_columns(
+    real: pd.DataFrame, other: pd.DataFrame, role: str, source: str | Path
+) -> pd.DataFrame:
     """Return `other` with the real table's column order, or fail naming the columns that differ."""
     missing = [name for name in real.columns if name not in other.columns]
     extra = [name for name in other.columns if name not in real.columns]
@@ -45,4 +47,6 @@ def check_same_columns(real: pd.DataFrame, other: pd.DataFrame, role: str, sourc
 def check_has_column(frame: pd.DataFrame, column: str, what: str, source: str | Path) -> None:
     """Fail naming the file when a configured column (target, group_by, ...) is absent."""
     if column not in frame.columns:
-        raise EvaluationError(f"{what} column {column!r} not found in {source}; columns are {list(frame.columns)}")
+        raise EvaluationError(
+            f"{what} column {column!r} not found in {source}; columns are {list(frame.columns)}"
+        )

@@ -8,7 +8,7 @@ import itertools
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure  # the object API renders with Agg and never touches pyplot's global state
+from matplotlib.figure import Figure  # renders with Agg, never touching pyplot's global state
 from scipy.stats import chi2_contingency
 
 from nemo_tabular.evaluation.metadata import NUMERIC_KINDS, as_labels, as_numbers
@@ -47,7 +47,11 @@ def _bars(axes, real: pd.Series, synth: pd.Series) -> None:
     synth_values = [synth_shares.get(name, 0.0) for name in shown]
     real_rest, synth_rest = real_shares.drop(shown).sum(), synth_shares.drop(shown, errors="ignore").sum()
     if real_rest > 0 or synth_rest > 0:
-        shown, real_values, synth_values = [*shown, "other"], [*real_values, real_rest], [*synth_values, synth_rest]
+        shown, real_values, synth_values = (
+            [*shown, "other"],
+            [*real_values, real_rest],
+            [*synth_values, synth_rest],
+        )
     positions = np.arange(len(shown))
     axes.bar(positions - 0.2, real_values, width=0.4, color=REAL_COLOR, label="real")
     axes.bar(positions + 0.2, synth_values, width=0.4, color=SYNTH_COLOR, label="synthetic")
@@ -56,7 +60,7 @@ def _bars(axes, real: pd.Series, synth: pd.Series) -> None:
 
 
 def column_plot(real: pd.Series, synth: pd.Series, kind: str) -> str:
-    """One column's real vs synthetic distribution: histogram for numbers and dates, bar chart for categories."""
+    """One column, real vs synthetic: histogram for numbers and dates, bar chart for categories."""
     figure = Figure(figsize=(5, 3.2))
     axes = figure.subplots()
     if kind == "datetime":
@@ -90,7 +94,7 @@ def cramers_v(first: np.ndarray, second: np.ndarray) -> float:
 
 
 def association_matrix(frame: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
-    """Pairwise association: Pearson correlation of two numeric columns, Cramér's V for any pair with a category."""
+    """Pairwise association: Pearson for two numeric columns, Cramér's V for a pair with a category."""
     names = list(kinds)
     matrix = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
     for first, second in itertools.combinations(names, 2):
@@ -103,7 +107,7 @@ def association_matrix(frame: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFra
 
 
 def association_difference_plot(real: pd.DataFrame, synth: pd.DataFrame, kinds: dict[str, str]) -> str:
-    """Heatmap of real minus synthetic association for every column pair (0 everywhere = relationships kept)."""
+    """Heatmap of real minus synthetic association per column pair (0 everywhere = relationships kept)."""
     difference = association_matrix(real, kinds) - association_matrix(synth, kinds)
     size = 1.5 + 0.45 * len(kinds)
     figure = Figure(figsize=(size + 1, size))

@@ -34,7 +34,8 @@ class DistanceEncoder:
         for name, kind in kinds.items():
             if kind in NUMERIC_KINDS:
                 values = as_numbers(real[name])
-                low, high = (np.nanmin(values), np.nanmax(values)) if np.isfinite(values).any() else (0.0, 1.0)
+                observed = values[np.isfinite(values)]
+                low, high = (observed.min(), observed.max()) if observed.size else (0.0, 1.0)
                 self.ranges[name] = (low, (high - low) or 1.0)
             else:
                 self.categories[name] = pd.Index(sorted(as_labels(real[name]).unique()))
@@ -67,13 +68,17 @@ def nearest_two_distances(
     description: str = "DCR",
     progress: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Distance from every query row to its nearest and second-nearest reference row, in memory-bounded chunks."""
+    """Distance of every query row to its nearest and second-nearest reference row, in bounded chunks."""
     reference_norms = np.einsum("ij,ij->i", reference, reference)
     chunk_rows = max(1, memory_bytes // (8 * 3 * max(len(reference), 1) + 8 * encoder.width))
     nearest, second = np.empty(len(queries)), np.empty(len(queries))
-    for start in tqdm(range(0, len(queries), chunk_rows), desc=description, disable=not progress, unit="chunk"):
+    for start in tqdm(
+        range(0, len(queries), chunk_rows), desc=description, disable=not progress, unit="chunk"
+    ):
         block = encoder.transform(queries.iloc[start : start + chunk_rows])
-        squared = np.einsum("ij,ij->i", block, block)[:, None] + reference_norms[None, :] - 2 * block @ reference.T
+        squared = (
+            np.einsum("ij,ij->i", block, block)[:, None] + reference_norms[None, :] - 2 * block @ reference.T
+        )
         squared[squared < EXACT_SQUARED_DISTANCE] = 0.0
         if reference.shape[0] >= 2:
             two = np.partition(squared, 1, axis=1)[:, :2]
@@ -85,7 +90,7 @@ def nearest_two_distances(
 
 
 def share_closer_to_train(to_train: np.ndarray, to_holdout: np.ndarray) -> float:
-    """Share of rows nearer a training row than any holdout row, ties counting half (0.5 = no memorization)."""
+    """Share of rows nearer a training row than any holdout row, ties half (0.5 = no memorization)."""
     return float(np.mean((to_train < to_holdout) + 0.5 * (to_train == to_holdout)))
 
 
@@ -120,7 +125,7 @@ def privacy_metrics(
     max_reference_rows: int | None = 20_000,
     progress: bool = True,
 ) -> dict:
-    """DCR share, 5th-percentile DCR, nearest-neighbour distance ratio and exact-copy rates (see module doc)."""
+    """DCR share, 5th-percentile DCR, nearest-neighbour distance ratio and exact-copy rates."""
     reference_rows = min(len(train), len(holdout), max_reference_rows or len(train))
     train_reference = subsample(train, reference_rows, seed)
     holdout_reference = subsample(holdout, reference_rows, seed + 1)
@@ -128,16 +133,31 @@ def privacy_metrics(
     encoder = DistanceEncoder(pd.concat([train, holdout], ignore_index=True), kinds)
     train_vectors, holdout_vectors = encoder.transform(train_reference), encoder.transform(holdout_reference)
 
-    synth_to_train, synth_second = nearest_two_distances(synth_rows, train_vectors, encoder, description="DCR synthetic->train", progress=progress)
-    synth_to_holdout, _ = nearest_two_distances(synth_rows, holdout_vectors, encoder, description="DCR synthetic->holdout", progress=progress)
-    holdout_to_train, holdout_second = nearest_two_distances(holdout_reference, train_vectors, encoder, description="DCR holdout->train", progress=progress)
+    synth_to_train, synth_second = nearest_two_distances(
+        synth_rows, train_vectors, encoder, description="DCR synthetic->train", progress=progress
+    )
+    synth_to_holdout, _ = nearest_two_distances(
+        synth_rows, holdout_vectors, encoder, description="DCR synthetic->holdout", progress=progress
+    )
+    holdout_to_train, holdout_second = nearest_two_distances(
+        holdout_reference, train_vectors, encoder, description="DCR holdout->train", progress=progress
+    )
 
     synth_p5, holdout_p5 = float(np.percentile(synth_to_train, 5)), float(np.percentile(holdout_to_train, 5))
-    synth_copies, holdout_copies = exact_copy_rate(synth, train, kinds), exact_copy_rate(holdout, train, kinds)
+    synth_copies = exact_copy_rate(synth, train, kinds)
+    holdout_copies = exact_copy_rate(holdout, train, kinds)
     return {
-        "rows": {"synthetic": len(synth_rows), "train_reference": reference_rows, "holdout_reference": reference_rows},
+        "rows": {
+            "synthetic": len(synth_rows),
+            "train_reference": reference_rows,
+            "holdout_reference": reference_rows,
+        },
         "dcr_share_closer_to_train": share_closer_to_train(synth_to_train, synth_to_holdout),
-        "dcr_p5": {"synthetic_to_train": synth_p5, "holdout_to_train": holdout_p5, "ratio": _ratio(synth_p5, holdout_p5)},
+        "dcr_p5": {
+            "synthetic_to_train": synth_p5,
+            "holdout_to_train": holdout_p5,
+            "ratio": _ratio(synth_p5, holdout_p5),
+        },
         "nndr_mean": {
             "synthetic_to_train": float(distance_ratio(synth_to_train, synth_second).mean()),
             "holdout_to_train": float(distance_ratio(holdout_to_train, holdout_second).mean()),

@@ -13,7 +13,17 @@ from typing import Any
 import numpy as np
 
 SCHEMA_VERSION = 1
-METRICS_KEYS = ("schema_version", "inputs", "columns", "settings", "fidelity", "utility", "privacy", "validity", "sequential")
+METRICS_KEYS = (
+    "schema_version",
+    "inputs",
+    "columns",
+    "settings",
+    "fidelity",
+    "utility",
+    "privacy",
+    "validity",
+    "sequential",
+)
 
 
 def json_safe(value: Any) -> Any:
@@ -30,7 +40,7 @@ def json_safe(value: Any) -> Any:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write text to a temporary file beside `path`, then rename it into place, so readers never see half a file."""
+    """Write to a temporary file beside `path`, then rename it, so readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -79,39 +89,59 @@ def _table(rows: list[tuple], header: tuple[str, ...]) -> str:
 def _image(encoded: str, css_class: str, label: str) -> str:
     """An inline PNG figure with a caption."""
     label = html.escape(label)
-    return f'<figure><img class="{css_class}" alt="{label}" src="data:image/png;base64,{encoded}"><figcaption>{label}</figcaption></figure>'
+    image = f'<img class="{css_class}" alt="{label}" src="data:image/png;base64,{encoded}">'
+    return f"<figure>{image}<figcaption>{label}</figcaption></figure>"
 
 
 def _fidelity_section(fidelity: dict) -> str:
     """Fidelity scores, per-column shape scores and per-pair trend scores."""
     scores = [(name, fidelity[name]) for name in ("overall", "column_shapes", "column_pair_trends")]
-    shapes = [(name, detail["metric"], detail["score"]) for name, detail in fidelity["column_shape_details"].items()]
-    pairs = [(" / ".join(pair["columns"]), pair["metric"], pair["score"]) for pair in fidelity["column_pair_details"]]
+    shapes = [
+        (name, detail["metric"], detail["score"]) for name, detail in fidelity["column_shape_details"].items()
+    ]
+    pairs = [
+        (" / ".join(pair["columns"]), pair["metric"], pair["score"])
+        for pair in fidelity["column_pair_details"]
+    ]
     return (
         _table(scores, ("score", "value"))
-        + "<h3>Column shapes</h3>" + _table(shapes, ("column", "metric", "score"))
-        + "<h3>Column pair trends</h3>" + _table(pairs, ("columns", "metric", "score"))
+        + "<h3>Column shapes</h3>"
+        + _table(shapes, ("column", "metric", "score"))
+        + "<h3>Column pair trends</h3>"
+        + _table(pairs, ("columns", "metric", "score"))
     )
 
 
 def render_html(metrics: dict, column_images: dict[str, str], heatmap: str | None) -> str:
     """The whole report as one HTML page with every figure embedded."""
     sections = [f"<h2>Fidelity (SDMetrics QualityReport)</h2>{_fidelity_section(metrics['fidelity'])}"]
-    for key, title in (("utility", "Utility (train synthetic, test real)"), ("privacy", "Privacy (distance to closest record)"),
-                       ("validity", "Validity"), ("sequential", "Sequential structure")):
+    for key, title in (
+        ("utility", "Utility (train synthetic, test real)"),
+        ("privacy", "Privacy (distance to closest record)"),
+        ("validity", "Validity"),
+        ("sequential", "Sequential structure"),
+    ):
         if metrics[key] is not None:
             sections.append(f"<h2>{title}</h2>" + _table(_flatten(metrics[key]), ("metric", "value")))
-    sections.append("<h2>Inputs and settings</h2>" + _table(_flatten({"inputs": metrics["inputs"], "settings": metrics["settings"]}), ("key", "value")))
-    figures = "".join(_image(encoded, "column-plot", f"column {name}") for name, encoded in column_images.items())
+    sections.append(
+        "<h2>Inputs and settings</h2>"
+        + _table(_flatten({"inputs": metrics["inputs"], "settings": metrics["settings"]}), ("key", "value"))
+    )
+    figures = "".join(
+        _image(encoded, "column-plot", f"column {name}") for name, encoded in column_images.items()
+    )
     if heatmap is not None:
         figures += _image(heatmap, "association-heatmap", "association difference (real - synthetic)")
     style = (
-        "body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:.5em 0}"
+        "body{font-family:sans-serif;margin:2em;max-width:1200px}"
+        "table{border-collapse:collapse;margin:.5em 0}"
         "td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}figure{display:inline-block;margin:4px}"
     )
     return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Synthetic data evaluation</title><style>{style}</style></head>"
-        f"<body><h1>Synthetic data evaluation</h1>{''.join(sections)}<h2>Figures</h2>{figures}</body></html>\n"
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Synthetic data evaluation</title>"
+        f"<style>{style}</style></head>"
+        f"<body><h1>Synthetic data evaluation</h1>{''.join(sections)}"
+        f"<h2>Figures</h2>{figures}</body></html>\n"
     )
 
 

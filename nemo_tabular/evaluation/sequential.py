@@ -36,17 +36,21 @@ def length_distribution(real: pd.DataFrame, synth: pd.DataFrame, group_by: list[
     }
 
 
-def lag1_autocorrelation(frame: pd.DataFrame, column: str, group_by: list[str], order_by: list[str]) -> float | None:
-    """Mean over entities of the lag-1 sample autocorrelation of `column` (entities with >= 3 values and some spread).
+def lag1_autocorrelation(
+    frame: pd.DataFrame, column: str, group_by: list[str], order_by: list[str]
+) -> float | None:
+    """Mean over entities of the lag-1 autocorrelation of `column` (entities with >= 3 values, some spread).
 
-    Per entity: sum_t (x_t - mean)(x_{t-1} - mean) / sum_t (x_t - mean)^2, over its non-missing values in order.
+    Per entity: sum_t (x_t - mean)(x_{t-1} - mean) / sum_t (x_t - mean)^2 over its non-missing values.
     """
     ordered = frame.sort_values(group_by + order_by, kind="stable")
     entity = ordered.groupby(group_by, sort=False, dropna=False).ngroup().to_numpy()
     values = pd.DataFrame({"entity": entity, "x": as_numbers(ordered[column])}).dropna()
     deviation = values["x"] - values.groupby("entity", sort=False)["x"].transform("mean")
     previous = deviation.groupby(values["entity"], sort=False).shift(1)
-    parts = pd.DataFrame({"entity": values["entity"], "lagged": deviation * previous, "squared": deviation**2})
+    parts = pd.DataFrame(
+        {"entity": values["entity"], "lagged": deviation * previous, "squared": deviation**2}
+    )
     sums = parts.groupby("entity", sort=False).agg(
         lagged=("lagged", "sum"), squared=("squared", "sum"), n=("squared", "size")
     )
@@ -57,14 +61,16 @@ def lag1_autocorrelation(frame: pd.DataFrame, column: str, group_by: list[str], 
 def autocorrelation_comparison(
     real: pd.DataFrame, synth: pd.DataFrame, kinds: dict[str, str], group_by: list[str], order_by: list[str]
 ) -> dict:
-    """Lag-1 autocorrelation per numeric column (keys excluded), real vs synthetic, and their absolute difference."""
+    """Lag-1 autocorrelation per numeric non-key column, real vs synthetic, and their absolute difference."""
     result = {}
     for column in numeric_columns(kinds):
         if column in group_by or column in order_by:
             continue
         real_value = lag1_autocorrelation(real, column, group_by, order_by)
         synth_value = lag1_autocorrelation(synth, column, group_by, order_by)
-        difference = abs(real_value - synth_value) if real_value is not None and synth_value is not None else None
+        difference = (
+            abs(real_value - synth_value) if real_value is not None and synth_value is not None else None
+        )
         result[column] = {"real": real_value, "synthetic": synth_value, "abs_diff": difference}
     return result
 

@@ -41,7 +41,9 @@ def macro_ovr_auc(labels: np.ndarray, probabilities: np.ndarray, classes: np.nda
     return float(np.mean(scores)) if scores else None
 
 
-def _fit_and_score(train: pd.DataFrame, test: pd.DataFrame, target: str, kinds: dict, categories: dict, seed: int) -> dict:
+def _fit_and_score(
+    train: pd.DataFrame, test: pd.DataFrame, target: str, kinds: dict, categories: dict, seed: int
+) -> dict:
     """Fit a HistGradientBoosting model on `train` and score it on `test`."""
     features = {name: kind for name, kind in kinds.items() if name != target}
     x_train, x_test = _features(train, features, categories), _features(test, features, categories)
@@ -71,11 +73,18 @@ def _ratio(synthetic: float | None, real: float | None) -> float | None:
 
 
 def tstr_vs_trtr(
-    real: pd.DataFrame, synth: pd.DataFrame, holdout: pd.DataFrame, target: str, kinds: dict[str, str], seed: int
+    real: pd.DataFrame,
+    synth: pd.DataFrame,
+    holdout: pd.DataFrame,
+    target: str,
+    kinds: dict[str, str],
+    seed: int,
 ) -> dict:
-    """Score a model trained on synthetic and one trained on real rows, on the same holdout, and their ratio."""
+    """Score models trained on synthetic and on real rows on the same holdout, and their ratio."""
     categories = {
-        name: sorted(as_labels(real[name]).unique()) for name, kind in kinds.items() if kind not in NUMERIC_KINDS
+        name: sorted(as_labels(real[name]).unique())
+        for name, kind in kinds.items()
+        if kind not in NUMERIC_KINDS
     }
     trtr = _fit_and_score(real, holdout, target, kinds, categories, seed)
     tstr = _fit_and_score(synth, holdout, target, kinds, categories, seed)

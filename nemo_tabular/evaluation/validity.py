@@ -1,4 +1,4 @@
-"""Validity: the share of synthetic rows whose every value lies in the ranges and categories seen in training."""
+"""Validity: the share of synthetic rows whose every value lies in the ranges and categories of training."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import pandas as pd
 from nemo_tabular.evaluation.metadata import NUMERIC_KINDS, as_labels, as_numbers
 
 
-def column_valid_masks(real: pd.DataFrame, synth: pd.DataFrame, kinds: dict[str, str]) -> dict[str, np.ndarray]:
-    """Per column, which synthetic values fall inside the real min/max or real category set (NaN only if real has NaN)."""
+def column_valid_masks(
+    real: pd.DataFrame, synth: pd.DataFrame, kinds: dict[str, str]
+) -> dict[str, np.ndarray]:
+    """Per column, which synthetic values lie in the real min/max or categories (NaN if real has NaN)."""
     masks = {}
     for name, kind in kinds.items():
         if kind in NUMERIC_KINDS:
@@ -27,10 +29,12 @@ def column_valid_masks(real: pd.DataFrame, synth: pd.DataFrame, kinds: dict[str,
 
 
 def validity(real: pd.DataFrame, synth: pd.DataFrame, kinds: dict[str, str], tokenizer: Any = None) -> dict:
-    """Share of valid synthetic rows (by the tokenizer's fitted ranges when given, else the real table's) and per-column invalid shares."""
+    """Share of valid rows (tokenizer ranges if given, else the real table's) and per-column invalid shares."""
     masks = column_valid_masks(real, synth, kinds)
     if tokenizer is not None:
-        valid_rows = np.asarray(tokenizer.valid_mask(synth[[spec.name for spec in tokenizer.columns]]), dtype=bool)
+        valid_rows = np.asarray(
+            tokenizer.valid_mask(synth[[spec.name for spec in tokenizer.columns]]), dtype=bool
+        )
         method = "tokenizer"
     else:
         valid_rows = np.logical_and.reduce(list(masks.values())) if masks else np.ones(len(synth), dtype=bool)

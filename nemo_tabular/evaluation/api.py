@@ -34,7 +34,7 @@ class EvaluationSettings:
     fidelity_max_rows: int | None = 20_000
     utility_max_rows: int | None = 200_000
     privacy_max_synthetic_rows: int | None = 100_000
-    privacy_max_reference_rows: int | None = 20_000
+    privacy_max_reference_rows: int | None = 50_000
     threads: int | None = 1  # OpenMP/BLAS threads; more than the free cores slows gradient boosting tenfold
     progress: bool = True
 

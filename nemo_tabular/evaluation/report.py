@@ -114,7 +114,7 @@ def _fidelity_section(fidelity: dict) -> str:
 
 def render_html(metrics: dict, column_images: dict[str, str], heatmap: str | None) -> str:
     """The whole report as one HTML page with every figure embedded."""
-    sections = [f"<h2>Fidelity (SDMetrics QualityReport)</h2>{_fidelity_section(metrics['fidelity'])}"]
+    sections = [f"<h2>Fidelity (SDMetrics column shapes and pair trends)</h2>{_fidelity_section(metrics['fidelity'])}"]
     for key, title in (
         ("utility", "Utility (train synthetic, test real)"),
         ("privacy", "Privacy (distance to closest record)"),

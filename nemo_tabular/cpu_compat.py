@@ -4,6 +4,7 @@ On a machine with CUDA, `enable_cpu_support()` changes nothing. Without CUDA, th
 schedules, the p2p code and the DDP grad buffers see a `torch` whose `zeros`/`empty` put tensors
 that ask for "cuda" on the CPU and whose `torch.cuda.current_device()` is the CPU; everything else
 is the real torch. The modules are named, so a megatron-core upgrade that moves a spot fails loudly.
+`Tensor.cuda()`, which can only fail without CUDA, returns the tensor itself.
 """
 
 from __future__ import annotations
@@ -78,7 +79,14 @@ def enable_cpu_support() -> bool:
         if getattr(module, "torch", None) is not torch and not isinstance(module.torch, _CpuTorch):
             raise RuntimeError(f"{name} no longer imports torch as `torch`; update nemo_tabular.cpu_compat")
         module.torch = cpu_torch
+    # With pipeline parallelism the tied output embedding is synced via `weight.data.cuda()`
+    # (megatron's LanguageModule): without CUDA that call can only fail, so it keeps the tensor.
+    torch.Tensor.cuda = _stay_on_cpu
     return True
+
+
+def _stay_on_cpu(self: torch.Tensor, *_args, **_kwargs) -> torch.Tensor:
+    return self
 
 
 def seed_model_parallel(seed: int) -> None:

@@ -8,6 +8,7 @@ otherwise megatron's local spec with a core attention that runs on any device.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping
 
 import torch
@@ -41,8 +42,12 @@ def layer_spec():
 
 
 def padded_vocab_size(vocab_size: int, multiple: int, tensor_parallel: int) -> int:
-    """Vocabulary rounded up so every tensor-parallel rank holds an equal, aligned slice."""
-    step = multiple * tensor_parallel
+    """Vocabulary rounded up to `multiple` (and to TP, when TP does not divide it).
+
+    Padded ids take part in the softmax, so the padding must not depend on the parallel layout:
+    with TP dividing `multiple`, every layout trains and reloads the very same model.
+    """
+    step = math.lcm(multiple, tensor_parallel)
     return -(-vocab_size // step) * step
 
 

@@ -25,6 +25,11 @@ CONFIG_FILE = "config.yaml"
 TOKENIZER_FILE = "tokenizer.json"
 
 
+def unwrap(model):
+    """The GPTModel inside megatron's DDP wrapper: checkpoints hold its keys, so any loader can read them."""
+    return getattr(model, "module", model)
+
+
 def iteration_dir(checkpoint_dir: Path, step: int) -> Path:
     return checkpoint_dir / f"iter_{step:07d}"
 
@@ -49,7 +54,7 @@ def save_checkpoint(checkpoint_dir: str | os.PathLike, step: int, model, optimiz
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
     dist.barrier()
-    model_state = model.sharded_state_dict()
+    model_state = unwrap(model).sharded_state_dict()
     state = {"model": model_state, "optimizer": optimizer.sharded_state_dict(model_state),
              "scheduler": scheduler.state_dict(), "step": step}
     dist_checkpointing.save(state, str(tmp))
@@ -68,11 +73,11 @@ def save_checkpoint(checkpoint_dir: str | os.PathLike, step: int, model, optimiz
 
 def load_training_state(path: Path, model, optimizer, scheduler) -> int:
     """Restore model, optimizer and scheduler from checkpoint `path`; return its step."""
-    model_state = model.sharded_state_dict()
+    model_state = unwrap(model).sharded_state_dict()
     template = {"model": model_state, "optimizer": optimizer.sharded_state_dict(model_state, is_loading=True),
                 "scheduler": None, "step": None}
     state = dist_checkpointing.load(template, str(path))
-    model.load_state_dict(state["model"])
+    unwrap(model).load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     return int(state["step"])
@@ -80,8 +85,8 @@ def load_training_state(path: Path, model, optimizer, scheduler) -> int:
 
 def load_model_weights(path: Path, model) -> None:
     """Load only the weights into `model`, whatever TP/PP layout the checkpoint was saved with."""
-    state = dist_checkpointing.load({"model": model.sharded_state_dict()}, str(path))
-    model.load_state_dict(state["model"])
+    state = dist_checkpointing.load({"model": unwrap(model).sharded_state_dict()}, str(path))
+    unwrap(model).load_state_dict(state["model"])
 
 
 def load_gpt_for_inference(checkpoint_dir: str | os.PathLike):

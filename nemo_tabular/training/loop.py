@@ -27,7 +27,7 @@ from nemo_tabular.cpu_compat import enable_cpu_support, seed_model_parallel
 from nemo_tabular.model import build_gpt, padded_vocab_size, transformer_config
 from nemo_tabular.tokenizer import TabularTokenizer
 
-from .checkpoint import latest_checkpoint, load_training_state, save_checkpoint
+from .checkpoint import latest_checkpoint, load_model_weights, load_training_state, save_checkpoint
 from .data import batches, build_datasets
 from .layout import validate_parallel_layout
 from .metrics import MetricsWriter
@@ -111,6 +111,11 @@ def train(cfg: DictConfig) -> dict:
     seq_length = int(cfg.model.seq_length)
     model = build_gpt(config, vocab, seq_length, parallel_state.is_pipeline_first_stage(),
                       parallel_state.is_pipeline_last_stage()).to(device)
+    if cfg.init_from and not cfg.resume:
+        path = latest_checkpoint(cfg.init_from)
+        if path is None:
+            raise FileNotFoundError(f"init_from={cfg.init_from}: no checkpoint there")
+        load_model_weights(path, model)
     model = DistributedDataParallel(
         config, DistributedDataParallelConfig(grad_reduce_in_fp32=True, use_distributed_optimizer=not cpu), model)
     clip = float(cfg.train.clip_grad) if not cpu else 0.0
@@ -123,7 +128,7 @@ def train(cfg: DictConfig) -> dict:
     steps = int(cfg.train.steps)
     scheduler = OptimizerParamScheduler(
         optimizer, init_lr=0.0, max_lr=float(cfg.train.lr), min_lr=float(cfg.train.min_lr),
-        lr_warmup_steps=min(int(cfg.train.warmup), steps - 1), lr_decay_steps=steps, lr_decay_style="cosine",
+        lr_warmup_steps=min(int(cfg.train.warmup), max(steps - 1, 0)), lr_decay_steps=max(steps, 1), lr_decay_style="cosine",
         start_wd=float(cfg.train.weight_decay), end_wd=float(cfg.train.weight_decay), wd_incr_steps=steps,
         wd_incr_style="constant")
     config.finalize_model_grads_func = finalize_model_grads
@@ -163,7 +168,8 @@ def train(cfg: DictConfig) -> dict:
     metrics = MetricsWriter(Path(cfg.paths.run_dir) / "tensorboard", enabled=rank == 0)
     tokens_per_step = global_batch * seq_length
     history, valid_loss, started = [], None, time.perf_counter()
-    bar = tqdm(range(start, steps), initial=start, total=steps, desc="train", disable=rank != 0, unit="step")
+    stop = min(steps, int(cfg.train.stop_at)) if cfg.train.stop_at else steps
+    bar = tqdm(range(start, stop), initial=start, total=steps, desc="train", disable=rank != 0, unit="step")
     model.train()
     for step in bar:
         tick = time.perf_counter()
@@ -182,8 +188,11 @@ def train(cfg: DictConfig) -> dict:
         if eval_every and (done % eval_every == 0 or done == steps):
             valid_loss = validate()
             metrics.scalars(done, {"valid/loss": valid_loss})
-        if done == steps or (cfg.train.save_every and done % int(cfg.train.save_every) == 0):
+        if done in (steps, stop) or (cfg.train.save_every and done % int(cfg.train.save_every) == 0):
             save_checkpoint(checkpoint_dir, done, model, optimizer, scheduler, cfg, tokenizer)
+    if steps == 0:  # initialize (or load init_from), evaluate and save: a starting point in any layout
+        valid_loss = validate()
+        save_checkpoint(checkpoint_dir, 0, model, optimizer, scheduler, cfg, tokenizer)
     metrics.close()
     seconds = time.perf_counter() - started
     summary = {"steps": steps, "start_step": start, "losses": history, "final_train_loss": history[-1] if history else None,

@@ -1,0 +1,114 @@
+"""Training on CPU through the real entry point: layouts agree, resume and reshard, errors, loss falls.
+
+Runs use torchrun with 2 gloo processes; each comparison starts from one shared initial
+checkpoint (train.steps=0), so only the parallel layout differs between runs.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import REPO
+
+SMALL = ["model.num_layers=2", "model.hidden_size=32", "model.num_attention_heads=4", "model.ffn_hidden_size=64",
+         "model.seq_length=64", "model.vocab_multiple=128", "train.micro_batch=2", "train.global_batch=8",
+         "train.eval_iters=2", "train.eval_every=0", "train.lr=1e-3", "train.warmup=1", "threads=1"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def train(root, name: str, *overrides: str, nproc: int = 1, check: bool = True) -> subprocess.CompletedProcess:
+    """Run scripts/train.py (under torchrun for nproc > 1) writing to runs/<name>."""
+    launcher = [sys.executable] if nproc == 1 else [
+        sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", f"--master_port={free_port()}"]
+    args = [*launcher, str(REPO / "scripts" / "train.py"), f"paths.root={root}", "dataset=diamonds",
+            f"paths.run_dir={root}/{name}", f"paths.data_dir={root}/data", *SMALL, *overrides]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(args, capture_output=True, text=True, env=env, cwd=root, timeout=600)
+    if check:
+        assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    return done
+
+
+def summary(root, name: str) -> dict:
+    return json.loads((root / name / "train_summary.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    """A prepared diamonds slice and one initial checkpoint every comparison starts from."""
+    root = tmp_path_factory.mktemp("train")
+    done = subprocess.run([sys.executable, str(REPO / "data_prep" / "prepare.py"), "dataset=diamonds",
+                           f"paths.data_dir={root}/data", f"paths.root={root}", "limit_rows=3000"],
+                          capture_output=True, text=True, cwd=root)
+    assert done.returncode == 0, done.stderr
+    train(root, "init", "train.steps=0")
+    return root
+
+
+
+
+def run_steps(root, name, *overrides, nproc=1):
+    train(root, name, "train.steps=4", f"init_from={root}/init/checkpoints", *overrides, nproc=nproc)
+    return np.array(summary(root, name)["losses"])
+
+
+@pytest.fixture(scope="module")
+def reference(root):
+    return run_steps(root, "tp1")
+
+
+@pytest.mark.parametrize("layout", [["parallel.tensor=2"], ["parallel.pipeline=2"], []],
+                         ids=["tp2", "pp2", "dp2"])
+def test_two_process_layouts_match_one_process(root, reference, layout):
+    name = "-".join(item.split(".")[1].replace("=", "") for item in layout) or "data2"
+    losses = run_steps(root, name, *layout, nproc=2)
+    assert len(losses) == 4
+    np.testing.assert_allclose(losses, reference, atol=1e-4, rtol=0)
+
+
+def test_resume_reproduces_the_uninterrupted_run(root, reference):
+    run_steps(root, "resumed", "train.stop_at=2")
+    assert summary(root, "resumed")["steps"] == 4 and len(summary(root, "resumed")["losses"]) == 2
+    train(root, "resumed", "train.steps=4", "resume=true")
+    resumed = summary(root, "resumed")
+    assert resumed["start_step"] == 2
+    np.testing.assert_allclose(resumed["losses"], reference[2:], atol=1e-5, rtol=0)
+
+
+def test_tp2_checkpoint_loads_into_one_process(root):
+    run_steps(root, "tp2-save", "parallel.tensor=2", "train.eval_every=4", nproc=2)
+    tp2_valid = summary(root, "tp2-save")["final_valid_loss"]
+    train(root, "tp1-load", "train.steps=0", f"init_from={root}/tp2-save/checkpoints")
+    assert summary(root, "tp1-load")["final_valid_loss"] == pytest.approx(tp2_valid, abs=1e-4)
+
+
+def test_loss_falls_and_checkpoint_has_what_sampling_needs(root, reference):
+    losses = run_steps(root, "longer", "train.steps=40", "train.lr=1e-2")
+    assert losses[-5:].mean() < 0.8 * losses[:3].mean()
+    checkpoints = root / "longer" / "checkpoints"
+    assert (checkpoints / "latest").read_text() == "iter_0000040"
+    assert {"tokenizer.json", "config.yaml"} <= {p.name for p in checkpoints.iterdir()}
+    assert OmegaConf.load(checkpoints / "config.yaml").train.steps == 40
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["parallel.tensor=3"], "world size 1 is not a multiple of tensor x pipeline = 3 x 1"),
+    (["model.num_attention_heads=3"], "model.hidden_size=32 is not divisible by model.num_attention_heads=3"),
+    (["train.global_batch=7"], "train.global_batch=7 is not divisible by train.micro_batch x data parallel = 2 x 1"),
+    (["precision=bf16"], "precision=bf16 needs a GPU"),
+])
+def test_configuration_errors_are_caught_up_front(root, overrides, message):
+    done = train(root, "bad", "train.steps=1", *overrides, check=False)
+    assert done.returncode == 1
+    assert message in done.stderr

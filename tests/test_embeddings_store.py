@@ -51,15 +51,17 @@ def test_dimension_mismatch_and_bad_uri_raise(tmp_path, store):
 
 
 def test_audit_flags_a_planted_copy_of_a_training_row(store):
-    train, holdout = unit_vectors(300, 16, 3), unit_vectors(300, 16, 4)
-    store.upsert("train", np.arange(300), train, pd.DataFrame({"x": np.arange(300)}))
-    store.upsert("holdout", np.arange(300), holdout, pd.DataFrame({"x": np.arange(300)}))
-    synthetic = unit_vectors(50, 16, 5)
+    # twice as many training rows as holdout rows: the share must use an equal-size training pool
+    train, holdout = unit_vectors(600, 16, 3), unit_vectors(300, 16, 4)
+    pool = np.arange(600) % 2 == 0
+    store.upsert("train", np.arange(600), train, pd.DataFrame({"x": np.arange(600), "audit_pool": pool}))
+    store.upsert("holdout", np.arange(300), holdout, pd.DataFrame({"x": np.arange(300), "audit_pool": True}))
+    synthetic = unit_vectors(400, 16, 5)
     synthetic[17] = train[123]
     report = privacy_audit(store, synthetic, holdout)
     flagged = {f["synthetic_row"]: f for f in report["flagged"]}
     assert 17 in flagged and flagged[17]["nearest_train_row"] == 123
     assert flagged[17]["distance"] < 1e-5
-    assert report["copy_rate"] == pytest.approx(1 / 50)
-    # vectors drawn independently of both equally large splits are no closer to train
-    assert 0.3 < report["share_closer_to_train"] < 0.7
+    assert report["copy_rate"] == pytest.approx(1 / 400)
+    # vectors drawn independently of train and holdout are no nearer the (equal-size) training pool
+    assert 0.42 < report["share_closer_to_train"] < 0.58

@@ -23,24 +23,33 @@ def sample_rows(table: pd.DataFrame, max_rows: int | None, seed: int) -> pd.Data
     return table.sample(max_rows, random_state=seed).sort_index()
 
 
-def index_table(store: RowVectorStore, embedder: RowEmbedder, split: str, table: pd.DataFrame) -> np.ndarray:
+def index_table(store: RowVectorStore, embedder: RowEmbedder, split: str, table: pd.DataFrame,
+                audit_pool: np.ndarray) -> np.ndarray:
     """Embed `table` and upsert it under `split`; ids are the rows' positions in their file."""
     vectors = embedder.embed(table, desc=f"embed {split}")
-    store.upsert(split, table.index.to_numpy(), vectors, table)
+    store.upsert(split, table.index.to_numpy(), vectors, table.assign(audit_pool=audit_pool))
     return vectors
 
 
 def embed_run(store: RowVectorStore, embedder: RowEmbedder, tables: dict[str, str], max_rows: int | None,
               seed: int, audit_rows: int, audit_quantile: float) -> dict:
-    """Index train, holdout and (if present) synthetic rows, then audit synthetic against real."""
-    vectors, counts = {}, {}
-    for split, path in tables.items():
-        if split == "synthetic" and not Path(path).is_file():
-            continue
-        table = read_table(path, split).reset_index(drop=True)
-        vectors[split] = index_table(store, embedder, split, sample_rows(table, max_rows, seed))
-        counts[split] = len(vectors[split])
-    summary = {"collection": store.collection, "dim": embedder.dim, "rows": counts}
+    """Index train, holdout and (if present) synthetic rows, then audit synthetic against real.
+
+    The nearer-train-or-holdout share is only fair between equally many rows, so a seeded pool of
+    training rows as large as the holdout is marked `audit_pool` and that share is taken on it.
+    """
+    frames = {split: sample_rows(read_table(path, split).reset_index(drop=True), max_rows, seed)
+              for split, path in tables.items() if split != "synthetic" or Path(path).is_file()}
+    pool_size = len(frames["holdout"]) if "holdout" in frames else None
+    vectors = {}
+    for split, table in frames.items():
+        pool = np.ones(len(table), dtype=bool)
+        if split == "train" and pool_size is not None and pool_size < len(table):
+            pool[:] = False
+            pool[np.random.default_rng(seed).choice(len(table), pool_size, replace=False)] = True
+        vectors[split] = index_table(store, embedder, split, table, pool)
+    summary = {"collection": store.collection, "dim": embedder.dim,
+               "rows": {split: len(v) for split, v in vectors.items()}}
     if "synthetic" in vectors and "holdout" in vectors:
         synthetic = vectors["synthetic"][:audit_rows]
         summary["audit"] = privacy_audit(store, synthetic, vectors["holdout"], quantile=audit_quantile)

@@ -20,13 +20,14 @@ def restore_modules(monkeypatch):
     """Whatever enable_cpu_support does to megatron's modules is undone after the test."""
     for module in PATCHED:
         monkeypatch.setattr(module, "torch", module.torch)
+    monkeypatch.setattr(torch.Tensor, "cuda", torch.Tensor.cuda)
 
 
 def test_no_op_when_cuda_is_available(monkeypatch, restore_modules):
-    before = {module.__name__: module.torch for module in PATCHED}
+    before = {module.__name__: module.torch for module in PATCHED}, torch.Tensor.cuda
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert cpu_compat.enable_cpu_support() is False
-    assert {module.__name__: module.torch for module in PATCHED} == before
+    assert ({module.__name__: module.torch for module in PATCHED}, torch.Tensor.cuda) == before
 
 
 def test_cuda_allocations_land_on_the_cpu_without_cuda(monkeypatch, restore_modules):
@@ -40,6 +41,8 @@ def test_cuda_allocations_land_on_the_cpu_without_cuda(monkeypatch, restore_modu
     assert schedules.torch.tensor([1.0], device=0).device.type == "cpu"
     assert schedules.torch.cuda.current_device() == "cpu"
     assert schedules.torch.cuda.synchronize() is None
+    weight = torch.ones(2)
+    assert weight.cuda() is weight, "the tied-embedding sync of pipeline parallelism keeps CPU tensors"
     assert schedules.torch.float32 is torch.float32, "everything else is the real torch"
     assert importlib.import_module("megatron.core.transformer.module").torch is torch, "other modules are untouched"
 

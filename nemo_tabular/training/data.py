@@ -1,8 +1,9 @@
 """Training and validation batches: megatron's GPTDataset over the prepared .bin/.idx files.
 
 Documents (a flat table's rows, or an entity's rows) are packed into fixed-length sequences; a
-sequence may start mid-document. Rows never attend across documents only if
-`train.reset_attention` is on; see BENCHMARKS.md for what packing costs (measured on diamonds).
+sequence may start mid-document. With `train.reset_attention` on, each document sees only itself,
+laid out as the sampler lays it out: the end-of-document token before it at position 0, its tokens
+at 1, 2, ... (megatron's own reset would put them at 0, 1, ..., which sampling never shows).
 """
 
 from __future__ import annotations
@@ -44,16 +45,47 @@ def build_datasets(data_dir: str | Path, tokenizer: TabularTokenizer, seq_length
         sequence_length=seq_length,
         blend_per_split=[([str(data_dir / "train")], None), ([str(data_dir / "valid")], None), None],
         tokenizer=DatasetTokenizer(tokenizer.vocab_size, tokenizer.eod_id, tokenizer.pad_id),
-        reset_position_ids=reset_attention,
-        reset_attention_mask=reset_attention,
+        reset_position_ids=False,
+        reset_attention_mask=False,
         eod_mask_loss=False,
-        create_attention_mask=reset_attention,
+        create_attention_mask=False,
         path_to_cache=str(data_dir / "cache"),
         mid_level_dataset_surplus=0.005,
     )
     train, valid, _ = BlendedMegatronDatasetBuilder(
         GPTDataset, [train_samples, valid_samples, None], lambda: True, config).build()
+    if reset_attention:
+        return DocumentAligned(train, tokenizer.eod_id), DocumentAligned(valid, tokenizer.eod_id)
     return train, valid
+
+
+class DocumentAligned:
+    """GPTDataset samples where every document attends only to itself, at the positions sampling uses.
+
+    The end-of-document token that precedes a document starts it, at position 0. The sample's leading
+    part, cut from a document that began before the sample, has unknown positions: it trains only when
+    the sample holds no document start at all (a window inside a document longer than the sample).
+    """
+
+    def __init__(self, dataset: GPTDataset, eod: int):
+        self.dataset, self.eod = dataset, eod
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        sample = dict(self.dataset[index])
+        tokens = torch.as_tensor(sample["tokens"])
+        index_range = torch.arange(len(tokens))
+        starts = tokens == self.eod
+        document = starts.cumsum(0)
+        first = torch.cummax(torch.where(starts, index_range, 0), 0).values
+        same_document = (document[:, None] == document[None, :]).tril()
+        sample["position_ids"] = index_range - first
+        sample["attention_mask"] = ~same_document[None]  # megatron's convention: True = may not attend
+        if starts.any():
+            sample["loss_mask"] = torch.as_tensor(sample["loss_mask"]) * (document > 0)
+        return sample
 
 
 def batches(dataset: GPTDataset, micro_batch: int, start_sample: int, dp_rank: int, dp_size: int):

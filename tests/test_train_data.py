@@ -1,4 +1,4 @@
-"""Training batches from indexed datasets: packed by default; with reset_attention, documents in the sampler's layout."""
+"""Training batches: packed by default; with reset_attention, each document alone in the sampler's layout."""
 
 import warnings
 from types import SimpleNamespace

@@ -5,7 +5,8 @@ diamonds batches (micro batch x accumulation = global batch) with Adam, in one p
 megatron figure is the median of the loop's own per-step tokens/s (TensorBoard `train/tokens_per_s`);
 the plain one is a Hugging Face GPT2LMHeadModel timed the same way, run before and after megatron so
 that load from other processes on a shared machine weighs on both alike.
-Run: `python benchmarks/train_bench.py` (add `--steps 40 --threads 2` etc.).
+Run: `python benchmarks/train_bench.py` (add `--steps 40 --threads 2`, or train config overrides such
+as `train.reset_attention=false`).
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ def main() -> None:
     parser.add_argument("--skip", type=int, default=3, help="warm-up steps left out of the median")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--data-dir", help="a prepared diamonds directory; default: prepare one in a temp dir")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides of conf/train.yaml")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,12 +102,13 @@ def main() -> None:
             "prepare", [f"paths.root={tmp}", f"paths.data_dir={tmp}/data", "workers=1"])))
         cfg = compose_config("train", [
             f"model={args.model}", f"paths.root={tmp}", f"paths.run_dir={tmp}/run", f"paths.data_dir={data_dir}",
-            f"train.steps={args.steps}", "train.eval_every=0", f"threads={args.threads}"])
+            f"train.steps={args.steps}", "train.eval_every=0", f"threads={args.threads}", *args.overrides])
         tokenizer = TabularTokenizer.load(Path(data_dir) / "tokenizer.json")
         plain = plain_tokens_per_second(cfg, tokenizer, args.skip)
         megatron = megatron_tokens_per_second(cfg, args.skip)
         plain = statistics.median(plain + plain_tokens_per_second(cfg, tokenizer, args.skip))
-    result = {"model": args.model, "steps": args.steps, "threads": args.threads,
+    result = {"model": args.model, "steps": args.steps, "threads": args.threads, "overrides": args.overrides,
+              "reset_attention": bool(cfg.train.reset_attention),
               "global_batch": int(cfg.train.global_batch), "micro_batch": int(cfg.train.micro_batch),
               "seq_length": int(cfg.model.seq_length), "megatron_tokens_per_s": round(megatron),
               "plain_pytorch_tokens_per_s": round(plain), "ratio": round(megatron / plain, 3)}

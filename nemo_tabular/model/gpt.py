@@ -30,12 +30,20 @@ def use_transformer_engine() -> bool:
     return True
 
 
-def layer_spec():
-    """The transformer layer spec: TE on GPUs that have it, local modules with SDPA elsewhere."""
+def layer_spec(document_mask: bool = False):
+    """The transformer layer spec: TE on GPUs that have it, local modules with SDPA elsewhere.
+
+    `document_mask`: batches bring their own attention mask (documents attend only to themselves).
+    SDPAttention always applies a given mask; TE's attention ignores it unless told it is arbitrary.
+    """
     if use_transformer_engine():
         from megatron.core.models.gpt.gpt_layer_specs import get_gpt_layer_with_transformer_engine_spec
+        from megatron.core.transformer.enums import AttnMaskType
 
-        return get_gpt_layer_with_transformer_engine_spec()
+        spec = get_gpt_layer_with_transformer_engine_spec()
+        if document_mask:
+            spec.submodules.self_attention.params["attn_mask_type"] = AttnMaskType.arbitrary
+        return spec
     spec = copy.deepcopy(get_gpt_layer_local_spec())
     spec.submodules.self_attention.submodules.core_attention = SDPAttention
     return spec
@@ -83,11 +91,11 @@ def transformer_config(model: Mapping, tensor_parallel: int, pipeline_parallel: 
 
 
 def build_gpt(config: TransformerConfig, vocab_size: int, seq_length: int, pre_process: bool = True,
-              post_process: bool = True) -> GPTModel:
+              post_process: bool = True, document_mask: bool = False) -> GPTModel:
     """One pipeline stage of the GPT (the whole model when there is one stage)."""
     return GPTModel(
         config=config,
-        transformer_layer_spec=layer_spec(),
+        transformer_layer_spec=layer_spec(document_mask),
         vocab_size=vocab_size,
         max_sequence_length=seq_length,
         pre_process=pre_process,

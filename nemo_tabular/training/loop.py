@@ -110,7 +110,8 @@ def train(cfg: DictConfig) -> dict:
     vocab = padded_vocab_size(tokenizer.vocab_size, int(cfg.model.vocab_multiple), tp)
     seq_length = int(cfg.model.seq_length)
     model = build_gpt(config, vocab, seq_length, parallel_state.is_pipeline_first_stage(),
-                      parallel_state.is_pipeline_last_stage()).to(device)
+                      parallel_state.is_pipeline_last_stage(),
+                      document_mask=bool(cfg.train.reset_attention)).to(device)
     if cfg.init_from and not cfg.resume:
         path = latest_checkpoint(cfg.init_from)
         if path is None:

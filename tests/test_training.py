@@ -6,7 +6,6 @@ checkpoint (train.steps=0), so only the parallel layout differs between runs.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -21,16 +20,10 @@ SMALL = ["model.num_layers=2", "model.hidden_size=32", "model.num_attention_head
          "train.eval_iters=2", "train.eval_every=0", "train.lr=1e-3", "train.warmup=1", "threads=1"]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def train(root, name: str, *overrides: str, nproc: int = 1, check: bool = True) -> subprocess.CompletedProcess:
     """Run scripts/train.py (under torchrun for nproc > 1) writing to runs/<name>."""
     launcher = [sys.executable] if nproc == 1 else [
-        sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", f"--master_port={free_port()}"]
+        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
     args = [*launcher, str(REPO / "scripts" / "train.py"), f"paths.root={root}", "dataset=diamonds",
             f"paths.run_dir={root}/{name}", f"paths.data_dir={root}/data", *SMALL, *overrides]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -113,12 +113,7 @@ def load_gpt_for_inference(checkpoint_dir: str | os.PathLike):
 def ensure_single_process_group() -> None:
     """A one-process gloo group and TP=PP=1 model parallel state, unless some are already set up."""
     if not dist.is_initialized():
-        import socket
-
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
+        dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
     if not parallel_state.model_parallel_is_initialized():
         parallel_state.initialize_model_parallel(1, 1)
     torch.manual_seed(0)

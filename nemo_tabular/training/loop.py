@@ -41,19 +41,11 @@ def init_distributed() -> torch.device:
     if cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     if not dist.is_initialized():
-        if "RANK" not in os.environ:  # plain `python scripts/train.py`
-            os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1")
-            os.environ.setdefault("MASTER_PORT", str(_free_port()))
-        dist.init_process_group("nccl" if cuda else "gloo")
+        if "RANK" in os.environ:  # under torchrun
+            dist.init_process_group("nccl" if cuda else "gloo")
+        else:  # plain `python scripts/train.py`: one process, no network rendezvous needed
+            dist.init_process_group("nccl" if cuda else "gloo", store=dist.HashStore(), rank=0, world_size=1)
     return torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def resolve_precision(precision: str) -> bool:

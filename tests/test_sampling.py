@@ -18,13 +18,7 @@ from nemo_tabular.sampling.token_choice import choose_tokens
 from nemo_tabular.tokenizer import TabularTokenizer, TokenizerError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, and the test machine's cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_gpt(vocab_size: int, n_positions: int, seed: int = 0, hostile_id: int | None = None) -> GPT:

@@ -15,12 +15,7 @@ from nemo_tabular.sampling.forecast import ForecastOptions, forecast_paths, summ
 from nemo_tabular.tokenizer import TabularTokenizer, TokenizerError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_bundle(table: pd.DataFrame, layout: TableLayout, rows_in_context: int) -> Bundle:

@@ -70,13 +70,17 @@ def test_two_process_layouts_match_one_process(root, reference, layout):
     np.testing.assert_allclose(losses, reference, atol=1e-4, rtol=0)
 
 
-def test_resume_reproduces_the_uninterrupted_run(root, reference):
-    run_steps(root, "resumed", "train.stop_at=2")
-    assert summary(root, "resumed")["steps"] == 4 and len(summary(root, "resumed")["losses"]) == 2
-    train(root, "resumed", "train.steps=4", "resume=true")
-    resumed = summary(root, "resumed")
+@pytest.mark.parametrize("dropout", [0.0, 0.2])
+def test_resume_reproduces_the_uninterrupted_run(root, reference, dropout):
+    """With dropout too: each rank's RNG states travel in the checkpoint."""
+    name = f"resumed{dropout}"
+    expected = reference if dropout == 0 else run_steps(root, f"whole{dropout}", f"model.dropout={dropout}")
+    run_steps(root, name, "train.stop_at=2", f"model.dropout={dropout}")
+    assert summary(root, name)["steps"] == 4 and len(summary(root, name)["losses"]) == 2
+    train(root, name, "train.steps=4", "resume=true", f"model.dropout={dropout}")
+    resumed = summary(root, name)
     assert resumed["start_step"] == 2
-    np.testing.assert_allclose(resumed["losses"], reference[2:], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(resumed["losses"], expected[2:], atol=1e-5, rtol=0)
 
 
 def test_tp2_checkpoint_loads_into_one_process(root):

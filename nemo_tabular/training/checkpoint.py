@@ -2,7 +2,7 @@
 
 Layout of `paths.checkpoint_dir`:
   tokenizer.json, config.yaml       the tokenizer and the resolved training config (for sampling/export)
-  iter_0000300/                     a dist checkpoint: model (+ optimizer, scheduler, progress when training)
+  iter_0000300/                     a dist checkpoint: model, optimizer, scheduler, step and each rank's RNG states
   latest                            the name of the newest complete iter_* directory
 A save goes to a temp directory that is renamed only when every rank has written its shards.
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from megatron.core import dist_checkpointing, parallel_state
+from megatron.core.dist_checkpointing.mapping import ShardedObject
 from omegaconf import DictConfig, OmegaConf
 
 from nemo_tabular.tokenizer import TabularTokenizer
@@ -56,7 +57,7 @@ def save_checkpoint(checkpoint_dir: str | os.PathLike, step: int, model, optimiz
     dist.barrier()
     model_state = unwrap(model).sharded_state_dict()
     state = {"model": model_state, "optimizer": optimizer.sharded_state_dict(model_state),
-             "scheduler": scheduler.state_dict(), "step": step}
+             "scheduler": scheduler.state_dict(), "step": step, "rng": rng_object(rng_state())}
     dist_checkpointing.save(state, str(tmp))
     dist.barrier()
     if dist.get_rank() == 0:
@@ -75,12 +76,39 @@ def load_training_state(path: Path, model, optimizer, scheduler) -> int:
     """Restore model, optimizer and scheduler from checkpoint `path`; return its step."""
     model_state = unwrap(model).sharded_state_dict()
     template = {"model": model_state, "optimizer": optimizer.sharded_state_dict(model_state, is_loading=True),
-                "scheduler": None, "step": None}
+                "scheduler": None, "step": None, "rng": rng_object(None)}
     state = dist_checkpointing.load(template, str(path))
     unwrap(model).load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
+    restore_rng_state(state["rng"])
     return int(state["step"])
+
+
+def rng_object(data):
+    """This rank's RNG states as one shard of a per-rank object, so dropout resumes where it was."""
+    world, rank = dist.get_world_size(), dist.get_rank()
+    return ShardedObject("rng_state", data, (world,), (rank,), replica_id=0)
+
+
+def rng_state() -> dict:
+    """Every random generator that training draws from on this rank."""
+    from megatron.core import tensor_parallel
+
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state()
+        state["tracker"] = tensor_parallel.get_cuda_rng_tracker().get_states()
+    return state
+
+
+def restore_rng_state(state: dict) -> None:
+    from megatron.core import tensor_parallel
+
+    torch.set_rng_state(state["torch"])
+    if torch.cuda.is_available() and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"])
+        tensor_parallel.get_cuda_rng_tracker().set_states(state["tracker"])
 
 
 def load_model_weights(path: Path, model) -> None:

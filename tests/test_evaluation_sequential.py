@@ -130,3 +130,15 @@ def test_forecast_errors_name_what_is_missing(change, message):
 def test_empty_order_by_keeps_file_order():
     table = pd.DataFrame({"shop": ["a"] * 4, "sales": [1.0, 3.0, 1.0, 3.0]})
     assert lag1_autocorrelation(table, "sales", ["shop"], []) == pytest.approx(-0.75)
+
+
+def test_samplers_entity_column_keys_synthetic_entities(tmp_path):
+    """Two generated entities may share a shop: the sampler's `entity` column tells them apart."""
+    from nemo_tabular.evaluation import evaluate
+
+    real = grouped_table().reset_index(drop=True)
+    synth = pd.DataFrame({"shop": ["a"] * 6, "month": [1, 2, 3] * 2, "sales": [1.0, 2.0, 3.0] * 2,
+                          "entity": [0, 0, 0, 1, 1, 1]})
+    metrics = evaluate(real, real, synth, tmp_path / "report", group_by="shop", order_by="month")
+    assert metrics["sequential"]["length"]["synthetic"]["entities"] == 2
+    assert metrics["sequential"]["length"]["synthetic"]["mean"] == 3.0

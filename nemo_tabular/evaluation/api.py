@@ -19,6 +19,7 @@ from nemo_tabular.evaluation.privacy import privacy_metrics
 from nemo_tabular.evaluation.report import SCHEMA_VERSION, write_report
 from nemo_tabular.evaluation.sampling import subsample
 from nemo_tabular.evaluation.sequential import sequential_metrics
+from nemo_tabular.sampling.sampler import ENTITY_COLUMN
 from nemo_tabular.evaluation.utility import tstr_vs_trtr
 from nemo_tabular.evaluation.validity import validity
 
@@ -98,9 +99,15 @@ def _evaluate(
     real, real_source = _load(real, "real")
     holdout, holdout_source = _load(holdout, "holdout")
     synth, synth_source = _load(synth, "synthetic")
+    group_by, order_by = _as_list(group_by), _as_list(order_by)
+    # The sampler names each generated entity in its own column when group_by values are generated
+    # (two synthetic entities may share a city): sequential metrics group synthetic rows by it.
+    synth_entities = None
+    if group_by and ENTITY_COLUMN in synth.columns and ENTITY_COLUMN not in real.columns:
+        synth_entities = synth[ENTITY_COLUMN]
+        synth = synth.drop(columns=ENTITY_COLUMN)
     holdout = check_same_columns(real, holdout, "holdout", holdout_source)
     synth = check_same_columns(real, synth, "synthetic", synth_source)
-    group_by, order_by = _as_list(group_by), _as_list(order_by)
     named = [("target", target)] if target is not None else []
     named += [("group_by", name) for name in group_by] + [("order_by", name) for name in order_by]
     for what, column in named:
@@ -152,7 +159,9 @@ def _evaluate(
             progress=settings.progress,
         ),
         "validity": validity(real, synth, row_kinds, tokenizer),
-        "sequential": sequential_metrics(real, synth, kinds, group_by, order_by) if group_by else None,
+        "sequential": sequential_metrics(real, synth if synth_entities is None else synth.assign(
+            **{name: synth_entities.to_numpy() for name in group_by}), kinds, group_by, order_by)
+        if group_by else None,
     }
     if out is not None:
         images = {

@@ -56,15 +56,6 @@ def embed_run(store: RowVectorStore, embedder: RowEmbedder, tables: dict[str, st
     return summary
 
 
-def write_json(data: dict, path: str | os.PathLike) -> None:
-    """Write JSON atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
-
-
 def read_query(path: str | os.PathLike) -> pd.DataFrame:
     """Query rows from CSV, Parquet or JSON (one object or a list of objects)."""
     path = Path(path)

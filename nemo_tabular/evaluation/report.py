@@ -5,12 +5,12 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from nemo_tabular.atomic import write_text_atomically
 
 SCHEMA_VERSION = 1
 METRICS_KEYS = (
@@ -39,23 +39,9 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename it, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(temporary, 0o644)  # mkstemp creates owner-only files; a report is meant to be shared
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write_metrics(metrics: dict, path: Path) -> None:
     """Write metrics.json in the stable key order it was built in, with no NaN."""
-    write_atomically(path, json.dumps(json_safe(metrics), indent=2, allow_nan=False) + "\n")
+    write_text_atomically(path, json.dumps(json_safe(metrics), indent=2, allow_nan=False) + "\n")
 
 
 def _format(value: Any) -> str:
@@ -149,4 +135,4 @@ def write_report(metrics: dict, column_images: dict[str, str], heatmap: str | No
     """Write metrics.json and report.html into out_dir."""
     metrics = json_safe(metrics)
     write_metrics(metrics, out_dir / "metrics.json")
-    write_atomically(out_dir / "report.html", render_html(metrics, column_images, heatmap))
+    write_text_atomically(out_dir / "report.html", render_html(metrics, column_images, heatmap))

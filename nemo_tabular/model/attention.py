@@ -7,7 +7,6 @@ and supports grouped key/value heads.
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from megatron.core.transformer.module import MegatronModule
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from nemo_tabular.atomic import write_text_atomically
 
 from .codecs import codec_for
 from .errors import TokenizerError
@@ -125,13 +126,7 @@ class TabularTokenizer:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the tokenizer as JSON, atomically (temp file + rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(self.to_json(), handle, indent=1)
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; the tokenizer is shared with the model
-        os.replace(tmp, path)
+        write_text_atomically(path, json.dumps(self.to_json(), indent=1))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "TabularTokenizer":

@@ -19,6 +19,7 @@ from megatron.core import dist_checkpointing, parallel_state
 from megatron.core.dist_checkpointing.mapping import ShardedObject
 from omegaconf import DictConfig, OmegaConf
 
+from nemo_tabular.atomic import write_text_atomically
 from nemo_tabular.tokenizer import TabularTokenizer
 
 LATEST = "latest"
@@ -65,9 +66,7 @@ def save_checkpoint(checkpoint_dir: str | os.PathLike, step: int, model, optimiz
         OmegaConf.save(cfg, checkpoint_dir / CONFIG_FILE, resolve=True)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
-        marker = checkpoint_dir / f".{LATEST}.tmp"
-        marker.write_text(final.name)
-        os.replace(marker, checkpoint_dir / LATEST)
+        write_text_atomically(checkpoint_dir / LATEST, final.name)
     dist.barrier()
     return final
 

@@ -23,6 +23,7 @@ from megatron.core.pipeline_parallel import get_forward_backward_func
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
+from nemo_tabular.atomic import write_text_atomically
 from nemo_tabular.cpu_compat import enable_cpu_support, seed_model_parallel
 from nemo_tabular.model import build_gpt, padded_vocab_size, transformer_config
 from nemo_tabular.tokenizer import TabularTokenizer
@@ -193,14 +194,8 @@ def train(cfg: DictConfig) -> dict:
                "seconds": seconds, "world_size": world, "tensor": tp, "pipeline": pp, "data": dp,
                "precision": "bf16" if bf16 else "fp32", "checkpoint": str(latest_checkpoint(checkpoint_dir))}
     if rank == 0:
-        write_summary(Path(cfg.paths.run_dir) / "train_summary.json", summary)
+        write_text_atomically(Path(cfg.paths.run_dir) / "train_summary.json", json.dumps(summary, indent=1))
     dist.barrier()
     return summary
 
 
-def write_summary(path: Path, summary: dict) -> None:
-    """The run's JSON summary, written atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(summary, indent=1))
-    os.replace(tmp, path)

@@ -20,8 +20,6 @@ def main(cfg: DictConfig) -> None:
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
-    if summary and dist.is_initialized() is False:
-        pass
     print(json.dumps({k: v for k, v in summary.items() if k != "losses"}))
 
 

@@ -49,8 +49,6 @@ def root(tmp_path_factory):
     return root
 
 
-
-
 def run_steps(root, name, *overrides, nproc=1):
     train(root, name, "train.steps=4", f"init_from={root}/init/checkpoints", *overrides, nproc=nproc)
     return np.array(summary(root, name)["losses"])
@@ -97,6 +95,21 @@ def test_loss_falls_and_checkpoint_has_what_sampling_needs(root, reference):
     assert (checkpoints / "latest").read_text() == "iter_0000040"
     assert {"tokenizer.json", "config.yaml"} <= {p.name for p in checkpoints.iterdir()}
     assert OmegaConf.load(checkpoints / "config.yaml").train.steps == 40
+
+
+def test_auto_length_and_time_budget(root):
+    """steps=auto covers train.epochs; a budget shortens the run so the schedule ends and a checkpoint is left."""
+    meta = json.loads((root / "data" / "meta.json").read_text())
+    tokens_per_step = 8 * 64  # global batch x seq_length in SMALL
+    train(root, "auto", "train.steps=auto", "train.epochs=0.05")
+    assert summary(root, "auto")["steps"] == -(-0.05 * meta["splits"]["train"]["tokens"] // tokens_per_step)
+    planned = -(-20 * meta["splits"]["train"]["tokens"] // tokens_per_step)
+    train(root, "budget", "train.steps=auto", "train.epochs=20", "train.max_minutes=0.05", "train.eval_every=50")
+    budgeted = summary(root, "budget")
+    assert 20 < budgeted["steps"] < planned and budgeted["end_step"] <= budgeted["steps"]
+    assert len(budgeted["losses"]) == budgeted["end_step"] and budgeted["final_valid_loss"] is not None
+    checkpoints = root / "budget" / "checkpoints"
+    assert (checkpoints / "latest").read_text() == f"iter_{budgeted['end_step']:07d}"
 
 
 @pytest.mark.parametrize("overrides, message", [

@@ -31,6 +31,7 @@ from nemo_tabular.tokenizer import TabularTokenizer
 from .checkpoint import latest_checkpoint, load_model_weights, load_training_state, save_checkpoint
 from .data import batches, build_datasets
 from .layout import validate_parallel_layout
+from .plan import TimeBudget, planned_steps, train_split_tokens
 from .metrics import MetricsWriter
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,10 @@ def train(cfg: DictConfig) -> dict:
         optimizer="adam", lr=float(cfg.train.lr), min_lr=float(cfg.train.min_lr),
         weight_decay=float(cfg.train.weight_decay), adam_beta1=0.9, adam_beta2=0.95, clip_grad=clip,
         bf16=bf16, params_dtype=config.params_dtype, use_distributed_optimizer=not cpu), [model])
-    steps = int(cfg.train.steps)
+    micro, global_batch = int(cfg.train.micro_batch), int(cfg.train.global_batch)
+    tokens_per_step = global_batch * seq_length
+    steps = planned_steps(cfg.train.steps, cfg.train.epochs, train_split_tokens(cfg.paths.data_dir), tokens_per_step)
+    budget = TimeBudget(cfg.train.max_minutes)
     scheduler = OptimizerParamScheduler(
         optimizer, init_lr=0.0, max_lr=float(cfg.train.lr), min_lr=float(cfg.train.min_lr),
         lr_warmup_steps=min(int(cfg.train.warmup), max(steps - 1, 0)), lr_decay_steps=max(steps, 1), lr_decay_style="cosine",
@@ -134,8 +138,9 @@ def train(cfg: DictConfig) -> dict:
         start = load_training_state(path, model, optimizer, scheduler)
         if rank == 0:
             log.info("resumed from %s at step %d", path, start)
+        if budget.minutes is not None:  # the checkpoint holds the length the budget chose
+            steps = int(scheduler.lr_decay_steps)
 
-    micro, global_batch = int(cfg.train.micro_batch), int(cfg.train.global_batch)
     accumulation = global_batch // (micro * dp)
     eval_every, eval_iters = int(cfg.train.eval_every), int(cfg.train.eval_iters)
     train_set, valid_set = build_datasets(
@@ -159,13 +164,19 @@ def train(cfg: DictConfig) -> dict:
         model.train()
         return loss
 
+    def agreed_seconds() -> float:
+        """Seconds since the steps began as the slowest rank counts them, so every rank decides alike."""
+        value = torch.tensor([time.perf_counter() - started], dtype=torch.float64, device=device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return value.item()
+
     metrics = MetricsWriter(Path(cfg.paths.run_dir) / "tensorboard", enabled=rank == 0)
-    tokens_per_step = global_batch * seq_length
     history, valid_loss, started = [], None, time.perf_counter()
     stop = min(steps, int(cfg.train.stop_at)) if cfg.train.stop_at else steps
-    bar = tqdm(range(start, stop), initial=start, total=steps, desc="train", disable=rank != 0, unit="step")
+    bar = tqdm(initial=start, total=steps, desc="train", disable=rank != 0, unit="step")
     model.train()
-    for step in bar:
+    done = start
+    while done < stop:
         tick = time.perf_counter()
         model.zero_grad_buffer()
         optimizer.zero_grad()
@@ -175,21 +186,32 @@ def train(cfg: DictConfig) -> dict:
         tokens_per_second = tokens_per_step / (time.perf_counter() - tick)
         lr = optimizer.param_groups[0]["lr"]
         history.append(loss)
+        done += 1
+        bar.update()
         bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_second:,.0f}")
-        metrics.scalars(step + 1, {"train/loss": loss, "train/lr": lr, "train/tokens_per_s": tokens_per_second,
-                                   **({"train/grad_norm": float(grad_norm)} if grad_norm is not None else {})})
-        done = step + 1
-        if eval_every and (done % eval_every == 0 or done == steps):
+        metrics.scalars(done, {"train/loss": loss, "train/lr": lr, "train/tokens_per_s": tokens_per_second,
+                               **({"train/grad_norm": float(grad_norm)} if grad_norm is not None else {})})
+        if budget.minutes is not None:
+            seconds = agreed_seconds()
+            if (replanned := budget.replanned_steps(steps, done - start, seconds, scheduler.lr_warmup_steps + 1)) != steps:
+                steps, stop, bar.total = replanned, min(stop, replanned), replanned
+                scheduler.lr_decay_steps = replanned  # the cosine decay now ends where the budget does
+                if rank == 0:
+                    log.info("train.max_minutes=%s: %d steps fit the budget", budget.minutes, steps)
+            if budget.spent(seconds):
+                stop = done
+        if eval_every and (done % eval_every == 0 or done == stop):
             valid_loss = validate()
             metrics.scalars(done, {"valid/loss": valid_loss})
-        if done in (steps, stop) or (cfg.train.save_every and done % int(cfg.train.save_every) == 0):
+        if done == stop or (cfg.train.save_every and done % int(cfg.train.save_every) == 0):
             save_checkpoint(checkpoint_dir, done, model, optimizer, scheduler, cfg, tokenizer)
+    bar.close()
     if steps == 0:  # initialize (or load init_from), evaluate and save: a starting point in any layout
         valid_loss = validate()
         save_checkpoint(checkpoint_dir, 0, model, optimizer, scheduler, cfg, tokenizer)
     metrics.close()
     seconds = time.perf_counter() - started
-    summary = {"steps": steps, "start_step": start, "losses": history, "final_train_loss": history[-1] if history else None,
+    summary = {"steps": steps, "end_step": done, "start_step": start, "losses": history, "final_train_loss": history[-1] if history else None,
                "final_valid_loss": valid_loss, "tokens_per_s": tokens_per_step * len(history) / max(seconds, 1e-9),
                "seconds": seconds, "world_size": world, "tensor": tp, "pipeline": pp, "data": dp,
                "precision": "bf16" if bf16 else "fp32", "checkpoint": str(latest_checkpoint(checkpoint_dir))}

@@ -1,0 +1,50 @@
+"""How long a run trains: steps=auto from epochs and the split's tokens, and the wall-clock budget."""
+
+import json
+
+import pytest
+
+from nemo_tabular.training.plan import TimeBudget, planned_steps, train_split_tokens
+
+
+def test_auto_steps_cover_the_requested_epochs():
+    assert planned_steps("auto", 10, train_tokens=871_131, tokens_per_step=8192) == 1064  # ceil(106.3 x 10)
+    assert planned_steps("auto", 0.001, train_tokens=1000, tokens_per_step=8192) == 1
+    assert planned_steps(600, 10, train_tokens=871_131, tokens_per_step=8192) == 600
+    assert planned_steps(0, None, train_tokens=1, tokens_per_step=1) == 0
+
+
+@pytest.mark.parametrize("steps, epochs, message", [
+    ("auto", 0, "train.steps=auto needs train.epochs > 0, got 0"),
+    ("auto", None, "train.steps=auto needs train.epochs > 0, got None"),
+    (-3, 1, "train.steps=-3: expected a count >= 0 or 'auto'"),
+])
+def test_bad_lengths_are_named(steps, epochs, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        planned_steps(steps, epochs, train_tokens=100, tokens_per_step=10)
+
+
+def test_the_budget_shortens_the_run_once_after_the_probe_steps():
+    budget = TimeBudget(minutes=1.0, probe_steps=20, margin=0.95)
+    assert budget.replanned_steps(1000, done=19, seconds=19.0) == 1000        # not probed yet
+    assert budget.replanned_steps(1000, done=20, seconds=20.0) == 57          # 60 s x 0.95 at 1 s per step
+    assert budget.replanned_steps(1000, done=21, seconds=21.0) == 1000        # decided once only
+    assert budget.replanned_steps(40, done=20, seconds=2.0) == 40             # fits: never lengthened
+    assert budget.replanned_steps(1000, done=20, seconds=600.0) == 21         # over budget: at least one more
+    assert budget.replanned_steps(1000, done=20, seconds=20.0, minimum=80) == 80  # after the warmup
+    assert not budget.spent(59.9) and budget.spent(60.0)
+
+
+def test_no_budget_changes_nothing():
+    budget = TimeBudget(minutes=None)
+    assert budget.replanned_steps(1000, done=20, seconds=1e9) == 1000
+    assert not budget.spent(1e9)
+    with pytest.raises(ValueError, match="train.max_minutes=0: expected minutes > 0 or null"):
+        TimeBudget(minutes=0)
+
+
+def test_split_tokens_come_from_meta_json(tmp_path):
+    (tmp_path / "meta.json").write_text(json.dumps({"splits": {"train": {"rows": 3, "tokens": 57}}}))
+    assert train_split_tokens(tmp_path) == 57
+    with pytest.raises(FileNotFoundError, match="meta.json: not found; run data_prep/prepare.py first"):
+        train_split_tokens(tmp_path / "missing")

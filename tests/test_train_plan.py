@@ -4,7 +4,13 @@ import json
 
 import pytest
 
-from nemo_tabular.training.plan import TimeBudget, planned_steps, train_split_tokens
+from nemo_tabular.training.plan import (
+    EarlyStopping,
+    TimeBudget,
+    evaluation_interval,
+    planned_steps,
+    train_split_tokens,
+)
 
 
 def test_auto_steps_cover_the_requested_epochs():
@@ -48,3 +54,32 @@ def test_split_tokens_come_from_meta_json(tmp_path):
     assert train_split_tokens(tmp_path) == 57
     with pytest.raises(FileNotFoundError, match="meta.json: not found; run data_prep/prepare.py first"):
         train_split_tokens(tmp_path / "missing")
+
+
+def test_auto_steps_have_a_floor_for_small_tables():
+    assert planned_steps("auto", 10, train_tokens=2000, tokens_per_step=8192, min_steps=300) == 300
+    assert planned_steps("auto", 10, train_tokens=871_131, tokens_per_step=8192, min_steps=300) == 1064
+    assert planned_steps(20, 10, train_tokens=2000, tokens_per_step=8192, min_steps=300) == 20  # explicit wins
+
+
+def test_auto_validation_interval():
+    assert evaluation_interval("auto", 1064) == 53
+    assert evaluation_interval("auto", 7) == 1
+    assert evaluation_interval(200, 1064) == 200
+    with pytest.raises(ValueError, match="train.eval_every=-1: expected a count >= 0 or 'auto'"):
+        evaluation_interval(-1, 10)
+
+
+def test_early_stopping_waits_patience_validations_for_a_new_best():
+    stopping = EarlyStopping(patience=2)
+    assert stopping.improved(10, 2.0) and stopping.improved(20, 1.5)
+    assert not stopping.improved(30, 1.6) and not stopping.exhausted
+    assert stopping.improved(40, 1.4) and stopping.misses == 0          # a new best resets the count
+    assert not stopping.improved(50, 1.4) and not stopping.improved(60, 1.9)
+    assert stopping.exhausted and (stopping.best_step, stopping.best_loss) == (40, 1.4)
+    never = EarlyStopping(patience=None)
+    for step, loss in enumerate([1.0, 2.0, 3.0, 4.0]):
+        never.improved(step, loss)
+    assert never.misses == 3 and not never.exhausted
+    with pytest.raises(ValueError, match="train.patience=0: expected validations >= 1 or null"):
+        EarlyStopping(patience=0)

@@ -101,7 +101,7 @@ def test_auto_length_and_time_budget(root):
     """steps=auto covers train.epochs; a budget shortens the run so the schedule ends and a checkpoint is left."""
     meta = json.loads((root / "data" / "meta.json").read_text())
     tokens_per_step = 8 * 64  # global batch x seq_length in SMALL
-    train(root, "auto", "train.steps=auto", "train.epochs=0.05")
+    train(root, "auto", "train.steps=auto", "train.epochs=0.05", "train.min_steps=1")
     assert summary(root, "auto")["steps"] == -(-0.05 * meta["splits"]["train"]["tokens"] // tokens_per_step)
     planned = -(-20 * meta["splits"]["train"]["tokens"] // tokens_per_step)
     train(root, "budget", "train.steps=auto", "train.epochs=20", "train.max_minutes=0.05", "train.eval_every=50")
@@ -112,11 +112,21 @@ def test_auto_length_and_time_budget(root):
     assert (checkpoints / "latest").read_text() == f"iter_{budgeted['end_step']:07d}"
 
 
+def test_patience_stops_and_leaves_the_best_checkpoint(root):
+    """With a zero learning rate validation never improves after the first; the newest checkpoint is the best."""
+    train(root, "patience", "train.steps=60", "train.eval_every=5", "train.patience=2", "train.lr=0",
+          "train.min_lr=0")
+    result = summary(root, "patience")
+    assert (result["best_step"], result["end_step"]) == (5, 15)
+    assert (root / "patience" / "checkpoints" / "latest").read_text() == f"iter_{result['best_step']:07d}"
+
+
 @pytest.mark.parametrize("overrides, message", [
     (["parallel.tensor=3"], "world size 1 is not a multiple of tensor x pipeline = 3 x 1"),
     (["model.num_attention_heads=3"], "model.hidden_size=32 is not divisible by model.num_attention_heads=3"),
     (["train.global_batch=7"], "train.global_batch=7 is not divisible by train.micro_batch x data parallel = 2 x 1"),
     (["precision=bf16"], "precision=bf16 needs a GPU"),
+    (["train.patience=2", "train.save_every=5", "train.eval_every=5"], "train.patience needs train.eval_every > 0 and"),
 ])
 def test_configuration_errors_are_caught_up_front(root, overrides, message):
     done = train(root, "bad", "train.steps=1", *overrides, check=False)

@@ -31,7 +31,7 @@ from nemo_tabular.tokenizer import TabularTokenizer
 from .checkpoint import latest_checkpoint, load_model_weights, load_training_state, save_checkpoint
 from .data import batches, build_datasets
 from .layout import validate_parallel_layout
-from .plan import TimeBudget, planned_steps, train_split_tokens
+from .plan import EarlyStopping, TimeBudget, evaluation_interval, planned_steps, train_split_tokens
 from .metrics import MetricsWriter
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,8 @@ def train(cfg: DictConfig) -> dict:
         bf16=bf16, params_dtype=config.params_dtype, use_distributed_optimizer=not cpu), [model])
     micro, global_batch = int(cfg.train.micro_batch), int(cfg.train.global_batch)
     tokens_per_step = global_batch * seq_length
-    steps = planned_steps(cfg.train.steps, cfg.train.epochs, train_split_tokens(cfg.paths.data_dir), tokens_per_step)
+    steps = planned_steps(cfg.train.steps, cfg.train.epochs, train_split_tokens(cfg.paths.data_dir), tokens_per_step,
+                          cfg.train.min_steps)
     budget = TimeBudget(cfg.train.max_minutes)
     scheduler = OptimizerParamScheduler(
         optimizer, init_lr=0.0, max_lr=float(cfg.train.lr), min_lr=float(cfg.train.min_lr),
@@ -142,7 +143,11 @@ def train(cfg: DictConfig) -> dict:
             steps = int(scheduler.lr_decay_steps)
 
     accumulation = global_batch // (micro * dp)
-    eval_every, eval_iters = int(cfg.train.eval_every), int(cfg.train.eval_iters)
+    eval_every, eval_iters = evaluation_interval(cfg.train.eval_every, steps), int(cfg.train.eval_iters)
+    stopping = EarlyStopping(cfg.train.patience)
+    if stopping.patience is not None and (not eval_every or cfg.train.save_every):
+        raise ValueError("train.patience needs train.eval_every > 0 and train.save_every=0: with patience a "
+                         "checkpoint is written at every validation that improves, so the newest is the best")
     train_set, valid_set = build_datasets(
         cfg.paths.data_dir, tokenizer, seq_length, seed, train_samples=steps * global_batch,
         valid_samples=max(eval_iters * micro * dp, 1), reset_attention=bool(cfg.train.reset_attention))
@@ -193,17 +198,30 @@ def train(cfg: DictConfig) -> dict:
                                **({"train/grad_norm": float(grad_norm)} if grad_norm is not None else {})})
         if budget.minutes is not None:
             seconds = agreed_seconds()
-            if (replanned := budget.replanned_steps(steps, done - start, seconds, scheduler.lr_warmup_steps + 1)) != steps:
+            replanned = budget.replanned_steps(steps, done - start, seconds, scheduler.lr_warmup_steps + 1)
+            if replanned != steps:
                 steps, stop, bar.total = replanned, min(stop, replanned), replanned
                 scheduler.lr_decay_steps = replanned  # the cosine decay now ends where the budget does
+                eval_every = evaluation_interval(cfg.train.eval_every, steps)
                 if rank == 0:
                     log.info("train.max_minutes=%s: %d steps fit the budget", budget.minutes, steps)
             if budget.spent(seconds):
                 stop = done
+        improved = False
         if eval_every and (done % eval_every == 0 or done == stop):
             valid_loss = validate()
             metrics.scalars(done, {"valid/loss": valid_loss})
-        if done == stop or (cfg.train.save_every and done % int(cfg.train.save_every) == 0):
+            improved = stopping.improved(done, valid_loss)
+            if stopping.exhausted:
+                stop = done
+                if rank == 0:
+                    log.info("train.patience=%s: no better validation loss since step %d; stopping",
+                             stopping.patience, stopping.best_step)
+        if stopping.patience is not None:
+            save = improved
+        else:
+            save = done == stop or (cfg.train.save_every and done % int(cfg.train.save_every) == 0)
+        if save:
             save_checkpoint(checkpoint_dir, done, model, optimizer, scheduler, cfg, tokenizer)
     bar.close()
     if steps == 0:  # initialize (or load init_from), evaluate and save: a starting point in any layout
@@ -211,10 +229,12 @@ def train(cfg: DictConfig) -> dict:
         save_checkpoint(checkpoint_dir, 0, model, optimizer, scheduler, cfg, tokenizer)
     metrics.close()
     seconds = time.perf_counter() - started
-    summary = {"steps": steps, "end_step": done, "start_step": start, "losses": history, "final_train_loss": history[-1] if history else None,
-               "final_valid_loss": valid_loss, "tokens_per_s": tokens_per_step * len(history) / max(seconds, 1e-9),
-               "seconds": seconds, "world_size": world, "tensor": tp, "pipeline": pp, "data": dp,
-               "precision": "bf16" if bf16 else "fp32", "checkpoint": str(latest_checkpoint(checkpoint_dir))}
+    summary = {"steps": steps, "end_step": done, "start_step": start, "losses": history,
+               "final_train_loss": history[-1] if history else None, "final_valid_loss": valid_loss,
+               "best_step": stopping.best_step, "best_valid_loss": stopping.best_loss if stopping.best_step else None,
+               "tokens_per_s": tokens_per_step * len(history) / max(seconds, 1e-9), "seconds": seconds,
+               "world_size": world, "tensor": tp, "pipeline": pp, "data": dp, "precision": "bf16" if bf16 else "fp32",
+               "checkpoint": str(latest_checkpoint(checkpoint_dir))}
     if rank == 0:
         write_text_atomically(Path(cfg.paths.run_dir) / "train_summary.json", json.dumps(summary, indent=1))
     dist.barrier()

@@ -1,7 +1,9 @@
-"""How long a run trains: a fixed step count or epochs over the train split, within an optional time budget.
+"""How long a run trains: steps or epochs, a time budget, and early stopping on validation loss.
 
-`train.steps=auto` turns `train.epochs` into steps from the prepared split's token count, so the
-default adapts to the table's size. `train.max_minutes` fits the run into a wall-clock budget: after
+`train.steps=auto` turns `train.epochs` into steps from the prepared split's token count (at least
+`train.min_steps`, so a small table still gets enough updates), so the default adapts to the table's
+size. `train.patience` stops a run whose validation loss has not improved for that many
+validations, the guard against memorising a small table. `train.max_minutes` fits the run into a wall-clock budget: after
 a few timed steps the run is shortened (never lengthened) so that the cosine schedule still ends at
 min_lr when the time is up, and the loop stops when the budget is spent whatever the estimate said.
 """
@@ -22,7 +24,7 @@ def train_split_tokens(data_dir: str | Path) -> int:
     return int(json.loads(meta.read_text())["splits"]["train"]["tokens"])
 
 
-def planned_steps(steps: int | str, epochs: float, train_tokens: int, tokens_per_step: int) -> int:
+def planned_steps(steps: int | str, epochs: float, train_tokens: int, tokens_per_step: int, min_steps: int = 1) -> int:
     """`steps` as given, or for steps='auto' enough steps to pass `epochs` times over the train tokens."""
     if steps != "auto":
         if int(steps) < 0:
@@ -30,7 +32,16 @@ def planned_steps(steps: int | str, epochs: float, train_tokens: int, tokens_per
         return int(steps)
     if not epochs or float(epochs) <= 0:
         raise ValueError(f"train.steps=auto needs train.epochs > 0, got {epochs}")
-    return max(1, math.ceil(float(epochs) * train_tokens / tokens_per_step))
+    return max(1, int(min_steps or 1), math.ceil(float(epochs) * train_tokens / tokens_per_step))
+
+
+def evaluation_interval(eval_every: int | str, steps: int) -> int:
+    """Steps between validations: as given, or for 'auto' about 20 validations over the run."""
+    if eval_every == "auto":
+        return max(1, steps // 20)
+    if int(eval_every) < 0:
+        raise ValueError(f"train.eval_every={eval_every}: expected a count >= 0 or 'auto'")
+    return int(eval_every)
 
 
 @dataclass
@@ -55,3 +66,29 @@ class TimeBudget:
     def spent(self, seconds: float) -> bool:
         """True once the steps have used the whole budget."""
         return self.minutes is not None and seconds >= float(self.minutes) * 60
+
+
+@dataclass
+class EarlyStopping:
+    """Stop after `patience` validations without a new best loss; `patience=None` never stops."""
+
+    patience: int | None
+    best_loss: float = math.inf
+    best_step: int | None = None
+    misses: int = 0
+
+    def __post_init__(self) -> None:
+        if self.patience is not None and int(self.patience) < 1:
+            raise ValueError(f"train.patience={self.patience}: expected validations >= 1 or null")
+
+    def improved(self, step: int, loss: float) -> bool:
+        """Record a validation; True when it is the best so far."""
+        if loss < self.best_loss:
+            self.best_loss, self.best_step, self.misses = loss, step, 0
+            return True
+        self.misses += 1
+        return False
+
+    @property
+    def exhausted(self) -> bool:
+        return self.patience is not None and self.misses >= int(self.patience)

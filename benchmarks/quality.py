@@ -1,0 +1,190 @@
+"""Quality benchmark (issue 8): this project against SDV and TabularARGN on the demo tables, one budget each.
+
+Every dataset is prepared once as a flat table (each row a document; train / valid / test = holdout
+split by the project's prep). Every generator fits on the train split within the same wall-clock
+budget, samples as many rows as the train split, and is scored by nemo_tabular.evaluation against
+the holdout with the same settings. Ours trains through scripts/train.py (train.steps=auto,
+train.max_minutes=budget) and samples through scripts/sample.py, as a user runs them; SDV's
+GaussianCopula and TVAE keep their library defaults (TVAE's 300 epochs) and report the time they took.
+
+Needs the benchmark environment (`make bench-env`: sdv and mostlyai-engine beside the project):
+    .venv-bench/bin/python benchmarks/quality.py --budget-minutes 15
+Writes <out>/<dataset>/<generator>/{synth.parquet,report/}, <out>/results.json and <out>/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from nemo_tabular.atomic import write_text_atomically
+from nemo_tabular.evaluation import EvaluationSettings, evaluate
+from nemo_tabular.evaluation.metadata import column_kinds, sdmetrics_metadata
+from nemo_tabular.tokenizer import TabularTokenizer
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = ("diamonds", "txhousing", "macrodata")
+GENERATORS = ("gaussian-copula", "tvae", "tabular-argn", "nemo-tiny", "nemo-small")
+FLAT = ["dataset.group_by=null", "dataset.order_by=null"]  # every generator sees the same independent rows
+
+
+def run_script(script: str, *overrides: str) -> None:
+    """One of the project's Hydra entry points, in a fresh process like a user's shell."""
+    done = subprocess.run([sys.executable, str(REPO / script), *overrides], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{script} failed:\n{(done.stdout + done.stderr)[-3000:]}")
+
+
+def prepare(dataset: str, root: Path) -> Path:
+    """The dataset's flat train/valid/test split under <root>/<dataset>/data."""
+    data_dir = root / dataset / "data"
+    if not (data_dir / "meta.json").is_file():
+        run_script("data_prep/prepare.py", f"dataset={dataset}", *FLAT, f"paths.root={root}",
+                   f"paths.data_dir={data_dir}")
+    return data_dir
+
+
+def sdv_metadata(train: pd.DataFrame, tokenizer: TabularTokenizer):
+    """SDV metadata with the column kinds the project's evaluation uses, so nothing is guessed differently."""
+    from sdv.metadata import Metadata
+
+    layout = sdmetrics_metadata(column_kinds(train, tokenizer), "table")
+    return Metadata.load_from_dict({**layout, "METADATA_SPEC_VERSION": "V1"})
+
+
+def fit_sdv(name: str, train: pd.DataFrame, tokenizer: TabularTokenizer, rows: int) -> tuple[pd.DataFrame, float, float]:
+    """Fit GaussianCopula or TVAE with library defaults; the synthetic rows, fit and sample seconds."""
+    from sdv.single_table import GaussianCopulaSynthesizer, TVAESynthesizer
+
+    metadata = sdv_metadata(train, tokenizer)
+    model = GaussianCopulaSynthesizer(metadata) if name == "gaussian-copula" else TVAESynthesizer(
+        metadata, enable_gpu=False)
+    started = time.perf_counter()
+    model.fit({"table": train})  # SDV 2 takes a {table name: frame} mapping even for one table
+    fitted = time.perf_counter()
+    synth = model.sample(rows)
+    synth = synth["table"] if isinstance(synth, dict) else synth
+    return synth, fitted - started, time.perf_counter() - fitted
+
+
+def fit_argn(train: pd.DataFrame, rows: int, workspace: Path, budget_minutes: float) -> tuple[pd.DataFrame, float, float]:
+    """mostlyai-engine's TabularARGN: split, analyze, encode and train within the budget, then generate."""
+    from mostlyai import engine
+
+    started = time.perf_counter()
+    engine.split(tgt_data=train, model_type="TABULAR", workspace_dir=workspace)
+    engine.analyze(workspace_dir=workspace)
+    engine.encode(workspace_dir=workspace)
+    left = budget_minutes - (time.perf_counter() - started) / 60
+    engine.train(max_training_time=max(left, 0.1), device="cpu", workspace_dir=workspace)
+    fitted = time.perf_counter()
+    engine.generate(sample_size=rows, device="cpu", workspace_dir=workspace)
+    sampled = time.perf_counter()
+    synth = pd.concat([pd.read_parquet(path) for path in sorted((workspace / "SyntheticData").glob("*.parquet"))])
+    return synth[train.columns], fitted - started, sampled - fitted
+
+
+def fit_ours(model: str, dataset: str, data_dir: Path, run_dir: Path, budget_minutes: float, threads: int,
+             overrides: list[str]) -> tuple[pd.DataFrame, float, float]:
+    """scripts/train.py with steps=auto inside the budget, then scripts/sample.py for the train split's rows."""
+    common = [f"dataset={dataset}", *FLAT, f"paths.root={run_dir.parent}", f"paths.run_dir={run_dir}",
+              f"paths.data_dir={data_dir}"]
+    started = time.perf_counter()
+    run_script("scripts/train.py", *common, f"model={model}", "train.steps=auto",
+               f"train.max_minutes={budget_minutes}", f"threads={threads}", *overrides)
+    fitted = time.perf_counter()
+    run_script("scripts/sample.py", *common, f"out={run_dir / 'synth.parquet'}")
+    sampled = time.perf_counter()
+    return pd.read_parquet(run_dir / "synth.parquet"), fitted - started, sampled - fitted
+
+
+def headline(metrics: dict, fit_seconds: float, sample_seconds: float, rows: int) -> dict:
+    """The figures one table row shows."""
+    fidelity, privacy, utility = metrics["fidelity"], metrics["privacy"], metrics.get("utility") or {}
+    ratio = next(iter((utility.get("ratio") or {}).values()), None)
+    return {"quality": fidelity["overall"], "column_shapes": fidelity["column_shapes"],
+            "pair_trends": fidelity["column_pair_trends"], "tstr_trtr": ratio,
+            "dcr_share": privacy["dcr_share_closer_to_train"],
+            "exact_copies": privacy["exact_copy_rate"]["synthetic"],
+            "holdout_copies": privacy["exact_copy_rate"]["holdout"],
+            "validity": metrics["validity"]["valid_share"], "fit_s": fit_seconds,
+            "sample_rows_per_s": rows / max(sample_seconds, 1e-9)}
+
+
+def run_generator(name: str, dataset: str, data_dir: Path, out: Path, args: argparse.Namespace) -> dict:
+    """Fit, sample and evaluate one generator on one dataset; its headline figures."""
+    train = pd.read_parquet(data_dir / "train.parquet")
+    tokenizer = TabularTokenizer.load(data_dir / "tokenizer.json")
+    run_dir = out / dataset / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(args.threads)
+    if name in ("gaussian-copula", "tvae"):
+        synth, fit_s, sample_s = fit_sdv(name, train, tokenizer, len(train))
+    elif name == "tabular-argn":
+        synth, fit_s, sample_s = fit_argn(train, len(train), run_dir / "workspace", args.budget_minutes)
+    else:
+        synth, fit_s, sample_s = fit_ours(name.removeprefix("nemo-"), dataset, data_dir, run_dir,
+                                          args.budget_minutes, args.threads, args.overrides)
+    synth.to_parquet(run_dir / "synth.parquet", index=False)
+    target = json.loads((data_dir / "meta.json").read_text())["target"]
+    metrics = evaluate(data_dir / "train.parquet", data_dir / "test.parquet", run_dir / "synth.parquet",
+                       run_dir / "report", target=target, tokenizer=tokenizer,
+                       settings=EvaluationSettings(threads=args.threads, progress=False))
+    return headline(metrics, fit_s, sample_s, len(synth))
+
+
+def markdown(dataset: str, results: dict[str, dict]) -> str:
+    """One BENCHMARKS.md table for a dataset."""
+    def cell(value, digits=3):
+        return "failed" if value is None else f"{value:.{digits}f}"
+
+    lines = [f"### {dataset}", "",
+             "| generator | quality | shapes | pair trends | TSTR/TRTR | DCR share | copies (holdout) | validity "
+             "| fit s | sample rows/s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, row in results.items():
+        if "error" in row:
+            lines.append(f"| {name} | failed: {row['error'][:80]} |" + " |" * 8)
+            continue
+        lines.append(f"| {name} | {cell(row['quality'])} | {cell(row['column_shapes'])} | {cell(row['pair_trends'])} "
+                     f"| {cell(row['tstr_trtr'])} | {cell(row['dcr_share'])} "
+                     f"| {row['exact_copies']:.2%} ({row['holdout_copies']:.2%}) | {cell(row['validity'])} "
+                     f"| {row['fit_s']:.0f} | {row['sample_rows_per_s']:,.0f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    parser.add_argument("--generators", nargs="+", default=list(GENERATORS), choices=GENERATORS)
+    parser.add_argument("--budget-minutes", type=float, default=15.0, help="wall-clock fit budget per generator")
+    parser.add_argument("--threads", type=int, default=2, help="torch / BLAS threads for every generator")
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "quality")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for this project's training")
+    args = parser.parse_args()
+    results_path = args.out / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    for dataset in args.datasets:
+        data_dir = prepare(dataset, args.out)
+        for name in args.generators:
+            print(f"{dataset} / {name} ...", flush=True)
+            try:
+                row = run_generator(name, dataset, data_dir, args.out, args)
+            except Exception as err:  # one failing baseline must not lose the others' figures
+                row = {"error": f"{type(err).__name__}: {err}"}
+            results.setdefault(dataset, {})[name] = row
+            print(json.dumps(row), flush=True)
+            write_text_atomically(results_path, json.dumps(results, indent=1))
+    tables = "\n\n".join(markdown(dataset, results[dataset]) for dataset in args.datasets)
+    write_text_atomically(args.out / "results.md", tables + "\n")
+    print(tables)
+
+
+if __name__ == "__main__":
+    main()

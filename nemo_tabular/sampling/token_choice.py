@@ -42,4 +42,18 @@ def choose_tokens(logits: torch.Tensor, allowed: torch.Tensor | None, settings: 
         before = probs.cumsum(dim=-1) - probs  # mass of the more likely tokens: keep while < top_p
         sorted_logits = sorted_logits.masked_fill(before >= settings.top_p, float("-inf"))
         logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
-    return torch.multinomial(logits.softmax(dim=-1), 1, generator=generator).squeeze(-1)
+    return draw_from(logits.softmax(dim=-1), generator)
+
+
+def draw_from(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One index per row of `probs` (batch, n) by inverse CDF: one uniform number per row.
+
+    torch.multinomial draws an exponential number for every entry (batch x n); this draws batch.
+    An index with probability 0 is never returned: the first index whose cumulative sum exceeds
+    u * total, capped at the last index with a positive probability (rounding may reach the total).
+    """
+    cdf = probs.cumsum(dim=-1)
+    u = torch.rand(probs.shape[0], 1, generator=generator, device=probs.device, dtype=cdf.dtype)
+    index = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).squeeze(-1)
+    last = probs.shape[-1] - 1 - (probs > 0).flip(-1).to(torch.uint8).argmax(dim=-1)
+    return torch.minimum(index, last)

@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from conftest import REPO, load_tokenizer_settings
 from nemo_tabular.sampling import (GPT, Bundle, GPTConfig, SampleOptions, SamplingSettings, TableLayout,
                                    iter_samples, load_bundle, sample_to_file, save_bundle)
-from nemo_tabular.sampling.token_choice import choose_tokens
+from nemo_tabular.sampling.token_choice import choose_tokens, draw_from
 from nemo_tabular.tokenizer import TabularTokenizer, TokenizerError
 
 
@@ -163,3 +163,28 @@ def test_sample_script_writes_rows_and_reports_bad_conditions(flat, tmp_path):
                          text=True, cwd=REPO)
     assert bad.returncode == 1 and "error: condition on column 'cut': 'Superb'" in bad.stderr
     assert Path(out).exists()
+
+
+def test_inverse_cdf_draws_follow_the_probabilities_and_never_pick_a_zero():
+    probs = torch.tensor([[0.0, 0.2, 0.0, 0.5, 0.3, 0.0]]).expand(100_000, -1)
+    drawn = draw_from(probs, torch.Generator().manual_seed(0))
+    share = torch.bincount(drawn, minlength=6) / len(drawn)
+    assert torch.allclose(share, probs[0], atol=0.01) and share[[0, 2, 5]].sum() == 0
+    one_hot = torch.eye(5)[[4, 0, 2]]  # all mass on one id, first and last included
+    assert draw_from(one_hot, torch.Generator().manual_seed(1)).tolist() == [4, 0, 2]
+
+
+def test_compact_cache_and_shared_prompt_match_the_full_forward():
+    model = random_gpt(50, 32)
+    ids = torch.randint(0, 50, (3, 10), generator=torch.Generator().manual_seed(0))
+    ids[:, :4] = ids[:1, :4]  # a prompt shared by the batch
+    with torch.no_grad():
+        full = model(ids)
+        one = model.new_cache(1, 4)
+        model.features(ids[:1, :4], one)
+        cache = model.new_cache(3, 10)
+        cache.fill_from(one)
+        rest = model(ids[:, 4:], cache)
+        torch.testing.assert_close(rest, full[:, 4:], atol=1e-5, rtol=0)
+        with pytest.raises(ValueError, match="exceeds the KV cache's 10"):
+            model(ids[:, :1], cache)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -21,6 +22,14 @@ class Allowed:
     lo: int
     hi: int
     mask: torch.Tensor | None = None
+
+    @cached_property
+    def single(self) -> int | None:
+        """The one allowed id when there is only one (nothing to draw), else None."""
+        if self.mask is None:
+            return self.lo if self.hi - self.lo == 1 else None
+        ids = self.mask.nonzero().flatten().tolist()
+        return self.lo + ids[0] if len(ids) == 1 else None
 
 
 class SlotConstraints:

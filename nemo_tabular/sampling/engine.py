@@ -41,7 +41,51 @@ def draw(model: GPT, hidden: torch.Tensor, allowed: Allowed, settings: SamplingS
     return choose_tokens(logits, allowed.mask, settings, generator) + allowed.lo
 
 
-@torch.no_grad()
+class Feeder:
+    """Runs the model over the tokens written since the last draw and returns the newest hidden states.
+
+    Tokens that need no draw (forced, or the only allowed id) are only written; they are fed
+    together with the next token that needs one, or never, at the end of a row (a flat table's
+    end-of-document is always the same id). With the cache, only the new tokens run through the
+    model; without it, the whole window does every time.
+    """
+
+    def __init__(self, model: GPT, seq: torch.Tensor, start: int, length: int, capacity: int, use_cache: bool):
+        self.model, self.seq, self.start, self.fed = model, seq, start, start
+        self.cache = model.new_cache(seq.shape[0], capacity) if use_cache else None
+        self.shared_prompt(length)
+
+    def shared_prompt(self, length: int) -> None:
+        """Feed the prompt; when every sequence has the same one (flat sampling, forecasting), run it once."""
+        prompt = self.seq[:, self.start:length]
+        batch = prompt.shape[0]
+        if batch > 1 and bool((prompt == prompt[:1]).all()):
+            one = self.model.new_cache(1, length - self.start) if self.cache is not None else None
+            self.hidden = self.model.features(prompt[:1], one)[:, -1].expand(batch, -1)
+            if self.cache is not None:
+                self.cache.fill_from(one)
+            self.fed = length
+        else:
+            self.hidden = self.latest(length)
+
+    def slide(self, start: int) -> None:
+        """The window now begins at `start`: the cached tokens are dropped and fed again from there."""
+        self.start = self.fed = start
+        if self.cache is not None:
+            self.cache.reset()
+
+    def latest(self, length: int) -> torch.Tensor:
+        """Hidden states (batch, d_model) after the first `length` tokens of every sequence."""
+        if self.fed < length:
+            if self.cache is not None:
+                self.hidden = self.model.features(self.seq[:, self.fed:length], self.cache)[:, -1]
+            else:
+                self.hidden = self.model.features(self.seq[:, self.start:length])[:, -1]
+            self.fed = length
+        return self.hidden
+
+
+@torch.inference_mode()
 def generate_rows(model: GPT, constraints: SlotConstraints, prompt: torch.Tensor, n_rows: int, *,
                   inner_terminators: Sequence[int], last_terminators: Sequence[int],
                   eod_id: int, pad_id: int, settings: SamplingSettings, generator: torch.Generator,
@@ -54,51 +98,53 @@ def generate_rows(model: GPT, constraints: SlotConstraints, prompt: torch.Tensor
     width, n_positions = constraints.row_width, model.config.n_positions
     batch, length = prompt.shape
     lead = length % width
-    if length + n_rows * width > n_positions and n_positions < 2 * width:
+    total = length + n_rows * width
+    if total > n_positions and n_positions < 2 * width:
         raise ValueError(f"the model's context ({n_positions} tokens) must hold two rows of {width} tokens "
                          f"to slide over longer sequences")
-    seq = torch.empty(batch, length + n_rows * width, dtype=torch.long, device=prompt.device)
+    device = prompt.device
+    seq = torch.empty(batch, total, dtype=torch.long, device=device)
     seq[:, :length] = prompt
-    out = torch.full((batch, n_rows, width), pad_id, dtype=torch.long, device=prompt.device)
-    alive = torch.ones(batch, dtype=torch.bool, device=prompt.device)
-    rows_done = torch.zeros(batch, dtype=torch.long, device=prompt.device)
+    out = torch.full((batch, n_rows, width), pad_id, dtype=torch.long, device=device)
+    alive = torch.ones(batch, dtype=torch.bool, device=device)
+    all_alive = True
+    rows_done = torch.zeros(batch, dtype=torch.long, device=device)
+    pad = torch.full((batch,), pad_id, dtype=torch.long, device=device)
     inner, last = constraints.terminators(inner_terminators), constraints.terminators(last_terminators)
-    cache = model.new_cache(batch) if use_cache else None
+    fully_forced = (forced >= 0).all(dim=0).tolist() if forced is not None else None  # [row][slot]
     start = window_start(length, lead, width, n_positions)
-    hidden = model.features(seq[:, start:length], cache)[:, -1]
+    feeder = Feeder(model, seq, start, length, min(n_positions, total - start), use_cache)
     for row in range(n_rows):
         for slot in range(width):
+            wanted, whole = None, False
             if slot < width - 1:
                 allowed = constraints.slots[slot]
+                if forced is not None:
+                    at = min(row, forced.shape[1] - 1)
+                    wanted, whole = forced[:, at, slot], fully_forced[at][slot]
             else:
                 allowed = last if row == n_rows - 1 else inner
-            wanted = None
-            if forced is not None and slot < width - 1:
-                wanted = forced[:, min(row, forced.shape[1] - 1), slot]
-            if wanted is not None and bool((wanted >= 0).all()):
+            if whole:
                 token = wanted
             else:
-                token = draw(model, hidden, allowed, settings, generator)
+                if allowed.single is not None:
+                    token = torch.full((batch,), allowed.single, dtype=torch.long, device=device)
+                else:
+                    token = draw(model, feeder.latest(length), allowed, settings, generator)
                 if wanted is not None:
                     token = torch.where(wanted >= 0, wanted, token)
-            token = torch.where(alive, token, torch.full_like(token, pad_id))
+            if not all_alive:
+                token = torch.where(alive, token, pad)
             out[:, row, slot] = token
             seq[:, length] = token
             length += 1
             if slot == width - 1:
                 rows_done += alive.long()
                 alive &= token != eod_id
-            if (row == n_rows - 1 and slot == width - 1) or not alive.any():
-                break
+                all_alive = bool(alive.all())
+                if not all_alive and not bool(alive.any()):
+                    return GeneratedRows(out, rows_done)
             if length - start > n_positions:
                 start = window_start(length, lead, width, n_positions)
-                if cache is not None:
-                    cache.reset()
-                hidden = model.features(seq[:, start:length], cache)[:, -1]
-            elif cache is not None:
-                hidden = model.features(seq[:, length - 1:length], cache)[:, -1]
-            else:
-                hidden = model.features(seq[:, start:length])[:, -1]
-        if not alive.any():
-            break
+                feeder.slide(start)
     return GeneratedRows(out, rows_done)

@@ -29,16 +29,31 @@ class GPTConfig:
 
 
 class KVCache:
-    """Keys and values of every layer for a batch, preallocated for the whole context."""
+    """Keys and values of every layer for a batch, preallocated for `capacity` tokens (default: the whole context).
 
-    def __init__(self, config: GPTConfig, batch_size: int, device=None, dtype=torch.float32):
-        shape = (config.n_layer, batch_size, config.n_kv_head, config.n_positions, config.head_dim)
+    A sampler that knows how long its sequences get asks for no more: attention reads the cache
+    at every step, and a compact one stays in the CPU's caches.
+    """
+
+    def __init__(self, config: GPTConfig, batch_size: int, device=None, dtype=torch.float32,
+                 capacity: int | None = None):
+        self.capacity = config.n_positions if capacity is None else min(capacity, config.n_positions)
+        shape = (config.n_layer, batch_size, config.n_kv_head, self.capacity, config.head_dim)
         self.keys = torch.empty(shape, device=device, dtype=dtype)
         self.values = torch.empty(shape, device=device, dtype=dtype)
         self.length = 0
 
     def reset(self) -> None:
         self.length = 0
+
+    def fill_from(self, other: "KVCache") -> None:
+        """Take `other`'s tokens (a batch of 1 is broadcast to every sequence): a prompt shared by the batch."""
+        n = other.length
+        if n > self.capacity:
+            raise ValueError(f"{n} cached tokens do not fit a cache of {self.capacity}")
+        self.keys[:, :, :, :n] = other.keys[:, :, :, :n]
+        self.values[:, :, :, :n] = other.values[:, :, :, :n]
+        self.length = n
 
 
 class SelfAttention(nn.Module):
@@ -115,10 +130,10 @@ class GPT(nn.Module):
         self.ln_f = nn.LayerNorm(config.d_model, eps=config.layernorm_eps)
         self.lm_head = None if config.tied_embeddings else nn.Linear(config.d_model, config.vocab_size, bias=False)
 
-    def new_cache(self, batch_size: int) -> KVCache:
-        """An empty KV cache for `batch_size` sequences on this model's device and dtype."""
+    def new_cache(self, batch_size: int, capacity: int | None = None) -> KVCache:
+        """An empty KV cache for `batch_size` sequences of up to `capacity` tokens (None: the context)."""
         weight = self.wte.weight
-        return KVCache(self.config, batch_size, device=weight.device, dtype=weight.dtype)
+        return KVCache(self.config, batch_size, device=weight.device, dtype=weight.dtype, capacity=capacity)
 
     def features(self, ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """Final hidden states (batch, steps, d_model) for `ids` placed after the cache's tokens."""
@@ -126,6 +141,8 @@ class GPT(nn.Module):
         steps = ids.shape[1]
         if past + steps > self.config.n_positions:
             raise ValueError(f"sequence of {past + steps} tokens exceeds the context of {self.config.n_positions}")
+        if cache is not None and past + steps > cache.capacity:
+            raise ValueError(f"sequence of {past + steps} tokens exceeds the KV cache's {cache.capacity}")
         positions = torch.arange(past, past + steps, device=ids.device)
         x = self.wte(ids) + self.wpe(positions)
         for block in self.blocks:

@@ -3,12 +3,15 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# SDV and mostlyai-engine for the quality benchmark live apart from .venv: they pin other libraries.
+BENCH_VENV ?= .venv-bench
+BUDGET ?= 15
 # CPU build that lies on the development machines; GPU images bring their own torch.
 TORCH_VERSION ?= 2.13.0
 DATASET ?= diamonds
-DEMO_STEPS ?= 300
+DEMO_MINUTES ?= 3
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench bench-env quality clean
 
 install: $(STAMP)
 
@@ -23,7 +26,7 @@ $(STAMP): pyproject.toml
 # training split, evaluate (runs/<dataset>/report/), embed rows into Milvus Lite and audit them.
 demo: install
 	$(BIN)/python data_prep/prepare.py dataset=$(DATASET)
-	$(BIN)/python scripts/train.py dataset=$(DATASET) model=tiny train.steps=$(DEMO_STEPS) threads=2
+	$(BIN)/python scripts/train.py dataset=$(DATASET) model=tiny train.max_minutes=$(DEMO_MINUTES) threads=2
 	$(BIN)/python scripts/sample.py dataset=$(DATASET)
 	$(BIN)/python scripts/evaluate.py dataset=$(DATASET)
 	$(BIN)/python scripts/embed.py dataset=$(DATASET)
@@ -33,6 +36,21 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/tokenizer_bench.py
+
+# The quality benchmark (issue 8): this project against SDV and TabularARGN, BUDGET minutes per fit.
+# mostlyai-engine brings torchvision/torchaudio built for another torch, which break its import: removed.
+bench-env: $(BENCH_VENV)/.installed
+
+$(BENCH_VENV)/.installed: pyproject.toml
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/python -c "import torch" 2>/dev/null || $(BENCH_VENV)/bin/python -m pip install -q torch==$(TORCH_VERSION)
+	$(BENCH_VENV)/bin/python -m pip install -q -e ".[bench]"
+	$(BENCH_VENV)/bin/python -m pip uninstall -y -q torchvision torchaudio
+	touch $@
+
+quality: bench-env
+	$(BENCH_VENV)/bin/python benchmarks/quality.py --budget-minutes $(BUDGET)
 
 clean:
 	rm -rf runs outputs .pytest_cache

@@ -145,9 +145,7 @@ def train(cfg: DictConfig) -> dict:
     accumulation = global_batch // (micro * dp)
     eval_every, eval_iters = evaluation_interval(cfg.train.eval_every, steps), int(cfg.train.eval_iters)
     stopping = EarlyStopping(cfg.train.patience)
-    if stopping.patience is not None and (not eval_every or cfg.train.save_every):
-        raise ValueError("train.patience needs train.eval_every > 0 and train.save_every=0: with patience a "
-                         "checkpoint is written at every validation that improves, so the newest is the best")
+    best_weights = None  # with patience: a copy of the weights that validated best, restored before the last save
     train_set, valid_set = build_datasets(
         cfg.paths.data_dir, tokenizer, seq_length, seed, train_samples=steps * global_batch,
         valid_samples=max(eval_iters * micro * dp, 1), reset_attention=bool(cfg.train.reset_attention))
@@ -207,21 +205,22 @@ def train(cfg: DictConfig) -> dict:
                     log.info("train.max_minutes=%s: %d steps fit the budget", budget.minutes, steps)
             if budget.spent(seconds):
                 stop = done
-        improved = False
         if eval_every and (done % eval_every == 0 or done == stop):
             valid_loss = validate()
             metrics.scalars(done, {"valid/loss": valid_loss})
-            improved = stopping.improved(done, valid_loss)
+            if stopping.improved(done, valid_loss) and stopping.patience is not None:
+                best_weights = {key: value.detach().clone() for key, value in model.module.state_dict().items()
+                                if torch.is_tensor(value)}
             if stopping.exhausted:
                 stop = done
                 if rank == 0:
                     log.info("train.patience=%s: no better validation loss since step %d; stopping",
                              stopping.patience, stopping.best_step)
-        if stopping.patience is not None:
-            save = improved
-        else:
-            save = done == stop or (cfg.train.save_every and done % int(cfg.train.save_every) == 0)
-        if save:
+        if done == stop and best_weights is not None and stopping.best_step != done:
+            model.module.load_state_dict(best_weights, strict=False)  # the last checkpoint holds the best model
+            if rank == 0:
+                log.info("train.patience: the checkpoint holds the weights of step %d", stopping.best_step)
+        if done == stop or (cfg.train.save_every and done % int(cfg.train.save_every) == 0):
             save_checkpoint(checkpoint_dir, done, model, optimizer, scheduler, cfg, tokenizer)
     bar.close()
     if steps == 0:  # initialize (or load init_from), evaluate and save: a starting point in any layout

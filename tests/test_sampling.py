@@ -188,3 +188,17 @@ def test_compact_cache_and_shared_prompt_match_the_full_forward():
         torch.testing.assert_close(rest, full[:, 4:], atol=1e-5, rtol=0)
         with pytest.raises(ValueError, match="exceeds the KV cache's 10"):
             model(ids[:, :1], cache)
+
+
+@pytest.mark.parametrize("n_kv_head", [2, 1])
+def test_one_token_step_equals_the_full_forward(n_kv_head):
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=50, n_positions=32, n_layer=2, n_head=2, n_kv_head=n_kv_head, head_dim=8,
+                          d_model=16, d_ff=32)).eval()
+    ids = torch.randint(0, 50, (3, 10), generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        cache = model.new_cache(3, 10)
+        steps = torch.stack([model.step(ids[:, t], cache) for t in range(10)], dim=1)
+        torch.testing.assert_close(steps, model.features(ids), atol=1e-5, rtol=0)
+        with pytest.raises(ValueError, match="exceeds the KV cache's 10"):
+            model.step(ids[:, 0], cache)

@@ -14,16 +14,20 @@ from dataclasses import dataclass
 import torch
 
 from .constraints import Allowed, SlotConstraints
-from .model import GPT
+from .model import GPT, KVCache
 from .token_choice import SamplingSettings, choose_tokens
 
 
 @dataclass
 class GeneratedRows:
-    """tokens: (batch, n_rows, row_width), pad after a sequence's end-of-document; n_rows: rows per sequence."""
+    """tokens: (batch, n_rows, row_width), pad after a sequence's end-of-document; n_rows: rows per sequence.
+
+    cache: the KV cache used (None without one), to pass to the next call of the same batch size.
+    """
 
     tokens: torch.Tensor
     n_rows: torch.Tensor
+    cache: KVCache | None = None
 
 
 def window_start(length: int, lead: int, row_width: int, n_positions: int) -> int:
@@ -50,9 +54,16 @@ class Feeder:
     model; without it, the whole window does every time.
     """
 
-    def __init__(self, model: GPT, seq: torch.Tensor, start: int, length: int, capacity: int, use_cache: bool):
+    def __init__(self, model: GPT, seq: torch.Tensor, start: int, length: int, capacity: int, use_cache: bool,
+                 reuse: KVCache | None = None):
         self.model, self.seq, self.start, self.fed = model, seq, start, start
-        self.cache = model.new_cache(seq.shape[0], capacity) if use_cache else None
+        self.cache = None
+        if use_cache:
+            weight = model.wte.weight
+            fits = (reuse is not None and reuse.keys.shape[1] == seq.shape[0] and reuse.capacity >= capacity
+                    and reuse.keys.dtype == weight.dtype and reuse.keys.device == weight.device)
+            self.cache = reuse if fits else model.new_cache(seq.shape[0], capacity)
+            self.cache.reset()
         self.shared_prompt(length)
 
     def shared_prompt(self, length: int) -> None:
@@ -77,7 +88,9 @@ class Feeder:
     def latest(self, length: int) -> torch.Tensor:
         """Hidden states (batch, d_model) after the first `length` tokens of every sequence."""
         if self.fed < length:
-            if self.cache is not None:
+            if self.cache is not None and length - self.fed == 1:
+                self.hidden = self.model.step(self.seq[:, self.fed], self.cache)
+            elif self.cache is not None:
                 self.hidden = self.model.features(self.seq[:, self.fed:length], self.cache)[:, -1]
             else:
                 self.hidden = self.model.features(self.seq[:, self.start:length])[:, -1]
@@ -89,11 +102,13 @@ class Feeder:
 def generate_rows(model: GPT, constraints: SlotConstraints, prompt: torch.Tensor, n_rows: int, *,
                   inner_terminators: Sequence[int], last_terminators: Sequence[int],
                   eod_id: int, pad_id: int, settings: SamplingSettings, generator: torch.Generator,
-                  forced: torch.Tensor | None = None, use_cache: bool = True) -> GeneratedRows:
+                  forced: torch.Tensor | None = None, use_cache: bool = True,
+                  cache: KVCache | None = None) -> GeneratedRows:
     """Generate up to `n_rows` rows after `prompt` (batch, length); a sequence stops at end-of-document.
 
     forced: (batch, 1 or n_rows, row_width - 1) ids to write instead of sampling, -1 where free.
     inner/last_terminators: ids allowed to end rows before the last / the last row.
+    cache: the `cache` of an earlier result, reused when it fits (fresh memory costs page faults).
     """
     width, n_positions = constraints.row_width, model.config.n_positions
     batch, length = prompt.shape
@@ -113,7 +128,7 @@ def generate_rows(model: GPT, constraints: SlotConstraints, prompt: torch.Tensor
     inner, last = constraints.terminators(inner_terminators), constraints.terminators(last_terminators)
     fully_forced = (forced >= 0).all(dim=0).tolist() if forced is not None else None  # [row][slot]
     start = window_start(length, lead, width, n_positions)
-    feeder = Feeder(model, seq, start, length, min(n_positions, total - start), use_cache)
+    feeder = Feeder(model, seq, start, length, min(n_positions, total - start), use_cache, cache)
     for row in range(n_rows):
         for slot in range(width):
             wanted, whole = None, False
@@ -143,8 +158,8 @@ def generate_rows(model: GPT, constraints: SlotConstraints, prompt: torch.Tensor
                 alive &= token != eod_id
                 all_alive = bool(alive.all())
                 if not all_alive and not bool(alive.any()):
-                    return GeneratedRows(out, rows_done)
+                    return GeneratedRows(out, rows_done, feeder.cache)
             if length - start > n_positions:
                 start = window_start(length, lead, width, n_positions)
                 feeder.slide(start)
-    return GeneratedRows(out, rows_done)
+    return GeneratedRows(out, rows_done, feeder.cache)

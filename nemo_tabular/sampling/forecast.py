@@ -121,14 +121,15 @@ def forecast_entity(bundle: Bundle, history: pd.DataFrame, options: ForecastOpti
     prompt = torch.as_tensor(prompt_tokens(bundle, history), device=device)
     forced = torch.as_tensor(entity_forced_tokens(bundle, history, options.horizon, options.force_order),
                              device=device)
-    frames = []
+    frames, cache = [], None
     for first in range(0, options.n_paths, options.batch_size):
         batch = min(options.batch_size, options.n_paths - first)
         result = generate_rows(model, constraints, prompt.expand(batch, -1), options.horizon,
                                inner_terminators=(tok.eor_id,), last_terminators=(tok.eor_id,),
                                eod_id=tok.eod_id, pad_id=tok.pad_id, settings=options.settings,
                                generator=generator, forced=forced.expand(batch, -1, -1),
-                               use_cache=options.use_cache)
+                               use_cache=options.use_cache, cache=cache)
+        cache = result.cache
         frame = tok.decode(result.tokens[:, :, :-1].reshape(-1, tok.row_width - 1).cpu().numpy())
         frame.insert(0, STEP_COLUMN, np.tile(np.arange(1, options.horizon + 1), batch))
         frame.insert(0, PATH_COLUMN, np.repeat(np.arange(first, first + batch), options.horizon))

@@ -151,6 +151,36 @@ class GPT(nn.Module):
             cache.length = past + steps
         return self.ln_f(x)
 
+    def step(self, ids: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Final hidden states (batch, d_model) after one new token per sequence (ids: (batch,)), added to `cache`.
+
+        The same computation as features() for one step, on (batch, d_model) tensors with the residual
+        sums done in place: a sampler calls it once per token, so fewer and smaller ops add up.
+        """
+        past = cache.length
+        if past + 1 > cache.capacity:
+            raise ValueError(f"sequence of {past + 1} tokens exceeds the KV cache's {cache.capacity}")
+        batch = ids.shape[0]
+        x = self.wte(ids).add_(self.wpe.weight[past])
+        for block in self.blocks:
+            attn = block.attn
+            heads, kv_heads, dim = attn.n_head, attn.n_kv_head, attn.head_dim
+            qkv = attn.qkv(block.ln_1(x))
+            q = qkv[:, :heads * dim].view(batch, heads, 1, dim)
+            keys, values = cache.keys[attn.layer], cache.values[attn.layer]
+            keys[:, :, past] = qkv[:, heads * dim:(heads + kv_heads) * dim].view(batch, kv_heads, dim)
+            values[:, :, past] = qkv[:, (heads + kv_heads) * dim:].view(batch, kv_heads, dim)
+            k, v = keys[:, :, :past + 1], values[:, :, :past + 1]
+            if kv_heads != heads:
+                k = k.repeat_interleave(heads // kv_heads, dim=1)
+                v = v.repeat_interleave(heads // kv_heads, dim=1)
+            y = F.scaled_dot_product_attention(q, k, v).view(batch, heads * dim)
+            x.addmm_(y, attn.proj.weight.t()).add_(attn.proj.bias)
+            mlp = block.mlp
+            x.addmm_(F.gelu(mlp.fc(block.ln_2(x))), mlp.proj.weight.t()).add_(mlp.proj.bias)
+        cache.length = past + 1
+        return self.ln_f(x)
+
     def logits(self, hidden: torch.Tensor, lo: int = 0, hi: int | None = None) -> torch.Tensor:
         """Logits of ids lo..hi-1 only: constrained sampling never needs the rest of the vocabulary."""
         weight = self.wte.weight if self.lm_head is None else self.lm_head.weight

@@ -72,6 +72,7 @@ def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFram
         rows_per_doc = options.max_rows_per_entity or (model.config.n_positions - 1) // tok.row_width
     target_docs = len(forced_all) if per_row_conditions else (options.n_entities if sequential else None)
     made_rows = made_docs = 0
+    cache = None
     while True:
         if target_docs is not None:
             batch = min(options.batch_size, target_docs - made_docs)
@@ -88,7 +89,8 @@ def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFram
         result = generate_rows(model, constraints, prompt, rows_per_doc, inner_terminators=terminators,
                                last_terminators=(tok.eod_id,), eod_id=tok.eod_id, pad_id=tok.pad_id,
                                settings=options.settings, generator=generator, forced=forced,
-                               use_cache=options.use_cache)
+                               use_cache=options.use_cache, cache=cache)
+        cache = result.cache
         counts = result.n_rows.cpu().numpy()
         keep = np.arange(rows_per_doc)[None, :] < counts[:, None]
         frame = stable_dtypes(tok.decode(result.tokens.cpu().numpy()[keep][:, :-1]), bundle)

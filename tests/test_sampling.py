@@ -202,3 +202,12 @@ def test_one_token_step_equals_the_full_forward(n_kv_head):
         torch.testing.assert_close(steps, model.features(ids), atol=1e-5, rtol=0)
         with pytest.raises(ValueError, match="exceeds the KV cache's 10"):
             model.step(ids[:, 0], cache)
+
+
+def test_bfloat16_bundle_samples_valid_deterministic_rows(flat, tmp_path):
+    save_bundle(tmp_path / "bundle", flat.model.config, flat.model.state_dict(), flat.tokenizer, TableLayout())
+    half = load_bundle(tmp_path / "bundle", dtype=torch.bfloat16)
+    assert half.model.wte.weight.dtype == torch.bfloat16
+    rows = sample(half, n_rows=200, batch_size=64, seed=2, conditions={"cut": "Ideal"})
+    assert half.tokenizer.valid_mask(rows).all() and (rows.cut == "Ideal").all()
+    pd.testing.assert_frame_equal(rows, sample(half, n_rows=200, batch_size=64, seed=2, conditions={"cut": "Ideal"}))

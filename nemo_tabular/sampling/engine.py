@@ -40,8 +40,8 @@ def window_start(length: int, lead: int, row_width: int, n_positions: int) -> in
 
 def draw(model: GPT, hidden: torch.Tensor, allowed: Allowed, settings: SamplingSettings,
          generator: torch.Generator) -> torch.Tensor:
-    """Next ids from the last hidden states, among the allowed ids only."""
-    logits = model.logits(hidden, allowed.lo, allowed.hi)
+    """Next ids from the last hidden states, among the allowed ids only (logits in float32 for any model dtype)."""
+    logits = model.logits(hidden.float(), allowed.lo, allowed.hi)
     return choose_tokens(logits, allowed.mask, settings, generator) + allowed.lo
 
 

@@ -182,9 +182,12 @@ class GPT(nn.Module):
         return self.ln_f(x)
 
     def logits(self, hidden: torch.Tensor, lo: int = 0, hi: int | None = None) -> torch.Tensor:
-        """Logits of ids lo..hi-1 only: constrained sampling never needs the rest of the vocabulary."""
+        """Logits of ids lo..hi-1 only: constrained sampling never needs the rest of the vocabulary.
+
+        In the dtype of `hidden`: a bfloat16 model's sampler passes float32 hidden states.
+        """
         weight = self.wte.weight if self.lm_head is None else self.lm_head.weight
-        return hidden @ weight[lo:hi].T
+        return hidden @ weight[lo:hi].to(hidden.dtype).T
 
     def forward(self, ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """Logits (batch, steps, vocab) for `ids` placed after the cache's tokens (or at position 0)."""

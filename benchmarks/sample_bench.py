@@ -1,7 +1,8 @@
 """Sampling throughput: rows/s of constrained generation on CPU for a tiny GPT on diamonds.
 
-Batch sizes 1..1024, with and without the KV cache. The weights are random: speed does not depend
-on training. Run: `python benchmarks/sample_bench.py` (add `--model-path DIR` for a real bundle).
+Batch sizes 1..1024, with and without the KV cache, in float32 or bfloat16 (--dtype). The weights
+are random: speed does not depend on training. Run: `python benchmarks/sample_bench.py` (add
+`--model-path DIR` for a real bundle). Next to TabularARGN: argn_sample_bench.py.
 """
 
 from __future__ import annotations
@@ -53,18 +54,24 @@ def main() -> None:
     parser.add_argument("--context", type=int, default=256)
     parser.add_argument("--batch-sizes", default="1,4,16,64,256,1024")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32")
+    parser.add_argument("--no-uncached", action="store_true", help="skip the (slow) runs without the KV cache")
     parser.add_argument("--seconds", type=float, default=2.0, help="minimum time per measurement")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     bundle = load_bundle(args.model_path) if args.model_path else diamonds_bundle(
         args.layers, args.hidden, args.heads, args.context)
+    bundle.model.to(getattr(torch, args.dtype))
     c = bundle.model.config
     print(f"model: {c.n_layer} layers, d_model {c.d_model}, {c.n_head} heads, context {c.n_positions}, "
           f"vocab {c.vocab_size}; row_width {bundle.tokenizer.row_width}; torch threads "
-          f"{torch.get_num_threads()}; cpus {os.cpu_count()}")
+          f"{torch.get_num_threads()}; cpus {os.cpu_count()}; {args.dtype}")
     print(f"{'batch':>6} {'kv cache rows/s':>16} {'no cache rows/s':>16} {'speed-up':>9}")
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):
         cached = rows_per_second(bundle, batch_size, True, args.seconds)
+        if args.no_uncached:
+            print(f"{batch_size:>6} {cached:>16,.0f}", flush=True)
+            continue
         uncached = rows_per_second(bundle, batch_size, False, args.seconds)
         print(f"{batch_size:>6} {cached:>16,.0f} {uncached:>16,.0f} {cached / uncached:>8.2f}x", flush=True)
 

@@ -1,0 +1,130 @@
+"""Sampling rows/s next to mostlyai-engine's TabularARGN, on diamonds, in one run on one machine.
+
+Needs the benchmark environment (sdv and mostlyai-engine are never installed in .venv):
+
+    .venv-bench/bin/python benchmarks/argn_sample_bench.py --rows 30000 --threads 1,2
+
+TabularARGN (its default model, MOSTLY_AI/Medium) trains briefly on runs/diamonds/data/train.parquet:
+one epoch, at most --train-minutes. How fast a model generates does not depend on how well it
+trained, as ours does not depend on its weights: ours is the random `model=tiny` GPT of
+sample_bench.py (4 layers, d_model 128), in float32 and in bfloat16. Both sides write --rows rows
+to a Parquet file, timed wall-clock, with the same torch thread count; every round runs ours
+(float32), theirs, ours (bfloat16), so machine load weighs on both. TabularARGN picks its own
+generation batch (printed); ours uses --batch-size / --bf16-batch-size (the fastest in sample_bench.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+from sample_bench import REPO, diamonds_bundle
+
+from nemo_tabular.sampling import SampleOptions, sample_to_file
+
+
+class BatchSizeLog(logging.Handler):
+    """Keeps TabularARGN's log line that names its generation batch size."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("batch_size"):
+            self.lines.append(message)
+
+
+def train_argn(train: Path, workspace: Path, minutes: float) -> None:
+    """split, analyze, encode, train: one epoch at most, capped at `minutes`; skipped if already trained."""
+    from mostlyai import engine
+
+    if (workspace / "ModelStore" / "model-data" / "model-weights.pt").is_file():
+        return
+    started = time.perf_counter()
+    engine.split(tgt_data=pd.read_parquet(train), workspace_dir=workspace)
+    engine.analyze(workspace_dir=workspace)
+    engine.encode(workspace_dir=workspace)
+    engine.train(workspace_dir=workspace, max_epochs=1, max_training_time=minutes)
+    print(f"TabularARGN trained in {time.perf_counter() - started:.0f}s (one epoch)", flush=True)
+
+
+def argn_rows_per_second(workspace: Path, rows: int, batch_size: int | None, seed: int) -> float:
+    from mostlyai import engine
+
+    engine.set_random_state(seed)
+    started = time.perf_counter()
+    engine.generate(sample_size=rows, batch_size=batch_size, workspace_dir=workspace, device="cpu")
+    return rows / (time.perf_counter() - started)
+
+
+def ours_rows_per_second(bundle, out: Path, rows: int, batch_size: int, seed: int) -> float:
+    options = SampleOptions(n_rows=rows, batch_size=batch_size, seed=seed)
+    started = time.perf_counter()
+    written = sample_to_file(bundle, out, options, progress=False)
+    return written / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train", default=str(REPO / "runs" / "diamonds" / "data" / "train.parquet"))
+    parser.add_argument("--workspace", help="TabularARGN workspace to keep (and reuse once trained); default: temporary")
+    parser.add_argument("--train-minutes", type=float, default=2.0)
+    parser.add_argument("--rows", type=int, default=30_000, help="rows per measurement, both sides")
+    parser.add_argument("--batch-size", type=int, default=512, help="our batch size in float32")
+    parser.add_argument("--bf16-batch-size", type=int, default=1024, help="our batch size in bfloat16")
+    parser.add_argument("--argn-batch-size", type=int, help="TabularARGN's batch size; default: its own choice")
+    parser.add_argument("--threads", default="1,2", help="torch thread counts to measure, comma-separated")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    if not Path(args.train).is_file():
+        raise SystemExit(f"{args.train}: not found; run `.venv/bin/python data_prep/prepare.py dataset=diamonds`")
+
+    logging.basicConfig(level=logging.WARNING)
+    batch_log = BatchSizeLog()
+    logging.getLogger("mostlyai").addHandler(batch_log)
+    logging.getLogger("mostlyai").setLevel(logging.INFO)
+    logging.getLogger("mostlyai").propagate = False
+
+    with tempfile.TemporaryDirectory() as tmp:
+        workspace = Path(args.workspace) if args.workspace else Path(tmp) / "argn"
+        train_argn(Path(args.train), workspace, args.train_minutes)
+        fp32 = diamonds_bundle(4, 128, 4, 256)
+        bf16 = copy.deepcopy(fp32)
+        bf16.model.to(torch.bfloat16)
+        sides = {"ours float32": lambda seed: ours_rows_per_second(fp32, Path(tmp) / "ours.parquet", args.rows,
+                                                                   args.batch_size, seed),
+                 "TabularARGN": lambda seed: argn_rows_per_second(workspace, args.rows, args.argn_batch_size, seed),
+                 "ours bfloat16": lambda seed: ours_rows_per_second(bf16, Path(tmp) / "ours.parquet", args.rows,
+                                                                    args.bf16_batch_size, seed)}
+        print(f"{args.rows:,} rows per measurement to Parquet; ours: model=tiny (random weights), batch "
+              f"{args.batch_size} (float32) / {args.bf16_batch_size} (bfloat16); cpus {os.cpu_count()}", flush=True)
+        for threads in (int(t) for t in args.threads.split(",")):
+            torch.set_num_threads(threads)
+            for side in sides.values():  # warm-up: imports, first allocations
+                side(0)
+            results: dict[str, list[float]] = {name: [] for name in sides}
+            for round_ in range(args.rounds):
+                for name, side in sides.items():
+                    results[name].append(side(round_ + 1))
+                    print(f"threads {threads} round {round_ + 1} {name}: {results[name][-1]:,.0f} rows/s", flush=True)
+            median = {name: statistics.median(values) for name, values in results.items()}
+            theirs = median["TabularARGN"]
+            print(f"threads {threads} medians: " + ", ".join(
+                f"{name} {value:,.0f} rows/s ({value / theirs:.2f}x TabularARGN)" for name, value in median.items()),
+                flush=True)
+        if batch_log.lines:
+            print(f"TabularARGN {batch_log.lines[-1]}")
+
+
+if __name__ == "__main__":
+    main()

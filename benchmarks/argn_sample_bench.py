@@ -11,6 +11,7 @@ sample_bench.py (4 layers, d_model 128), in float32 and in bfloat16. Both sides 
 to a Parquet file, timed wall-clock, with the same torch thread count; every round runs ours
 (float32), theirs, ours (bfloat16), so machine load weighs on both. TabularARGN picks its own
 generation batch (printed); ours uses --batch-size / --bf16-batch-size (the fastest in sample_bench.py).
+OMP_WAIT_POLICY defaults to PASSIVE here (see below).
 """
 
 from __future__ import annotations
@@ -24,11 +25,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
-import torch
-from sample_bench import REPO, diamonds_bundle
+# Before torch starts OpenMP: on a machine whose cores other jobs use, spinning OpenMP threads wait
+# for each other and 2 threads ran >10x slower than 1, on both sides. Passive waiting avoids that.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from nemo_tabular.sampling import SampleOptions, sample_to_file
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+from sample_bench import REPO, diamonds_bundle  # noqa: E402
+
+from nemo_tabular.sampling import SampleOptions, sample_to_file  # noqa: E402
 
 
 class BatchSizeLog(logging.Handler):

@@ -88,7 +88,7 @@ def local_calls(monkeypatch) -> list[int]:
     calls, local = [], attention.local_attention
 
     def spy(*args):
-        calls.append(args[4])
+        calls.append(args[3])
         return local(*args)
 
     monkeypatch.setattr(attention, "local_attention", spy)
@@ -123,6 +123,19 @@ def test_fully_masked_rows_give_what_dense_gives(local_calls):
     out = assert_matches_dense(mask, 128, 2, 4, 4)[0]
     assert local_calls == [16]
     assert (out[100:] == 0).all()  # what SDPA gives such rows
+
+
+def test_a_mask_shared_by_the_batch(local_calls):
+    assert_matches_dense(document_mask(1, 128, 10, seed=3), 128, 3, 4, 4)  # mask [1, 1, s, s], batch 3
+    assert len(local_calls) == 1
+
+
+def test_a_mask_changed_in_place_is_looked_at_again(local_calls):
+    mask = document_mask(2, 96, 8, seed=4)
+    assert_matches_dense(mask, 96, 2, 4, 4)
+    mask[:, :, :, 0] = False  # every query now also sees position 0: no longer local
+    assert_matches_dense(mask, 96, 2, 4, 4)
+    assert local_calls == [8]
 
 
 @pytest.mark.parametrize("case", ["bidirectional", "shared first key", "long documents"])

@@ -11,14 +11,17 @@ which skips most of the [s, s] scores that the mask would discard anyway.
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 import torch.nn.functional as F
 from megatron.core.transformer.module import MegatronModule
 
-# Local attention runs when the sequence holds at least this many blocks (s >= 8B, so a query block's
-# 2B keys are at most a quarter of it). Measured fwd+bwd on one CPU thread (fp32, 4 heads of 32): 0.3 to
-# 0.75x the time of dense SDPA for s = 256 to 1024 (diamonds' rows, 19 tokens, B = 32 at s = 256: 0.7x,
-# also against causal SDPA), about even at s = 128; by 2B = 0.4 s the extra copies eat the savings.
+# Local attention runs when the sequence holds at least this many blocks (s >= 8B: a query block's 2B
+# keys are at most a quarter of it). Measured fwd+bwd on one CPU thread (fp32, 4 heads of 32, megatron's
+# layout, block search included), in the time of dense SDPA under the same mask: 0.7x at s = 256 for
+# diamonds' 19-token rows (B = 32; 0.75x of causal SDPA), 0.4-0.5x at s = 512, 0.25-0.45x at s = 1024,
+# 0.9x at s = 128. With 4 blocks it was 0.8-0.98x: too close to count on.
 LOCAL_MIN_BLOCKS = 8
 
 
@@ -75,15 +78,45 @@ class PreviousAndOwn(torch.autograd.Function):
         return blocks
 
 
-def local_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor,
-                    block: int, dropout: float, scale: float | None) -> torch.Tensor:
-    """SDPA of [s, b, h, d] tensors under a mask [b, 1, s, s] that `local_block` gave `block` for -> [s, b, h*d].
+def block_bias(mask: torch.Tensor, block: int, batch: int, heads: int, dtype: torch.dtype) -> torch.Tensor:
+    """The additive mask (0 / -inf) of local attention's blocks: [n, batch*heads, B, 2B], keys of block
+    i-1 then of block i; those before the sequence are masked. Additive because on CPU SDPA runs faster
+    with it than with a bool mask, which it converts."""
+    own, previous = diagonal_blocks(mask, block)
+    blocks = own.shape[1]
+    bias = torch.full((batch, blocks, block, 2 * block), float("-inf"), dtype=dtype, device=mask.device)
+    bias[:, 1:, :, :block].masked_fill_(~previous, 0.0)
+    bias[:, :, :, block:].masked_fill_(~own, 0.0)
+    bias = bias.transpose(0, 1).unsqueeze(2).expand(blocks, batch, heads, block, 2 * block)
+    return bias.reshape(blocks, batch * heads, block, 2 * block)
 
-    Queries are cut into blocks of `block` tokens; a block's keys are its own block and the one before,
-    which hold every key its queries may attend, so each block scores 2*block keys instead of s. Blocks
-    become SDPA's batch and (batch, head) its heads, views of megatron's layout; the mask's matching
-    [block, 2*block] windows become an additive mask (0 / -inf: on CPU faster than a bool one, which
-    SDPA converts). Keys before the sequence are masked, so the result equals dense SDPA under the
+
+# The mask local_mask saw last (weakly held), what its answer depends on, and the answer.
+_last_mask: tuple[weakref.ref, tuple, tuple[int, torch.Tensor] | None] | None = None
+
+
+def local_mask(mask: torch.Tensor, query: torch.Tensor) -> tuple[int, torch.Tensor] | None:
+    """`local_block` and `block_bias` for megatron's `mask` and a [s, b, h, d] `query`, or None: dense.
+
+    Every layer of a forward pass gets the same mask tensor, so only the first works them out; a mask
+    changed in place since (its version moved) is worked out again.
+    """
+    global _last_mask
+    key = (mask._version, query.shape[1], query.shape[2], query.dtype)
+    if _last_mask is None or _last_mask[0]() is not mask or _last_mask[1] != key:
+        block = local_block(mask)
+        found = None if block is None else (block, block_bias(mask, block, *key[1:]))
+        _last_mask = (weakref.ref(mask), key, found)
+    return _last_mask[2]
+
+
+def local_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, block: int, bias: torch.Tensor,
+                    dropout: float, scale: float | None) -> torch.Tensor:
+    """SDPA of [s, b, h, d] tensors in blocks of `block` tokens under their `block_bias` -> [s, b, h*d].
+
+    A query block's keys are its own block and the one before, which hold every key its queries may
+    attend (`local_block`), so each block scores 2*block keys instead of s. Blocks become SDPA's batch
+    and (batch, head) its heads, views of megatron's layout. The result equals dense SDPA under the
     same mask, fully masked query rows (zeros) included.
     """
     seq, batch, heads, dim = query.shape
@@ -91,13 +124,7 @@ def local_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
     q = query.reshape(blocks, block, batch * heads, dim).transpose(1, 2)
     k, v = (PreviousAndOwn.apply(t.reshape(blocks, block, batch * heads, dim)).transpose(1, 2)
             for t in (key, value))
-    own, previous = diagonal_blocks(mask, block)
-    bias = query.new_full((batch, blocks, block, 2 * block), float("-inf"))  # [b, blocks, queries, keys]
-    bias[:, 1:, :, :block].masked_fill_(~previous, 0.0)
-    bias[:, :, :, block:].masked_fill_(~own, 0.0)
-    bias = bias.transpose(0, 1).unsqueeze(2).expand(blocks, batch, heads, block, 2 * block)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.reshape(blocks, batch * heads, block, 2 * block),
-                                         dropout_p=dropout, scale=scale)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout, scale=scale)
     return out.transpose(1, 2).reshape(seq, batch, heads * dim)
 
 
@@ -118,9 +145,9 @@ class SDPAttention(MegatronModule):
             repeat = query.shape[2] // key.shape[2]
             key, value = key.repeat_interleave(repeat, dim=2), value.repeat_interleave(repeat, dim=2)
         dropout = self.dropout if self.training else 0.0
-        block = None if attention_mask is None else local_block(attention_mask)
-        if block is not None:
-            return local_attention(query, key, value, attention_mask, block, dropout, self.softmax_scale)
+        local = None if attention_mask is None else local_mask(attention_mask, query)
+        if local is not None:
+            return local_attention(query, key, value, *local, dropout, self.softmax_scale)
         q, k, v = (t.permute(1, 2, 0, 3) for t in (query, key, value))  # -> [batch, heads, seq, dim]
         if attention_mask is None:
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True,

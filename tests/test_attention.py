@@ -138,6 +138,16 @@ def test_a_mask_changed_in_place_is_looked_at_again(local_calls):
     assert local_calls == [8]
 
 
+def test_inference_mode(local_calls):
+    mask = document_mask(2, 96, 8, seed=5)
+    query, key, value = inputs(96, 2, 4, 4, seed=5)
+    with torch.inference_mode():
+        inference_mask = mask.clone()  # an inference tensor: it keeps no version counter
+        got = module(4, 4)(query, key, value, inference_mask)
+    torch.testing.assert_close(got, dense(query, key, value, mask), rtol=1e-5, atol=1e-5)
+    assert local_calls == [8]
+
+
 @pytest.mark.parametrize("case", ["bidirectional", "shared first key", "long documents"])
 def test_other_masks_take_the_dense_path(local_calls, case):
     mask = document_mask(2, 96, 40 if case == "long documents" else 8, seed=2)

@@ -99,13 +99,15 @@ def local_mask(mask: torch.Tensor, query: torch.Tensor) -> tuple[int, torch.Tens
     """`local_block` and `block_bias` for megatron's `mask` and a [s, b, h, d] `query`, or None: dense.
 
     Every layer of a forward pass gets the same mask tensor, so only the first works them out; a mask
-    changed in place since (its version moved) is worked out again.
+    changed in place since (its version moved) is worked out again, and so is every inference-mode
+    mask, which keeps no version.
     """
     global _last_mask
-    key = (mask._version, query.shape[1], query.shape[2], query.dtype)
-    if _last_mask is None or _last_mask[0]() is not mask or _last_mask[1] != key:
+    batch, heads, dtype = query.shape[1], query.shape[2], query.dtype
+    key = None if mask.is_inference() else (mask._version, batch, heads, dtype)
+    if key is None or _last_mask is None or _last_mask[0]() is not mask or _last_mask[1] != key:
         block = local_block(mask)
-        found = None if block is None else (block, block_bias(mask, block, *key[1:]))
+        found = None if block is None else (block, block_bias(mask, block, batch, heads, dtype))
         _last_mask = (weakref.ref(mask), key, found)
     return _last_mask[2]
 

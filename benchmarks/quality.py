@@ -118,10 +118,9 @@ def headline(metrics: dict, fit_seconds: float, sample_seconds: float, rows: int
             "sample_rows_per_s": rows / max(sample_seconds, 1e-9)}
 
 
-def run_generator(name: str, dataset: str, data_dir: Path, out: Path, args: argparse.Namespace) -> dict:
-    """Fit, sample and evaluate one generator on one dataset; its headline figures."""
-    train = pd.read_parquet(data_dir / "train.parquet")
-    tokenizer = TabularTokenizer.load(data_dir / "tokenizer.json")
+def run_generator(name: str, dataset: str, data_dir: Path, train: pd.DataFrame, tokenizer: TabularTokenizer,
+                  out: Path, args: argparse.Namespace) -> dict:
+    """Fit, sample and evaluate one generator on one dataset's train split; its headline figures."""
     run_dir = out / dataset / name
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)
@@ -134,6 +133,7 @@ def run_generator(name: str, dataset: str, data_dir: Path, out: Path, args: argp
                                           args.budget_minutes, args.threads, args.overrides)
     synth.to_parquet(run_dir / "synth.parquet", index=False)
     target = json.loads((data_dir / "meta.json").read_text())["target"]
+    # paths rather than the frames in memory, so the report names its sources
     metrics = evaluate(data_dir / "train.parquet", data_dir / "test.parquet", run_dir / "synth.parquet",
                        run_dir / "report", target=target, tokenizer=tokenizer,
                        settings=EvaluationSettings(threads=args.threads, progress=False))
@@ -172,10 +172,12 @@ def main() -> None:
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     for dataset in args.datasets:
         data_dir = prepare(dataset, args.out)
+        train = pd.read_parquet(data_dir / "train.parquet")
+        tokenizer = TabularTokenizer.load(data_dir / "tokenizer.json")
         for name in args.generators:
             print(f"{dataset} / {name} ...", flush=True)
             try:
-                row = run_generator(name, dataset, data_dir, args.out, args)
+                row = run_generator(name, dataset, data_dir, train, tokenizer, args.out, args)
             except Exception as err:  # one failing baseline must not lose the others' figures
                 row = {"error": f"{type(err).__name__}: {err}"}
             results.setdefault(dataset, {})[name] = row

@@ -28,11 +28,11 @@ from nemo_tabular.cpu_compat import enable_cpu_support, seed_model_parallel
 from nemo_tabular.model import build_gpt, padded_vocab_size, transformer_config
 from nemo_tabular.tokenizer import TabularTokenizer
 
-from .checkpoint import latest_checkpoint, load_model_weights, load_training_state, save_checkpoint
+from .checkpoint import latest_checkpoint, load_model_weights, load_training_state, save_checkpoint, unwrap
 from .data import batches, build_datasets
 from .layout import validate_parallel_layout
-from .plan import EarlyStopping, TimeBudget, evaluation_interval, planned_steps, train_split_tokens
 from .metrics import MetricsWriter
+from .plan import EarlyStopping, TimeBudget, evaluation_interval, planned_steps, train_split_tokens
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ def train(cfg: DictConfig) -> dict:
             valid_loss = validate()
             metrics.scalars(done, {"valid/loss": valid_loss})
             if stopping.improved(done, valid_loss) and stopping.patience is not None:
-                best_weights = {key: value.detach().clone() for key, value in model.module.state_dict().items()
+                best_weights = {key: value.detach().clone() for key, value in unwrap(model).state_dict().items()
                                 if torch.is_tensor(value)}
             if stopping.exhausted:
                 stop = done
@@ -217,7 +217,7 @@ def train(cfg: DictConfig) -> dict:
                     log.info("train.patience=%s: no better validation loss since step %d; stopping",
                              stopping.patience, stopping.best_step)
         if done == stop and best_weights is not None and stopping.best_step != done:
-            model.module.load_state_dict(best_weights, strict=False)  # the last checkpoint holds the best model
+            unwrap(model).load_state_dict(best_weights, strict=False)  # the last checkpoint holds the best model
             if rank == 0:
                 log.info("train.patience: the checkpoint holds the weights of step %d", stopping.best_step)
         if done == stop or (cfg.train.save_every and done % int(cfg.train.save_every) == 0):
@@ -230,7 +230,7 @@ def train(cfg: DictConfig) -> dict:
     seconds = time.perf_counter() - started
     summary = {"steps": steps, "end_step": done, "start_step": start, "losses": history,
                "final_train_loss": history[-1] if history else None, "final_valid_loss": valid_loss,
-               "best_step": stopping.best_step, "best_valid_loss": stopping.best_loss if stopping.best_step else None,
+               "best_step": stopping.best_step, "best_valid_loss": stopping.best_loss if stopping.best_step is not None else None,
                "tokens_per_s": tokens_per_step * len(history) / max(seconds, 1e-9), "seconds": seconds,
                "world_size": world, "tensor": tp, "pipeline": pp, "data": dp, "precision": "bf16" if bf16 else "fp32",
                "checkpoint": str(latest_checkpoint(checkpoint_dir))}

@@ -36,8 +36,7 @@ def run(cfg: DictConfig) -> str:
     """Do what cfg.mode asks and return a one-line summary."""
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
-    bundle = open_model(cfg.model_path, TableLayout.from_json(cfg.dataset))
-    bundle.model.to(cfg.device)
+    bundle = open_model(cfg.model_path, TableLayout.from_json(cfg.dataset), device=cfg.device, precision=cfg.precision)
     settings = SamplingSettings(float(cfg.temperature), int(cfg.top_k), float(cfg.top_p))
     started = time.perf_counter()
     if cfg.mode == "sample":

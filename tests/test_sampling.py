@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 from conftest import REPO, load_tokenizer_settings
 from nemo_tabular.sampling import (GPT, Bundle, GPTConfig, SampleOptions, SamplingSettings, TableLayout,
                                    iter_samples, load_bundle, sample_to_file, save_bundle)
+from nemo_tabular.sampling.copies import TrainingRows, row_fingerprints
 from nemo_tabular.sampling.token_choice import choose_tokens, draw_from
 from nemo_tabular.tokenizer import TabularTokenizer, TokenizerError
 
@@ -156,9 +157,16 @@ def test_sample_script_writes_rows_and_reports_bad_conditions(flat, tmp_path):
     save_bundle(bundle_dir, flat.model.config, flat.model.state_dict(), flat.tokenizer, TableLayout())
     out = tmp_path / "synth.csv"
     common = [sys.executable, str(REPO / "scripts" / "sample.py"), f"model_path={bundle_dir}", f"paths.root={tmp_path}"]
-    done = subprocess.run(common + ["n_rows=40", f"out={out}", "seed=3"], capture_output=True, text=True, cwd=REPO)
+    missing = subprocess.run(common + ["n_rows=40", f"out={out}"], capture_output=True, text=True, cwd=REPO)
+    train = tmp_path / "diamonds" / "data" / "train.parquet"
+    assert missing.returncode == 1 and f"error: {train}: training rows (reject_copies_of) file not found" in missing.stderr
+    train.parent.mkdir(parents=True)
+    sample(flat, n_rows=40, batch_size=40, seed=3).to_parquet(train)  # the rows seed 3 gives: all are dropped
+    done = subprocess.run(common + ["n_rows=40", "batch_size=40", f"out={out}", "seed=3"], capture_output=True,
+                          text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
-    assert len(pd.read_csv(out)) == 40
+    assert "wrote 40 rows" in done.stdout and "dropped 40 copies of training rows" in done.stdout
+    assert pd.read_csv(out).merge(pd.read_parquet(train)).empty
     bad = subprocess.run(common + ["n_rows=4", f"out={out}", "conditions={cut:Superb}"], capture_output=True,
                          text=True, cwd=REPO)
     assert bad.returncode == 1 and "error: condition on column 'cut': 'Superb'" in bad.stderr
@@ -211,3 +219,37 @@ def test_bfloat16_bundle_samples_valid_deterministic_rows(flat, tmp_path):
     rows = sample(half, n_rows=200, batch_size=64, seed=2, conditions={"cut": "Ideal"})
     assert half.tokenizer.valid_mask(rows).all() and (rows.cut == "Ideal").all()
     pd.testing.assert_frame_equal(rows, sample(half, n_rows=200, batch_size=64, seed=2, conditions={"cut": "Ideal"}))
+
+
+def test_row_fingerprints_match_equal_rows_only():
+    rows = np.random.default_rng(0).integers(0, 70_000, size=(200_000, 6))
+    rows = np.unique(rows, axis=0)
+    prints = row_fingerprints(rows)
+    assert len(np.unique(prints)) == len(rows)  # no collision among distinct rows
+    np.testing.assert_array_equal(row_fingerprints(rows[::-1].copy()), prints[::-1])
+    swapped = rows[:, [1, 0, 2, 3, 4, 5]]  # the same ids in other columns are another row
+    assert not np.isin(row_fingerprints(swapped[rows[:, 0] != rows[:, 1]]), prints).any()
+
+
+def test_rejected_copies_of_training_rows_are_drawn_again(flat):
+    first = sample(flat, n_rows=100, batch_size=50, seed=4)
+    training = TrainingRows(training_tokens(first, flat))
+    again = sample(flat, n_rows=100, batch_size=50, seed=4, reject_copies=training)
+    # the same seed redraws both first batches exactly: every row of them is a copy and is replaced
+    assert len(again) == 100 and training.rejected == 100
+    assert not training.copies(training_tokens(again, flat)).any()
+    assert flat.tokenizer.valid_mask(again).all()
+    pd.testing.assert_frame_equal(again, sample(flat, n_rows=100, batch_size=50, seed=4,
+                                                reject_copies=TrainingRows(training_tokens(first, flat))))
+
+
+def training_tokens(frame: pd.DataFrame, bundle: Bundle) -> np.ndarray:
+    return bundle.tokenizer.encode(frame)[:, :-1]
+
+
+def test_conditions_that_only_allow_training_rows_fail_clearly(flat):
+    row = sample(flat, n_rows=1, batch_size=1, seed=0)
+    every_column = {name: row[name].iloc[0] for name in flat.tokenizer.column_names}
+    with pytest.raises(ValueError, match="20 batches in a row held only copies of training rows"):
+        sample(flat, n_rows=5, batch_size=5, seed=0, conditions=every_column,
+               reject_copies=TrainingRows(training_tokens(row, flat)))

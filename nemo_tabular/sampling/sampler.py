@@ -14,16 +14,22 @@ from tqdm import tqdm
 from .bundle import Bundle
 from .conditions import forced_tokens, read_conditions
 from .constraints import SlotConstraints
+from .copies import TrainingRows
 from .engine import generate_rows
 from .token_choice import SamplingSettings
 from .tables import TableWriter
 
 ENTITY_COLUMN = "entity"
+MAX_BATCHES_OF_COPIES = 20  # consecutive batches with nothing but training copies before giving up
 
 
 @dataclass
 class SampleOptions:
-    """What to generate; n_rows is ignored when conditions come as a table (one row/entity per condition row)."""
+    """What to generate; n_rows is ignored when conditions come as a table (one row/entity per condition row).
+
+    reject_copies: flat rows equal to one of these training rows are dropped and drawn again (not applied
+    to sequential tables or to a table of conditions, whose rows each owe one output).
+    """
 
     n_rows: int = 1000
     batch_size: int = 256
@@ -33,6 +39,7 @@ class SampleOptions:
     max_rows_per_entity: int | None = None
     n_entities: int | None = None
     use_cache: bool = True
+    reject_copies: TrainingRows | None = None
 
     def __post_init__(self):
         if self.n_rows < 1 or self.batch_size < 1:
@@ -71,7 +78,8 @@ def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFram
     if sequential:
         rows_per_doc = options.max_rows_per_entity or (model.config.n_positions - 1) // tok.row_width
     target_docs = len(forced_all) if per_row_conditions else (options.n_entities if sequential else None)
-    made_rows = made_docs = 0
+    reject = options.reject_copies if not (sequential or per_row_conditions) else None
+    made_rows = made_docs = batches_of_copies = 0
     cache = None
     while True:
         if target_docs is not None:
@@ -94,6 +102,16 @@ def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFram
         counts = result.n_rows.cpu().numpy()
         keep = np.arange(rows_per_doc)[None, :] < counts[:, None]
         frame = stable_dtypes(tok.decode(result.tokens.cpu().numpy()[keep][:, :-1]), bundle)
+        if reject is not None:
+            # compare what is written: a digit past the fitted range decodes clipped, like the training value
+            copies = reject.copies(tok.encode(frame)[:, :-1])
+            reject.rejected += int(copies.sum())
+            frame = frame[~copies].reset_index(drop=True)
+            batches_of_copies = batches_of_copies + 1 if frame.empty else 0
+            if batches_of_copies == MAX_BATCHES_OF_COPIES:
+                raise ValueError(f"{MAX_BATCHES_OF_COPIES} batches in a row held only copies of training rows; "
+                                 "the conditions fix too much or the model memorized the table "
+                                 "(reject_copies_of=null keeps copies)")
         if sequential:
             frame.insert(0, entity_column(bundle), np.repeat(np.arange(made_docs, made_docs + batch), counts))
         made_docs += batch

@@ -53,7 +53,7 @@ def run(cfg: DictConfig) -> str:
                                 n_entities=cfg.n_entities, use_cache=bool(cfg.kv_cache), reject_copies=reject)
         rows = sample_to_file(bundle, cfg.out, options, chunk_rows=int(cfg.chunk_rows))
         seconds = time.perf_counter() - started
-        dropped = f"; dropped {reject.rejected:,} copies of training rows" if reject is not None else ""
+        dropped = f"; {reject.summary(rows)}" if reject is not None else ""
         return f"wrote {rows:,} rows to {cfg.out} in {seconds:.1f}s ({rows / seconds:,.0f} rows/s){dropped}"
     if cfg.mode == "forecast":
         spec = cfg.forecast

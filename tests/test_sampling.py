@@ -165,7 +165,8 @@ def test_sample_script_writes_rows_and_reports_bad_conditions(flat, tmp_path):
     done = subprocess.run(common + ["n_rows=40", "batch_size=40", f"out={out}", "seed=3"], capture_output=True,
                           text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
-    assert "wrote 40 rows" in done.stdout and "dropped 40 copies of training rows" in done.stdout
+    assert "wrote 40 rows" in done.stdout and "dropped 40 copies of training rows (50% of draws" not in done.stdout
+    assert "dropped 40 copies of training rows" in done.stdout
     assert pd.read_csv(out).merge(pd.read_parquet(train)).empty
     bad = subprocess.run(common + ["n_rows=4", f"out={out}", "conditions={cut:Superb}"], capture_output=True,
                          text=True, cwd=REPO)
@@ -237,6 +238,9 @@ def test_rejected_copies_of_training_rows_are_drawn_again(flat):
     again = sample(flat, n_rows=100, batch_size=50, seed=4, reject_copies=training)
     # the same seed redraws both first batches exactly: every row of them is a copy and is replaced
     assert len(again) == 100 and training.rejected == 100
+    assert training.summary(len(again)) == "dropped 100 copies of training rows"
+    training.rejected = 101
+    assert training.summary(100).startswith("dropped 101 copies of training rows (50% of draws: the model has memorized")
     assert not training.copies(training_tokens(again, flat)).any()
     assert flat.tokenizer.valid_mask(again).all()
     pd.testing.assert_frame_equal(again, sample(flat, n_rows=100, batch_size=50, seed=4,

@@ -49,5 +49,14 @@ class TrainingRows:
         """A boolean per row of `row_tokens` (terminator left out): True where it equals a training row."""
         return np.isin(row_fingerprints(row_tokens), self.fingerprints)
 
+    def summary(self, kept_rows: int) -> str:
+        """How many draws copied a training row; a warning when most did (the model memorized the table)."""
+        note = f"dropped {self.rejected:,} copies of training rows"
+        share = self.rejected / max(self.rejected + kept_rows, 1)
+        if share > 0.5:
+            note += (f" ({share:.0%} of draws: the model has memorized much of the table; fewer training steps "
+                     "(train.min_steps, train.epochs) trade quality for less memorization)")
+        return note
+
     def __len__(self) -> int:
         return len(self.fingerprints)

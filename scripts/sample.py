@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from nemo_tabular.export.checkpoint import open_model
 from nemo_tabular.sampling import SampleOptions, SamplingSettings, TableLayout, sample_to_file
 from nemo_tabular.sampling.copies import TrainingRows
+from nemo_tabular.sampling.sampler import filters_copies
 from nemo_tabular.sampling.forecast import ForecastOptions, forecast_paths, summarize_paths
 from nemo_tabular.sampling.tables import TableWriter, read_table
 
@@ -46,7 +47,7 @@ def run(cfg: DictConfig) -> str:
             conditions = OmegaConf.to_container(conditions)
         n_rows = cfg.n_rows if cfg.n_rows is not None else training_rows(cfg.paths.data_dir)
         reject = None
-        if cfg.reject_copies_of is not None and not bundle.layout.sequential:
+        if cfg.reject_copies_of is not None and filters_copies(bundle, conditions):
             reject = TrainingRows.from_table(bundle.tokenizer, cfg.reject_copies_of)
         options = SampleOptions(n_rows=int(n_rows), batch_size=int(cfg.batch_size), seed=int(cfg.seed),
                                 settings=settings, conditions=conditions, max_rows_per_entity=cfg.max_rows_per_entity,

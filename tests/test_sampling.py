@@ -15,6 +15,7 @@ from conftest import REPO, load_tokenizer_settings
 from nemo_tabular.sampling import (GPT, Bundle, GPTConfig, SampleOptions, SamplingSettings, TableLayout,
                                    iter_samples, load_bundle, sample_to_file, save_bundle)
 from nemo_tabular.sampling.copies import TrainingRows, row_fingerprints
+from nemo_tabular.sampling.sampler import filters_copies
 from nemo_tabular.sampling.token_choice import choose_tokens, draw_from
 from nemo_tabular.tokenizer import TabularTokenizer, TokenizerError
 
@@ -257,3 +258,9 @@ def test_conditions_that_only_allow_training_rows_fail_clearly(flat):
     with pytest.raises(ValueError, match="20 batches in a row held only copies of training rows"):
         sample(flat, n_rows=5, batch_size=5, seed=0, conditions=every_column,
                reject_copies=TrainingRows(training_tokens(row, flat)))
+
+
+def test_copies_are_filtered_in_flat_tables_unless_a_table_of_conditions_owes_each_row(flat, sequential):
+    assert filters_copies(flat, None) and filters_copies(flat, {"cut": "Fair"})
+    assert not filters_copies(flat, "wanted.csv") and not filters_copies(flat, pd.DataFrame({"cut": ["Fair"]}))
+    assert not filters_copies(sequential, None)

@@ -1,9 +1,9 @@
 """Drop sampled rows that copy a training row exactly: a synthetic table must not hand back a real record.
 
 Rows are compared as the token ids of their decoded values (the sampler re-encodes what it writes),
-which equal each other exactly when the values do: the tokenizer's round trip is exact on its grid. Each row is kept as a 64-bit fingerprint,
-so millions of training rows fit in a few megabytes; a false match (about 1 in 2^64 per pair) only
-drops one extra synthetic row, never keeps a copy.
+which equal each other exactly when the values do: the tokenizer's round trip is exact on its grid.
+Each row is kept as a 64-bit fingerprint, so millions of training rows fit in a few megabytes; a
+false match (about 1 in 2^64 per pair) only drops one extra synthetic row, never keeps a copy.
 """
 
 from __future__ import annotations
@@ -57,6 +57,3 @@ class TrainingRows:
             note += (f" ({share:.0%} of draws: the model has memorized much of the table; fewer training steps "
                      "(train.min_steps, train.epochs) trade quality for less memorization)")
         return note
-
-    def __len__(self) -> int:
-        return len(self.fingerprints)

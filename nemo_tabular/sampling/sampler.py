@@ -62,6 +62,11 @@ def entity_column(bundle: Bundle) -> str:
     return ENTITY_COLUMN
 
 
+def filters_copies(bundle: Bundle, conditions) -> bool:
+    """Whether dropping copies of training rows applies: flat tables, unless a table of conditions owes one row each."""
+    return not bundle.layout.sequential and (conditions is None or isinstance(conditions, Mapping))
+
+
 def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFrame]:
     """Decoded batches of rows (flat) or of whole entities (sequential), until the target is reached."""
     tok, model = bundle.tokenizer, bundle.model
@@ -78,7 +83,7 @@ def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFram
     if sequential:
         rows_per_doc = options.max_rows_per_entity or (model.config.n_positions - 1) // tok.row_width
     target_docs = len(forced_all) if per_row_conditions else (options.n_entities if sequential else None)
-    reject = options.reject_copies if not (sequential or per_row_conditions) else None
+    reject = options.reject_copies if filters_copies(bundle, options.conditions) else None
     made_rows = made_docs = batches_of_copies = 0
     cache = None
     while True:

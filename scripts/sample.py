@@ -47,14 +47,14 @@ def run(cfg: DictConfig) -> str:
             conditions = OmegaConf.to_container(conditions)
         n_rows = cfg.n_rows if cfg.n_rows is not None else training_rows(cfg.paths.data_dir)
         reject = None
-        if cfg.reject_copies_of is not None and filters_copies(bundle, conditions):
+        if cfg.reject_copies_of is not None and filters_copies(conditions):
             reject = TrainingRows.from_table(bundle.tokenizer, cfg.reject_copies_of)
         options = SampleOptions(n_rows=int(n_rows), batch_size=int(cfg.batch_size), seed=int(cfg.seed),
                                 settings=settings, conditions=conditions, max_rows_per_entity=cfg.max_rows_per_entity,
                                 n_entities=cfg.n_entities, use_cache=bool(cfg.kv_cache), reject_copies=reject)
         rows = sample_to_file(bundle, cfg.out, options, chunk_rows=int(cfg.chunk_rows))
         seconds = time.perf_counter() - started
-        dropped = f"; {reject.summary(rows)}" if reject is not None else ""
+        dropped = f"; {reject.summary()}" if reject is not None else ""
         return f"wrote {rows:,} rows to {cfg.out} in {seconds:.1f}s ({rows / seconds:,.0f} rows/s){dropped}"
     if cfg.mode == "forecast":
         spec = cfg.forecast

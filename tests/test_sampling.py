@@ -166,7 +166,7 @@ def test_sample_script_writes_rows_and_reports_bad_conditions(flat, tmp_path):
     done = subprocess.run(common + ["n_rows=40", "batch_size=40", f"out={out}", "seed=3"], capture_output=True,
                           text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
-    assert "wrote 40 rows" in done.stdout and "dropped 40 copies of training rows (50% of draws" not in done.stdout
+    assert "wrote 40 rows" in done.stdout and "of sampled rows" not in done.stdout
     assert "dropped 40 copies of training rows" in done.stdout
     assert pd.read_csv(out).merge(pd.read_parquet(train)).empty
     bad = subprocess.run(common + ["n_rows=4", f"out={out}", "conditions={cut:Superb}"], capture_output=True,
@@ -238,10 +238,10 @@ def test_rejected_copies_of_training_rows_are_drawn_again(flat):
     training = TrainingRows(training_tokens(first, flat))
     again = sample(flat, n_rows=100, batch_size=50, seed=4, reject_copies=training)
     # the same seed redraws both first batches exactly: every row of them is a copy and is replaced
-    assert len(again) == 100 and training.rejected == 100
-    assert training.summary(len(again)) == "dropped 100 copies of training rows"
+    assert len(again) == 100 and training.rejected == 100 and training.checked == 200
+    assert training.summary() == "dropped 100 copies of training rows"
     training.rejected = 101
-    assert training.summary(100).startswith("dropped 101 copies of training rows (50% of draws: the model has memorized")
+    assert training.summary().startswith("dropped 101 copies of training rows (50% of sampled rows: the model has")
     assert not training.copies(training_tokens(again, flat)).any()
     assert flat.tokenizer.valid_mask(again).all()
     pd.testing.assert_frame_equal(again, sample(flat, n_rows=100, batch_size=50, seed=4,
@@ -260,7 +260,20 @@ def test_conditions_that_only_allow_training_rows_fail_clearly(flat):
                reject_copies=TrainingRows(training_tokens(row, flat)))
 
 
-def test_copies_are_filtered_in_flat_tables_unless_a_table_of_conditions_owes_each_row(flat, sequential):
-    assert filters_copies(flat, None) and filters_copies(flat, {"cut": "Fair"})
-    assert not filters_copies(flat, "wanted.csv") and not filters_copies(flat, pd.DataFrame({"cut": ["Fair"]}))
-    assert not filters_copies(sequential, None)
+def test_copies_are_filtered_unless_a_table_of_conditions_owes_each_output():
+    assert filters_copies(None) and filters_copies({"cut": "Fair"})
+    assert not filters_copies("wanted.csv") and not filters_copies(pd.DataFrame({"cut": ["Fair"]}))
+
+
+def test_sequential_entities_with_a_copied_row_are_drawn_again_whole(sequential):
+    options = dict(n_rows=1, n_entities=6, batch_size=3, seed=8, max_rows_per_entity=5)
+    first = sample(sequential, **options)
+    copied = first[first.entity.isin([0, 4])].drop(columns="entity").iloc[[0, -1]]  # a row of entities 0 and 4
+    training = TrainingRows(training_tokens(copied, sequential))
+    again = sample(sequential, **options, reject_copies=training)
+    assert training.rejected == 2 and again.entity.nunique() == 6 and list(again.entity.unique()) == list(range(6))
+    assert not training.copies(training_tokens(again.drop(columns="entity"), sequential)).any()
+    # the entities without a copied row come out as before, renumbered
+    kept = first[first.entity.isin([1, 2, 3, 5])].reset_index(drop=True)
+    kept["entity"] = kept.entity.map({1: 0, 2: 1, 3: 2, 5: 3})
+    pd.testing.assert_frame_equal(again[again.entity < 4].reset_index(drop=True), kept)

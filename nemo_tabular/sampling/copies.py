@@ -37,7 +37,7 @@ class TrainingRows:
 
     def __init__(self, row_tokens: np.ndarray):
         self.fingerprints = np.unique(row_fingerprints(row_tokens))
-        self.rejected = 0
+        self.checked = self.rejected = 0  # sampled rows compared, and how many of them were copies
 
     @classmethod
     def from_table(cls, tokenizer: TabularTokenizer, path: str | os.PathLike) -> "TrainingRows":
@@ -49,11 +49,11 @@ class TrainingRows:
         """A boolean per row of `row_tokens` (terminator left out): True where it equals a training row."""
         return np.isin(row_fingerprints(row_tokens), self.fingerprints)
 
-    def summary(self, kept_rows: int) -> str:
-        """How many draws copied a training row; a warning when most did (the model memorized the table)."""
+    def summary(self) -> str:
+        """How many sampled rows copied a training row; a warning when most did (the model memorized the table)."""
         note = f"dropped {self.rejected:,} copies of training rows"
-        share = self.rejected / max(self.rejected + kept_rows, 1)
+        share = self.rejected / max(self.checked, 1)
         if share > 0.5:
-            note += (f" ({share:.0%} of draws: the model has memorized much of the table; fewer training steps "
-                     "(train.min_steps, train.epochs) trade quality for less memorization)")
+            note += (f" ({share:.0%} of sampled rows: the model has memorized much of the table; fewer training "
+                     "steps (train.min_steps, train.epochs) trade quality for less memorization)")
         return note

@@ -27,8 +27,8 @@ MAX_BATCHES_OF_COPIES = 20  # consecutive batches with nothing but training copi
 class SampleOptions:
     """What to generate; n_rows is ignored when conditions come as a table (one row/entity per condition row).
 
-    reject_copies: flat rows equal to one of these training rows are dropped and drawn again (not applied
-    to sequential tables or to a table of conditions, whose rows each owe one output).
+    reject_copies: a row equal to one of these training rows is dropped and drawn again, in a sequential
+    table with its whole entity (not applied with a table of conditions, whose rows each owe one output).
     """
 
     n_rows: int = 1000
@@ -62,9 +62,9 @@ def entity_column(bundle: Bundle) -> str:
     return ENTITY_COLUMN
 
 
-def filters_copies(bundle: Bundle, conditions) -> bool:
-    """Whether dropping copies of training rows applies: flat tables, unless a table of conditions owes one row each."""
-    return not bundle.layout.sequential and (conditions is None or isinstance(conditions, Mapping))
+def filters_copies(conditions) -> bool:
+    """Whether dropping copies of training rows applies: always, unless a table of conditions owes one output each."""
+    return conditions is None or isinstance(conditions, Mapping)
 
 
 def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFrame]:
@@ -83,7 +83,7 @@ def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFram
     if sequential:
         rows_per_doc = options.max_rows_per_entity or (model.config.n_positions - 1) // tok.row_width
     target_docs = len(forced_all) if per_row_conditions else (options.n_entities if sequential else None)
-    reject = options.reject_copies if filters_copies(bundle, options.conditions) else None
+    reject = options.reject_copies if filters_copies(options.conditions) else None
     made_rows = made_docs = batches_of_copies = 0
     cache = None
     while True:
@@ -110,16 +110,20 @@ def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFram
         if reject is not None:
             # compare what is written: a digit past the fitted range decodes clipped, like the training value
             copies = reject.copies(tok.encode(frame)[:, :-1])
+            reject.checked += len(copies)
             reject.rejected += int(copies.sum())
-            frame = frame[~copies].reset_index(drop=True)
+            doc_of_row = np.repeat(np.arange(batch), counts)
+            clean = np.ones(batch, dtype=bool)
+            clean[doc_of_row[copies]] = False  # an entity with a copied row is drawn again as a whole
+            frame, counts = frame[clean[doc_of_row]].reset_index(drop=True), counts[clean]
             batches_of_copies = batches_of_copies + 1 if frame.empty else 0
             if batches_of_copies == MAX_BATCHES_OF_COPIES:
                 raise ValueError(f"{MAX_BATCHES_OF_COPIES} batches in a row held only copies of training rows; "
                                  "the conditions fix too much or the model memorized the table "
                                  "(reject_copies_of=null keeps copies)")
         if sequential:
-            frame.insert(0, entity_column(bundle), np.repeat(np.arange(made_docs, made_docs + batch), counts))
-        made_docs += batch
+            frame.insert(0, entity_column(bundle), np.repeat(np.arange(made_docs, made_docs + len(counts)), counts))
+        made_docs += len(counts)
         made_rows += len(frame)
         yield frame
 

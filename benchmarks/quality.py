@@ -12,6 +12,8 @@ under its own name ("nemo-tiny train.epochs=60") next to the default.
 Needs the benchmark environment (`make bench-env`: sdv and mostlyai-engine beside the project):
     .venv-bench/bin/python benchmarks/quality.py --budget-minutes 15
 Writes <out>/<dataset>/<generator>/{synth.parquet,report/}, <out>/results.json and <out>/results.md.
+After a change to the evaluation, `--rescore` scores the synthetic tables already under --out again
+(fit seconds and sampling rows/s are kept from the run that made them).
 """
 
 from __future__ import annotations
@@ -130,8 +132,8 @@ def fit_ours(model: str, dataset: str, data_dir: Path, run_dir: Path, budget_min
     return pd.read_parquet(run_dir / "synth.parquet"), fitted - started, sampled - fitted
 
 
-def headline(metrics: dict, fit_seconds: float, sample_seconds: float, rows: int) -> dict:
-    """The figures one table row shows."""
+def headline(metrics: dict) -> dict:
+    """The evaluation's figures one table row shows (the timings are added by the caller)."""
     fidelity, privacy, utility = metrics["fidelity"], metrics["privacy"], metrics.get("utility") or {}
     ratio = next(iter((utility.get("ratio") or {}).values()), None)
     return {"quality": fidelity["overall"], "column_shapes": fidelity["column_shapes"],
@@ -139,14 +141,13 @@ def headline(metrics: dict, fit_seconds: float, sample_seconds: float, rows: int
             "dcr_share": privacy["dcr_share_closer_to_train"],
             "exact_copies": privacy["exact_copy_rate"]["synthetic"],
             "holdout_copies": privacy["exact_copy_rate"]["holdout"],
-            "validity": metrics["validity"]["valid_share"], "fit_s": fit_seconds,
-            "sample_rows_per_s": rows / max(sample_seconds, 1e-9)}
+            "validity": metrics["validity"]["valid_share"]}
 
 
 def run_generator(name: str, dataset: str, data_dir: Path, train: pd.DataFrame, tokenizer: TabularTokenizer,
                   out: Path, args: argparse.Namespace) -> dict:
     """Fit, sample and evaluate one generator on one dataset's train split; its headline figures."""
-    run_dir = out / dataset / re.sub(r"[^A-Za-z0-9._-]+", "_", result_key(name, args.overrides))  # Hydra-safe
+    run_dir = generator_dir(out, dataset, result_key(name, args.overrides))
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)
     if name in ("gaussian-copula", "tvae"):
@@ -157,12 +158,33 @@ def run_generator(name: str, dataset: str, data_dir: Path, train: pd.DataFrame, 
         synth, fit_s, sample_s = fit_ours(name.removeprefix("nemo-"), dataset, data_dir, run_dir,
                                           args.budget_minutes, args.threads, args.overrides)
     synth.to_parquet(run_dir / "synth.parquet", index=False)
+    return {**headline(score(data_dir, run_dir, tokenizer, args.threads)), "fit_s": fit_s,
+            "sample_rows_per_s": len(synth) / max(sample_s, 1e-9)}
+
+
+def generator_dir(out: Path, dataset: str, key: str) -> Path:
+    """Where one generator's files go: its result key made safe for Hydra and the shell."""
+    return out / dataset / re.sub(r"[^A-Za-z0-9._-]+", "_", key)
+
+
+def score(data_dir: Path, run_dir: Path, tokenizer: TabularTokenizer, threads: int) -> dict:
+    """The project's evaluation of <run_dir>/synth.parquet against the holdout, written to <run_dir>/report."""
     target = json.loads((data_dir / "meta.json").read_text())["target"]
     # paths rather than the frames in memory, so the report names its sources
-    metrics = evaluate(data_dir / "train.parquet", data_dir / "test.parquet", run_dir / "synth.parquet",
-                       run_dir / "report", target=target, tokenizer=tokenizer,
-                       settings=EvaluationSettings(threads=args.threads, progress=False))
-    return headline(metrics, fit_s, sample_s, len(synth))
+    return evaluate(data_dir / "train.parquet", data_dir / "test.parquet", run_dir / "synth.parquet",
+                    run_dir / "report", target=target, tokenizer=tokenizer,
+                    settings=EvaluationSettings(threads=threads, progress=False))
+
+
+def rescore(dataset: str, data_dir: Path, tokenizer: TabularTokenizer, results: dict, out: Path,
+            threads: int) -> None:
+    """Score every generator's synth.parquet again (after the evaluation changed); fit and sampling times stay."""
+    for key, row in results.get(dataset, {}).items():
+        run_dir = generator_dir(out, dataset, key)
+        if "error" in row or not (run_dir / "synth.parquet").is_file():
+            continue
+        print(f"{dataset} / {key}: scoring again ...", flush=True)
+        row.update(headline(score(data_dir, run_dir, tokenizer, threads)))
 
 
 def result_key(name: str, overrides: list[str]) -> str:
@@ -200,6 +222,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "quality")
     parser.add_argument("--prepare", nargs="*", default=[], metavar="OVERRIDE",
                         help="Hydra overrides for data_prep/prepare.py (tokenizer ablations: use a separate --out)")
+    parser.add_argument("--rescore", action="store_true",
+                        help="fit nothing: score the synthetic tables already under --out again")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for this project's training")
     args = parser.parse_args()
     results_path = args.out / "results.json"
@@ -208,6 +232,10 @@ def main() -> None:
         data_dir = prepare(dataset, args.out, args.prepare)
         train = pd.read_parquet(data_dir / "train.parquet")
         tokenizer = TabularTokenizer.load(data_dir / "tokenizer.json")
+        if args.rescore:
+            rescore(dataset, data_dir, tokenizer, results, args.out, args.threads)
+            write_text_atomically(results_path, json.dumps(results, indent=1))
+            continue
         for name in args.generators:
             print(f"{dataset} / {name} ...", flush=True)
             try:
@@ -217,7 +245,7 @@ def main() -> None:
             results.setdefault(dataset, {})[result_key(name, args.overrides)] = row
             print(json.dumps(row), flush=True)
             write_text_atomically(results_path, json.dumps(results, indent=1))
-    tables = "\n\n".join(markdown(dataset, results[dataset]) for dataset in args.datasets)
+    tables = "\n\n".join(markdown(dataset, results[dataset]) for dataset in args.datasets if dataset in results)
     write_text_atomically(args.out / "results.md", tables + "\n")
     print(tables)
 

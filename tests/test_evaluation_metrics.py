@@ -8,7 +8,7 @@ from threadpoolctl import threadpool_limits
 
 from nemo_tabular.evaluation.fidelity import pair_trend, quality_report
 from nemo_tabular.evaluation.metadata import column_kinds
-from nemo_tabular.evaluation.privacy import DistanceEncoder, nearest_two_distances, privacy_metrics
+from nemo_tabular.evaluation.privacy import MAX_SHARE_PARTS, DistanceEncoder, nearest_two_distances, privacy_metrics
 from nemo_tabular.evaluation.utility import tstr_vs_trtr
 from nemo_tabular.evaluation.validity import validity
 
@@ -88,7 +88,21 @@ def test_rows_are_cut_to_the_caps_and_the_share_compares_equal_sizes(train, hold
         "train_reference": 200,
         "holdout_reference": 150,
         "share_reference": 150,
+        "share_train_parts": 1,
     }
+
+
+def test_the_share_averages_over_every_holdout_size_part_of_the_training_rows():
+    train = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]})
+    # one holdout row at 2.5: the synthetic row at 0 is nearer three of the four one-row training parts
+    result = run_privacy(train, pd.DataFrame({"x": [2.5]}), pd.DataFrame({"x": [0.0]}))
+    assert result["rows"]["share_train_parts"] == 4
+    assert result["dcr_share_closer_to_train"] == 0.75
+
+
+def test_the_share_uses_at_most_max_share_parts_parts(train, holdout):
+    result = run_privacy(train, holdout.iloc[:10], draw(50, seed=5))
+    assert result["rows"]["share_train_parts"] == MAX_SHARE_PARTS < len(train) // 10
 
 
 def test_memorization_shows_in_distances_when_the_holdout_is_small(train, holdout):

@@ -21,12 +21,15 @@ from nemo_tabular.sampling.forecast import ForecastOptions, forecast_paths, summ
 from nemo_tabular.sampling.tables import TableWriter, read_table
 
 
-def training_rows(data_dir: str) -> int:
-    """Rows of the training split, from the prepared data's meta.json."""
+def training_split(data_dir: str, key: str, setting: str) -> int:
+    """One count of the training split (rows, longest document) from the prepared data's meta.json."""
     meta = Path(data_dir) / "meta.json"
     if not meta.is_file():
-        raise FileNotFoundError(f"{meta}: not found; set n_rows or prepare the dataset first")
-    return int(json.loads(meta.read_text())["splits"]["train"]["rows"])
+        raise FileNotFoundError(f"{meta}: not found; set {setting} or prepare the dataset first")
+    train = json.loads(meta.read_text())["splits"]["train"]
+    if key not in train:
+        raise ValueError(f"{meta}: no {key!r} (prepared by an older version); prepare the dataset again or set {setting}")
+    return int(train[key])
 
 
 def write(frame, path) -> None:
@@ -45,12 +48,15 @@ def run(cfg: DictConfig) -> str:
         conditions = cfg.conditions
         if isinstance(conditions, DictConfig):
             conditions = OmegaConf.to_container(conditions)
-        n_rows = cfg.n_rows if cfg.n_rows is not None else training_rows(cfg.paths.data_dir)
+        n_rows = cfg.n_rows if cfg.n_rows is not None else training_split(cfg.paths.data_dir, "rows", "n_rows")
+        max_rows = cfg.max_rows_per_entity
+        if max_rows is None and bundle.layout.sequential:
+            max_rows = training_split(cfg.paths.data_dir, "longest_document_rows", "max_rows_per_entity")
         reject = None
         if cfg.reject_copies_of is not None and filters_copies(conditions):
             reject = TrainingRows.from_table(bundle.tokenizer, cfg.reject_copies_of)
         options = SampleOptions(n_rows=int(n_rows), batch_size=int(cfg.batch_size), seed=int(cfg.seed),
-                                settings=settings, conditions=conditions, max_rows_per_entity=cfg.max_rows_per_entity,
+                                settings=settings, conditions=conditions, max_rows_per_entity=max_rows,
                                 n_entities=cfg.n_entities, use_cache=bool(cfg.kv_cache), reject_copies=reject)
         rows = sample_to_file(bundle, cfg.out, options, chunk_rows=int(cfg.chunk_rows))
         seconds = time.perf_counter() - started

@@ -99,7 +99,8 @@ def test_diamonds_slice_round_trips_through_indexed_dataset(tmp_path):
         real = pd.read_parquet(data_dir / f"{split}.parquet")
         tokens = np.concatenate(documents) if documents else np.zeros((0, tokenizer.row_width), np.int32)
         assert_same_rows(tokenizer.decode(tokens), real, tokenizer)
-        assert meta["splits"][split] == {"rows": len(real), "documents": len(real), "tokens": tokens.size}
+        assert meta["splits"][split] == {"rows": len(real), "documents": len(real), "tokens": tokens.size,
+                                         "longest_document_rows": 1}
         parts.append(real)
     assert [meta["splits"][s]["rows"] for s in SPLITS] == [1700, 100, 200]
     everything = pd.concat(parts).sort_values(list(source.columns)).reset_index(drop=True)
@@ -128,6 +129,8 @@ def test_txhousing_groups_become_ordered_documents(tmp_path):
             pd.testing.assert_frame_equal(rows.reset_index(drop=True), expected.reset_index(drop=True))
             cities.append(city)
         assert start == len(real)
+        meta = json.loads((data_dir / "meta.json").read_text())["splits"][split]
+        assert meta["longest_document_rows"] == max(len(doc) for doc in documents) == 187
         cities_by_split[split] = set(cities)
     train, valid, test = cities_by_split.values()
     assert not (train & valid or train & test or valid & test), "a city in two splits"

@@ -1,5 +1,6 @@
 """Constrained sampling: every row valid (untrained models), determinism, KV cache, conditions, files."""
 
+import json
 import subprocess
 import sys
 from importlib.resources import files
@@ -85,6 +86,39 @@ def test_sequential_entities_are_valid_and_bounded(sequential):
     assert per_entity.max() <= (sequential.model.config.n_positions - 1) // tok.row_width
     entities = sample(sequential, n_rows=1, n_entities=5, batch_size=2, seed=3, max_rows_per_entity=7)
     assert entities.entity.nunique() == 5 and entities.groupby("entity").size().max() <= 7
+
+
+def test_every_row_of_an_entity_keeps_the_key_of_its_first_row(sequential):
+    rows = sample(sequential, n_rows=1, n_entities=6, batch_size=6, seed=4, max_rows_per_entity=8)
+    sizes = rows.groupby("entity").size()
+    assert sizes.max() > 1  # the key is copied, not drawn: a random model would mix cities otherwise
+    assert (rows.groupby("entity").city.nunique() == 1).all()
+
+
+def test_sequential_batches_hold_only_the_entities_the_remaining_rows_need(sequential):
+    rows = sample(sequential, n_rows=30, batch_size=64, seed=3, max_rows_per_entity=4)
+    assert 30 <= len(rows) < 30 + 4  # the last batch asks for ceil(left / 4) entities of at most 4 rows
+
+
+def test_sample_script_caps_entities_at_the_longest_training_entity(sequential, tmp_path):
+    bundle_dir = tmp_path / "bundle"
+    save_bundle(bundle_dir, sequential.model.config, sequential.model.state_dict(), sequential.tokenizer,
+                sequential.layout)
+    meta = tmp_path / "txhousing" / "data" / "meta.json"
+    meta.parent.mkdir(parents=True)
+    meta.write_text(json.dumps({"splits": {"train": {"rows": 20}}}))
+    out = tmp_path / "synth.csv"
+    command = [sys.executable, str(REPO / "scripts" / "sample.py"), f"model_path={bundle_dir}", "dataset=txhousing",
+               f"paths.root={tmp_path}", f"out={out}", "reject_copies_of=null", "seed=2"]
+    old = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    assert old.returncode == 1
+    assert (f"error: {meta}: no 'longest_document_rows' (prepared by an older version); prepare the dataset "
+            "again or set max_rows_per_entity") in old.stderr
+    meta.write_text(json.dumps({"splits": {"train": {"rows": 20, "longest_document_rows": 2}}}))
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    rows = pd.read_csv(out)
+    assert len(rows) >= 20 and rows.groupby("entity").size().max() == 2  # the context alone would allow 3
 
 
 def test_same_seed_same_rows_and_kv_cache_changes_nothing(flat, sequential):

@@ -194,7 +194,9 @@ def write_splits(
                 table_writer.write_table(rows.take(file_rows, schema))
                 n_rows += len(file_rows)
         indexed.finalize()
-        counts[split] = {"rows": n_rows, "documents": int(len(documents)), "tokens": n_rows * tokenizer.row_width}
+        longest = int(layout.lengths()[documents].max()) if len(documents) else 0  # caps generated entities
+        counts[split] = {"rows": n_rows, "documents": int(len(documents)), "tokens": n_rows * tokenizer.row_width,
+                         "longest_document_rows": longest}
     return counts
 
 

@@ -102,11 +102,12 @@ class Feeder:
 def generate_rows(model: GPT, constraints: SlotConstraints, prompt: torch.Tensor, n_rows: int, *,
                   inner_terminators: Sequence[int], last_terminators: Sequence[int],
                   eod_id: int, pad_id: int, settings: SamplingSettings, generator: torch.Generator,
-                  forced: torch.Tensor | None = None, use_cache: bool = True,
-                  cache: KVCache | None = None) -> GeneratedRows:
+                  forced: torch.Tensor | None = None, constant_slots: Sequence[int] = (),
+                  use_cache: bool = True, cache: KVCache | None = None) -> GeneratedRows:
     """Generate up to `n_rows` rows after `prompt` (batch, length); a sequence stops at end-of-document.
 
     forced: (batch, 1 or n_rows, row_width - 1) ids to write instead of sampling, -1 where free.
+    constant_slots: slots that every row after the first copies from the first (an entity's own key).
     inner/last_terminators: ids allowed to end rows before the last / the last row.
     cache: the `cache` of an earlier result, reused when it fits (fresh memory costs page faults).
     """
@@ -127,6 +128,7 @@ def generate_rows(model: GPT, constraints: SlotConstraints, prompt: torch.Tensor
     pad = torch.full((batch,), pad_id, dtype=torch.long, device=device)
     inner, last = constraints.terminators(inner_terminators), constraints.terminators(last_terminators)
     fully_forced = (forced >= 0).all(dim=0).tolist() if forced is not None else None  # [row][slot]
+    constant = set(constant_slots)
     start = window_start(length, lead, width, n_positions)
     feeder = Feeder(model, seq, start, length, min(n_positions, total - start), use_cache, cache)
     for row in range(n_rows):
@@ -139,7 +141,9 @@ def generate_rows(model: GPT, constraints: SlotConstraints, prompt: torch.Tensor
                     wanted, whole = forced[:, at, slot], fully_forced[at][slot]
             else:
                 allowed = last if row == n_rows - 1 else inner
-            if whole:
+            if row > 0 and slot in constant:
+                token = out[:, 0, slot]
+            elif whole:
                 token = wanted
             else:
                 if allowed.single is not None:

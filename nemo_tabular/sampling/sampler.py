@@ -36,7 +36,7 @@ class SampleOptions:
     seed: int = 0
     settings: SamplingSettings = field(default_factory=SamplingSettings)
     conditions: Mapping | str | os.PathLike | pd.DataFrame | None = None
-    max_rows_per_entity: int | None = None
+    max_rows_per_entity: int | None = None  # sequential: cap on an entity's rows; None = what the context holds
     n_entities: int | None = None
     use_cache: bool = True
     reject_copies: TrainingRows | None = None
@@ -62,6 +62,14 @@ def entity_column(bundle: Bundle) -> str:
     return ENTITY_COLUMN
 
 
+def entity_key_slots(bundle: Bundle) -> list[int]:
+    """Row slots of the group_by columns the tokenizer generates: one entity keeps one key in all its rows."""
+    tok = bundle.tokenizer
+    every_slot = range(tok.row_width - 1)
+    return [slot for name in bundle.layout.group_by if name in tok.column_names
+            for slot in every_slot[tok.column_slots(name)]]
+
+
 def filters_copies(conditions) -> bool:
     """Whether dropping copies of training rows applies: always, unless a table of conditions owes one output each."""
     return conditions is None or isinstance(conditions, Mapping)
@@ -79,9 +87,10 @@ def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFram
         per_row_conditions = not isinstance(options.conditions, Mapping)
         forced_all = torch.as_tensor(forced_tokens(tok, table), device=device)
     sequential = bundle.layout.sequential
-    rows_per_doc = 1
+    rows_per_doc, key_slots = 1, []
     if sequential:
         rows_per_doc = options.max_rows_per_entity or (model.config.n_positions - 1) // tok.row_width
+        key_slots = entity_key_slots(bundle)
     target_docs = len(forced_all) if per_row_conditions else (options.n_entities if sequential else None)
     reject = options.reject_copies if filters_copies(options.conditions) else None
     made_rows = made_docs = batches_of_copies = 0
@@ -89,8 +98,8 @@ def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFram
     while True:
         if target_docs is not None:
             batch = min(options.batch_size, target_docs - made_docs)
-        else:
-            batch = options.batch_size if sequential else min(options.batch_size, options.n_rows - made_rows)
+        else:  # entities as long as the longest allowed: enough of them for the rows still wanted
+            batch = min(options.batch_size, -(-(options.n_rows - made_rows) // rows_per_doc))
         if batch <= 0 or (target_docs is None and made_rows >= options.n_rows):
             return
         forced = None
@@ -102,7 +111,7 @@ def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFram
         result = generate_rows(model, constraints, prompt, rows_per_doc, inner_terminators=terminators,
                                last_terminators=(tok.eod_id,), eod_id=tok.eod_id, pad_id=tok.pad_id,
                                settings=options.settings, generator=generator, forced=forced,
-                               use_cache=options.use_cache, cache=cache)
+                               constant_slots=key_slots, use_cache=options.use_cache, cache=cache)
         cache = result.cache
         counts = result.n_rows.cpu().numpy()
         keep = np.arange(rows_per_doc)[None, :] < counts[:, None]

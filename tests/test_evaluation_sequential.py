@@ -142,3 +142,14 @@ def test_samplers_entity_column_keys_synthetic_entities(tmp_path):
     metrics = evaluate(real, real, synth, tmp_path / "report", group_by="shop", order_by="month")
     assert metrics["sequential"]["length"]["synthetic"]["entities"] == 2
     assert metrics["sequential"]["length"]["synthetic"]["mean"] == 3.0
+
+
+def test_a_single_series_table_leaves_out_the_samplers_series_column(tmp_path):
+    """order_by without group_by: the sampler numbers its series, which the real table has no column for."""
+    from nemo_tabular.evaluation import evaluate
+
+    real = pd.DataFrame({"month": range(1, 9), "sales": [1.0, 2.0, 3.0, 2.0, 1.0, 2.0, 3.0, 2.0]})
+    synth = real.assign(entity=[0] * 4 + [1] * 4)
+    metrics = evaluate(real, real, synth, tmp_path / "report", order_by="month")
+    assert metrics["sequential"] is None and metrics["fidelity"]["rows"]["synthetic"] == 8
+    assert metrics["privacy"]["exact_copy_rate"]["synthetic"] == 1.0

@@ -101,9 +101,10 @@ def _evaluate(
     synth, synth_source = _load(synth, "synthetic")
     group_by, order_by = _as_list(group_by), _as_list(order_by)
     # The sampler names each generated entity in its own column when group_by values are generated
-    # (two synthetic entities may share a city): sequential metrics group synthetic rows by it.
+    # (two synthetic entities may share a city), or each series of a single-series table (order_by
+    # alone): sequential metrics group synthetic rows by it.
     synth_entities = None
-    if group_by and ENTITY_COLUMN in synth.columns and ENTITY_COLUMN not in real.columns:
+    if (group_by or order_by) and ENTITY_COLUMN in synth.columns and ENTITY_COLUMN not in real.columns:
         synth_entities = synth[ENTITY_COLUMN]
         synth = synth.drop(columns=ENTITY_COLUMN)
     holdout = check_same_columns(real, holdout, "holdout", holdout_source)

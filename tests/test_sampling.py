@@ -15,7 +15,10 @@ from omegaconf import OmegaConf
 from conftest import REPO, load_tokenizer_settings
 from nemo_tabular.sampling import (GPT, Bundle, GPTConfig, SampleOptions, SamplingSettings, TableLayout,
                                    iter_samples, load_bundle, sample_to_file, save_bundle)
+from nemo_tabular.sampling.conditions import forced_tokens
+from nemo_tabular.sampling.constraints import SlotConstraints
 from nemo_tabular.sampling.copies import TrainingRows, row_fingerprints
+from nemo_tabular.sampling.engine import generate_rows
 from nemo_tabular.sampling.sampler import filters_copies
 from nemo_tabular.sampling.token_choice import choose_tokens, draw_from
 from nemo_tabular.tokenizer import TabularTokenizer, TokenizerError
@@ -299,15 +302,44 @@ def test_copies_are_filtered_unless_a_table_of_conditions_owes_each_output():
     assert not filters_copies("wanted.csv") and not filters_copies(pd.DataFrame({"cut": ["Fair"]}))
 
 
-def test_sequential_entities_with_a_copied_row_are_drawn_again_whole(sequential):
-    options = dict(n_rows=1, n_entities=6, batch_size=3, seed=8, max_rows_per_entity=5)
+def test_a_copied_row_of_an_entity_is_drawn_again_in_place(sequential):
+    options = dict(n_rows=1, n_entities=3, batch_size=3, seed=3, max_rows_per_entity=6)
     first = sample(sequential, **options)
-    copied = first[first.entity.isin([0, 4])].drop(columns="entity").iloc[[0, -1]]  # a row of entities 0 and 4
-    training = TrainingRows(training_tokens(copied, sequential))
+    longest = first.groupby("entity").size().idxmax()
+    entity = first[first.entity == longest].reset_index(drop=True)
+    assert len(entity) >= 3
+    training = TrainingRows(training_tokens(entity.drop(columns="entity").iloc[[2]], sequential))
     again = sample(sequential, **options, reject_copies=training)
-    assert training.rejected == 2 and again.entity.nunique() == 6 and list(again.entity.unique()) == list(range(6))
+    assert training.rejected >= 1 and training.left_out == 0 and again.entity.nunique() == 3
     assert not training.copies(training_tokens(again.drop(columns="entity"), sequential)).any()
-    # the entities without a copied row come out as before, renumbered
-    kept = first[first.entity.isin([1, 2, 3, 5])].reset_index(drop=True)
-    kept["entity"] = kept.entity.map({1: 0, 2: 1, 3: 2, 5: 3})
-    pd.testing.assert_frame_equal(again[again.entity < 4].reset_index(drop=True), kept)
+    # everything drawn before the copied row is unchanged, in every entity of the batch
+    before = lambda frame: frame.groupby("entity").head(2).reset_index(drop=True)
+    pd.testing.assert_frame_equal(before(again), before(first))
+    # drawing again rewinds the KV cache: the same rows without one
+    without_cache = sample(sequential, **options, use_cache=False,
+                           reject_copies=TrainingRows(training_tokens(entity.drop(columns="entity").iloc[[2]],
+                                                                      sequential)))
+    pd.testing.assert_frame_equal(again, without_cache)
+
+
+def test_a_row_that_every_draw_copies_is_left_out_and_kept_as_history(sequential):
+    tok, model = sequential.tokenizer, sequential.model
+    constraints = SlotConstraints(tok, model.config.vocab_size, "cpu")
+    city = tok.column_slots("city").start
+    austin, waco = forced_tokens(tok, pd.DataFrame({"city": ["Austin", "Waco"]}))[:, city].tolist()
+    forced = torch.full((3, 1, tok.row_width - 1), -1, dtype=torch.long)
+    forced[:, 0, city] = torch.tensor([austin, waco, waco])  # the first sequence's rows all "copy"
+    calls = []
+
+    def austin_rows(ids):
+        calls.append(len(ids))
+        return (ids[:, city] == austin).numpy()
+
+    prompt = torch.full((3, 1), tok.eod_id, dtype=torch.long)
+    result = generate_rows(model, constraints, prompt, 4, inner_terminators=(tok.eor_id,),
+                           last_terminators=(tok.eod_id,), eod_id=tok.eod_id, pad_id=tok.pad_id,
+                           settings=SamplingSettings(), generator=torch.Generator().manual_seed(0), forced=forced,
+                           is_copy=austin_rows, max_draws=3)
+    assert result.n_rows.tolist() == [4, 4, 4]
+    assert result.left_out.tolist() == [[True] * 4, [False] * 4, [False] * 4]
+    assert calls == [3] * 3 * 4  # three draws of every row, each checking the three sequences

@@ -38,6 +38,7 @@ class TrainingRows:
     def __init__(self, row_tokens: np.ndarray):
         self.fingerprints = np.unique(row_fingerprints(row_tokens))
         self.checked = self.rejected = 0  # sampled rows compared, and how many of them were copies
+        self.left_out = 0  # sequential tables: copied rows that every draw repeated, left out of their entity
 
     @classmethod
     def from_table(cls, tokenizer: TabularTokenizer, path: str | os.PathLike) -> "TrainingRows":
@@ -49,9 +50,18 @@ class TrainingRows:
         """A boolean per row of `row_tokens` (terminator left out): True where it equals a training row."""
         return np.isin(row_fingerprints(row_tokens), self.fingerprints)
 
+    def check(self, row_tokens: np.ndarray) -> np.ndarray:
+        """copies(), counted in `checked` and `rejected`."""
+        copies = self.copies(row_tokens)
+        self.checked += len(copies)
+        self.rejected += int(copies.sum())
+        return copies
+
     def summary(self) -> str:
         """How many sampled rows copied a training row; a warning when most did (the model memorized the table)."""
         note = f"dropped {self.rejected:,} copies of training rows"
+        if self.left_out:
+            note += f" ({self.left_out:,} stayed copies after every draw and were left out of their entities)"
         share = self.rejected / max(self.checked, 1)
         if share > 0.5:
             note += (f" ({share:.0%} of sampled rows: the model has memorized much of the table; fewer training "

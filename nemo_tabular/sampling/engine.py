@@ -8,7 +8,7 @@ the most recent whole rows (the KV cache is rebuilt from that window).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -23,11 +23,14 @@ class GeneratedRows:
     """tokens: (batch, n_rows, row_width), pad after a sequence's end-of-document; n_rows: rows per sequence.
 
     cache: the KV cache used (None without one), to pass to the next call of the same batch size.
+    left_out: (batch, n_rows) rows that still copied a training row after every draw (None without a check):
+    they stay in the sequence as history but are not to be written.
     """
 
     tokens: torch.Tensor
     n_rows: torch.Tensor
     cache: KVCache | None = None
+    left_out: torch.Tensor | None = None
 
 
 def window_start(length: int, lead: int, row_width: int, n_positions: int) -> int:
@@ -36,6 +39,16 @@ def window_start(length: int, lead: int, row_width: int, n_positions: int) -> in
         return 0
     rows_to_drop = -(-(length + row_width - n_positions - lead) // row_width)
     return lead + rows_to_drop * row_width
+
+
+def copied_rows(is_copy: Callable[[torch.Tensor], torch.Tensor], rows: torch.Tensor,
+                alive: torch.Tensor) -> torch.Tensor:
+    """A bool per sequence: alive and its row (row_width - 1 ids, no terminator) copies a training row."""
+    copied = torch.zeros_like(alive)
+    live = alive.nonzero().squeeze(1)
+    if len(live):
+        copied[live] = torch.as_tensor(is_copy(rows[live]), dtype=torch.bool, device=alive.device)
+    return copied
 
 
 def draw(model: GPT, hidden: torch.Tensor, allowed: Allowed, settings: SamplingSettings,
@@ -85,6 +98,18 @@ class Feeder:
         if self.cache is not None:
             self.cache.reset()
 
+    def rewind(self, length: int, start: int) -> None:
+        """Forget the tokens from `length` on (a row drawn again) with the window back at `start`.
+
+        With the cache and an unmoved window, the cache is cut before token length - 1, which is fed
+        again for the hidden state the row starts from; otherwise the window is fed anew.
+        """
+        if self.cache is not None and start == self.start and self.fed >= length > start:
+            self.cache.length = length - 1 - start
+            self.fed = length - 1
+        else:
+            self.slide(start)
+
     def latest(self, length: int) -> torch.Tensor:
         """Hidden states (batch, d_model) after the first `length` tokens of every sequence."""
         if self.fed < length:
@@ -103,11 +128,15 @@ def generate_rows(model: GPT, constraints: SlotConstraints, prompt: torch.Tensor
                   inner_terminators: Sequence[int], last_terminators: Sequence[int],
                   eod_id: int, pad_id: int, settings: SamplingSettings, generator: torch.Generator,
                   forced: torch.Tensor | None = None, constant_slots: Sequence[int] = (),
+                  is_copy: Callable[[torch.Tensor], torch.Tensor] | None = None, max_draws: int = 10,
                   use_cache: bool = True, cache: KVCache | None = None) -> GeneratedRows:
     """Generate up to `n_rows` rows after `prompt` (batch, length); a sequence stops at end-of-document.
 
     forced: (batch, 1 or n_rows, row_width - 1) ids to write instead of sampling, -1 where free.
     constant_slots: slots that every row after the first copies from the first (an entity's own key).
+    is_copy: a bool per row of (k, row_width - 1) ids, True where it copies a training row. Such a row
+    is drawn again in place, with the same history, up to `max_draws` draws in all; one that stays a
+    copy is kept as history and marked in `left_out`.
     inner/last_terminators: ids allowed to end rows before the last / the last row.
     cache: the `cache` of an earlier result, reused when it fits (fresh memory costs page faults).
     """
@@ -129,9 +158,13 @@ def generate_rows(model: GPT, constraints: SlotConstraints, prompt: torch.Tensor
     inner, last = constraints.terminators(inner_terminators), constraints.terminators(last_terminators)
     fully_forced = (forced >= 0).all(dim=0).tolist() if forced is not None else None  # [row][slot]
     constant = set(constant_slots)
+    left_out = torch.zeros(batch, n_rows, dtype=torch.bool, device=device) if is_copy is not None else None
+    redo, draws = None, 0  # while a copied row is drawn again: the other sequences' tokens, -1 where drawn
     start = window_start(length, lead, width, n_positions)
     feeder = Feeder(model, seq, start, length, min(n_positions, total - start), use_cache, cache)
-    for row in range(n_rows):
+    row = 0
+    while row < n_rows:
+        row_length, row_start = length, start
         for slot in range(width):
             wanted, whole = None, False
             if slot < width - 1:
@@ -152,18 +185,32 @@ def generate_rows(model: GPT, constraints: SlotConstraints, prompt: torch.Tensor
                     token = draw(model, feeder.latest(length), allowed, settings, generator)
                 if wanted is not None:
                     token = torch.where(wanted >= 0, wanted, token)
+            if redo is not None:
+                token = torch.where(redo[:, slot] >= 0, redo[:, slot], token)
             if not all_alive:
                 token = torch.where(alive, token, pad)
             out[:, row, slot] = token
             seq[:, length] = token
             length += 1
+            if slot == width - 1 and is_copy is not None:
+                copied = copied_rows(is_copy, out[:, row, :-1], alive)
+                draws += 1
+                if bool(copied.any()) and draws < max_draws:
+                    redo = torch.where(copied[:, None], -1, out[:, row])
+                    length, start = row_length, row_start
+                    feeder.rewind(length, start)
+                    break  # draw this row again
+                left_out[:, row] = copied
+                redo, draws = None, 0
             if slot == width - 1:
                 rows_done += alive.long()
                 alive &= token != eod_id
                 all_alive = bool(alive.all())
                 if not all_alive and not bool(alive.any()):
-                    return GeneratedRows(out, rows_done, feeder.cache)
+                    return GeneratedRows(out, rows_done, feeder.cache, left_out)
             if length - start > n_positions:
                 start = window_start(length, lead, width, n_positions)
                 feeder.slide(start)
-    return GeneratedRows(out, rows_done, feeder.cache)
+        else:
+            row += 1
+    return GeneratedRows(out, rows_done, feeder.cache, left_out)

@@ -27,8 +27,9 @@ MAX_BATCHES_OF_COPIES = 20  # consecutive batches with nothing but training copi
 class SampleOptions:
     """What to generate; n_rows is ignored when conditions come as a table (one row/entity per condition row).
 
-    reject_copies: a row equal to one of these training rows is dropped and drawn again, in a sequential
-    table with its whole entity (not applied with a table of conditions, whose rows each owe one output).
+    reject_copies: a row equal to one of these training rows is dropped and drawn again; in a sequential
+    table in place, with the same history (not applied with a table of conditions, whose rows each owe one
+    output).
     """
 
     n_rows: int = 1000
@@ -93,6 +94,15 @@ def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFram
         key_slots = entity_key_slots(bundle)
     target_docs = len(forced_all) if per_row_conditions else (options.n_entities if sequential else None)
     reject = options.reject_copies if filters_copies(options.conditions) else None
+
+    def written_copies(frame: pd.DataFrame) -> np.ndarray:
+        # compare what is written: a digit past the fitted range decodes clipped, like the training value
+        return reject.check(tok.encode(frame)[:, :-1])
+
+    is_copy = None
+    if reject is not None and sequential:
+        def is_copy(ids: torch.Tensor) -> np.ndarray:
+            return written_copies(tok.decode(ids.cpu().numpy()))
     made_rows = made_docs = batches_of_copies = 0
     cache = None
     while True:
@@ -111,20 +121,21 @@ def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFram
         result = generate_rows(model, constraints, prompt, rows_per_doc, inner_terminators=terminators,
                                last_terminators=(tok.eod_id,), eod_id=tok.eod_id, pad_id=tok.pad_id,
                                settings=options.settings, generator=generator, forced=forced,
-                               constant_slots=key_slots, use_cache=options.use_cache, cache=cache)
+                               constant_slots=key_slots, is_copy=is_copy, use_cache=options.use_cache,
+                               cache=cache)
         cache = result.cache
-        counts = result.n_rows.cpu().numpy()
-        keep = np.arange(rows_per_doc)[None, :] < counts[:, None]
+        keep = np.arange(rows_per_doc)[None, :] < result.n_rows.cpu().numpy()[:, None]
+        if result.left_out is not None:  # rows that stayed copies: history for their entity, never written
+            left_out = result.left_out.cpu().numpy() & keep
+            reject.left_out += int(left_out.sum())
+            keep &= ~left_out
+        counts = keep.sum(axis=1)
+        counts = counts[counts > 0] if sequential else counts
         frame = stable_dtypes(tok.decode(result.tokens.cpu().numpy()[keep][:, :-1]), bundle)
         if reject is not None:
-            # compare what is written: a digit past the fitted range decodes clipped, like the training value
-            copies = reject.copies(tok.encode(frame)[:, :-1])
-            reject.checked += len(copies)
-            reject.rejected += int(copies.sum())
-            doc_of_row = np.repeat(np.arange(batch), counts)
-            clean = np.ones(batch, dtype=bool)
-            clean[doc_of_row[copies]] = False  # an entity with a copied row is drawn again as a whole
-            frame, counts = frame[clean[doc_of_row]].reset_index(drop=True), counts[clean]
+            if not sequential:
+                copies = written_copies(frame)
+                frame, counts = frame[~copies].reset_index(drop=True), counts[~copies]
             batches_of_copies = batches_of_copies + 1 if frame.empty else 0
             if batches_of_copies == MAX_BATCHES_OF_COPIES:
                 raise ValueError(f"{MAX_BATCHES_OF_COPIES} batches in a row held only copies of training rows; "

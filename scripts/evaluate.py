@@ -44,10 +44,10 @@ def run(cfg: DictConfig) -> str:
         f"valid {metrics['validity']['valid_share']:.3f}",
     ]
     if metrics["utility"] is not None:
-        ratios = ", ".join(
-            f"{name} {value:.3f}" for name, value in metrics["utility"]["ratio"].items() if value is not None
-        )
-        summary.append(f"utility ratio {ratios}")
+        ratio = metrics["utility"]["ratio"]
+        ratios = ", ".join(f"{name} {'n/a' if value is None else format(value, '.3f')}" for name, value in ratio.items())
+        undefined = " (n/a: the model trained on real rows scores 0 or less)" if None in ratio.values() else ""
+        summary.append(f"utility ratio {ratios}{undefined}")
     return f"{cfg.out}: " + "; ".join(summary)
 
 

@@ -285,6 +285,14 @@ def test_rejected_copies_of_training_rows_are_drawn_again(flat):
                                                 reject_copies=TrainingRows(training_tokens(first, flat))))
 
 
+def test_filtered_flat_sampling_draws_full_batches_and_keeps_exactly_n_rows(flat):
+    training = TrainingRows(training_tokens(sample(flat, n_rows=50, batch_size=50, seed=6), flat))
+    rows = sample(flat, n_rows=10, batch_size=50, seed=6, reject_copies=training)
+    # the first batch repeats the 50 training rows; the second is a full batch too, cut to the 10 rows still owed
+    assert len(rows) == 10 and training.checked == 100 and training.rejected >= 50
+    assert not training.copies(training_tokens(rows, flat)).any()
+
+
 def training_tokens(frame: pd.DataFrame, bundle: Bundle) -> np.ndarray:
     return bundle.tokenizer.encode(frame)[:, :-1]
 

@@ -108,6 +108,8 @@ def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFram
     while True:
         if target_docs is not None:
             batch = min(options.batch_size, target_docs - made_docs)
+        elif reject is not None and not sequential:  # full batches: most of a memorized table's draws are copies
+            batch = options.batch_size
         else:  # entities as long as the longest allowed: enough of them for the rows still wanted
             batch = min(options.batch_size, -(-(options.n_rows - made_rows) // rows_per_doc))
         if batch <= 0 or (target_docs is None and made_rows >= options.n_rows):
@@ -135,7 +137,8 @@ def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFram
         if reject is not None:
             if not sequential:
                 copies = written_copies(frame)
-                frame, counts = frame[~copies].reset_index(drop=True), counts[~copies]
+                wanted = np.flatnonzero(~copies)[:options.n_rows - made_rows]
+                frame, counts = frame.iloc[wanted].reset_index(drop=True), counts[wanted]
             batches_of_copies = batches_of_copies + 1 if frame.empty else 0
             if batches_of_copies == MAX_BATCHES_OF_COPIES:
                 raise ValueError(f"{MAX_BATCHES_OF_COPIES} batches in a row held only copies of training rows; "

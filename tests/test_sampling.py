@@ -18,7 +18,7 @@ from nemo_tabular.sampling import (GPT, Bundle, GPTConfig, SampleOptions, Sampli
 from nemo_tabular.sampling.conditions import forced_tokens
 from nemo_tabular.sampling.constraints import SlotConstraints
 from nemo_tabular.sampling.copies import TrainingRows, row_fingerprints
-from nemo_tabular.sampling.engine import generate_rows
+from nemo_tabular.sampling.engine import generate_rows, window_start
 from nemo_tabular.sampling.sampler import filters_copies
 from nemo_tabular.sampling.token_choice import choose_tokens, draw_from
 from nemo_tabular.tokenizer import TabularTokenizer, TokenizerError
@@ -122,6 +122,16 @@ def test_sample_script_caps_entities_at_the_longest_training_entity(sequential, 
     assert done.returncode == 0, done.stderr
     rows = pd.read_csv(out)
     assert len(rows) >= 20 and rows.groupby("entity").size().max() == 2  # the context alone would allow 3
+
+
+@pytest.mark.parametrize("room_rows", [1, 6])
+def test_a_slide_keeps_the_most_recent_whole_rows_that_leave_the_room_asked_for(room_rows):
+    lead, width, n_positions = 1, 19, 256
+    for length in range(lead + 7 * width, lead + 40 * width + 1, width):
+        start = window_start(length, lead, width, n_positions, room_rows)
+        assert start == 0 or ((start - lead) % width == 0 and start < length)  # a row boundary, rows kept
+        assert length - start + room_rows * width <= n_positions  # the room is there
+        assert start == 0 or length - (start - width) + room_rows * width > n_positions  # no row too many dropped
 
 
 def test_same_seed_same_rows_and_kv_cache_changes_nothing(flat, sequential):

@@ -61,7 +61,7 @@ class TrainingRows:
         """How many sampled rows copied a training row; a warning when most did (the model memorized the table)."""
         note = f"dropped {self.rejected:,} copies of training rows"
         if self.left_out:
-            note += f" ({self.left_out:,} stayed copies after every draw and were left out of their entities)"
+            note += f" (of these, {self.left_out:,} left out of their entities: every draw copied)"
         share = self.rejected / max(self.checked, 1)
         if share > 0.5:
             note += (f" ({share:.0%} of sampled rows: the model has memorized much of the table; fewer training "

@@ -3,7 +3,8 @@
 A prompt is an optional leading end-of-document token followed by whole rows (row_width tokens
 each). All sequences of a batch advance in lockstep, so they share the slot at every step.
 When a sequence would outgrow the model's context, the window restarts at a row boundary and keeps
-the most recent whole rows (the KV cache is rebuilt from that window).
+the most recent whole rows, about half a context of them, so that the next slide is many rows away
+(the KV cache is rebuilt from the window at every slide).
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ class GeneratedRows:
     left_out: torch.Tensor | None = None
 
 
-def window_start(length: int, lead: int, row_width: int, n_positions: int) -> int:
-    """First token of the most recent whole rows that leave room for one more row in the context."""
-    if length + row_width <= n_positions:
+def window_start(length: int, lead: int, row_width: int, n_positions: int, room_rows: int = 1) -> int:
+    """First token of the most recent whole rows that leave room for `room_rows` more rows in the context."""
+    room = room_rows * row_width
+    if length + room <= n_positions:
         return 0
-    rows_to_drop = -(-(length + row_width - n_positions - lead) // row_width)
+    rows_to_drop = -(-(length + room - n_positions - lead) // row_width)
     return lead + rows_to_drop * row_width
 
 
@@ -161,6 +163,8 @@ def generate_rows(model: GPT, constraints: SlotConstraints, prompt: torch.Tensor
     left_out = torch.zeros(batch, n_rows, dtype=torch.bool, device=device) if is_copy is not None else None
     redo, draws = None, 0  # while a copied row is drawn again: the other sequences' tokens, -1 where drawn
     start = window_start(length, lead, width, n_positions)
+    # a slide feeds the whole window again: leave room for half a context of rows before the next one
+    slide_room = max(1, (n_positions - lead) // width // 2)
     feeder = Feeder(model, seq, start, length, min(n_positions, total - start), use_cache, cache)
     row = 0
     while row < n_rows:
@@ -209,7 +213,7 @@ def generate_rows(model: GPT, constraints: SlotConstraints, prompt: torch.Tensor
                 if not all_alive and not bool(alive.any()):
                     return GeneratedRows(out, rows_done, feeder.cache, left_out)
             if length - start > n_positions:
-                start = window_start(length, lead, width, n_positions)
+                start = window_start(length, lead, width, n_positions, slide_room)
                 feeder.slide(start)
         else:
             row += 1

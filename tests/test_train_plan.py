@@ -8,6 +8,7 @@ from nemo_tabular.training.plan import (
     EarlyStopping,
     TimeBudget,
     evaluation_interval,
+    planned_dropout,
     planned_steps,
     train_split_tokens,
 )
@@ -83,3 +84,14 @@ def test_early_stopping_waits_patience_validations_for_a_new_best():
     assert never.misses == 3 and not never.exhausted
     with pytest.raises(ValueError, match="train.patience=0: expected validations >= 1 or null"):
         EarlyStopping(patience=0)
+
+
+def test_auto_dropout_regularizes_only_runs_the_step_floor_lifts():
+    small, large = dict(train_tokens=2000, tokens_per_step=8192), dict(train_tokens=871_131, tokens_per_step=8192)
+    assert planned_dropout("auto", "auto", 10, **small, min_steps=300) == 0.1      # 3 steps lifted to 300
+    assert planned_dropout("auto", "auto", 10, **large, min_steps=300) == 0.0      # 1064 steps: epochs rule
+    assert planned_dropout("auto", "auto", 10, **small, min_steps=1) == 0.0        # no floor, nothing lifted
+    assert planned_dropout("auto", 5000, 10, **small, min_steps=300) == 0.0        # explicit steps: the user's call
+    assert planned_dropout(0.3, "auto", 10, **small, min_steps=300) == 0.3         # a number wins
+    with pytest.raises(ValueError, match=r"model.dropout=1.5: expected a probability in \[0, 1\) or 'auto'"):
+        planned_dropout(1.5, "auto", 10, **small)

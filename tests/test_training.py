@@ -102,7 +102,13 @@ def test_auto_length_and_time_budget(root):
     meta = json.loads((root / "data" / "meta.json").read_text())
     tokens_per_step = 8 * 64  # global batch x seq_length in SMALL
     train(root, "auto", "train.steps=auto", "train.epochs=0.05", "train.min_steps=1")
-    assert summary(root, "auto")["steps"] == -(-0.05 * meta["splits"]["train"]["tokens"] // tokens_per_step)
+    epoch_steps = -(-0.05 * meta["splits"]["train"]["tokens"] // tokens_per_step)
+    assert summary(root, "auto")["steps"] == epoch_steps
+    assert OmegaConf.load(root / "auto" / "checkpoints" / "config.yaml").model.dropout == 0.0  # model.dropout=auto
+    done = train(root, "lifted", "train.steps=auto", "train.epochs=0.05", f"train.min_steps={int(epoch_steps) + 2}")
+    assert summary(root, "lifted")["steps"] == epoch_steps + 2
+    assert OmegaConf.load(root / "lifted" / "checkpoints" / "config.yaml").model.dropout == 0.1
+    assert "model.dropout=auto: 0.10" in done.stdout + done.stderr
     planned = -(-20 * meta["splits"]["train"]["tokens"] // tokens_per_step)
     train(root, "budget", "train.steps=auto", "train.epochs=20", "train.max_minutes=0.05", "train.eval_every=50")
     budgeted = summary(root, "budget")

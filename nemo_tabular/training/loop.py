@@ -32,7 +32,8 @@ from .checkpoint import latest_checkpoint, load_model_weights, load_training_sta
 from .data import batches, build_datasets
 from .layout import validate_parallel_layout
 from .metrics import MetricsWriter
-from .plan import EarlyStopping, TimeBudget, evaluation_interval, planned_steps, train_split_tokens
+from .plan import (EarlyStopping, TimeBudget, evaluation_interval, planned_dropout, planned_steps,
+                   train_split_tokens)
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +101,19 @@ def train(cfg: DictConfig) -> dict:
 
     tokenizer = TabularTokenizer.load(Path(cfg.paths.data_dir) / "tokenizer.json")
     bf16 = resolve_precision(cfg.precision)
+    micro, global_batch = int(cfg.train.micro_batch), int(cfg.train.global_batch)
+    seq_length = int(cfg.model.seq_length)
+    tokens_per_step = global_batch * seq_length
+    train_tokens = train_split_tokens(cfg.paths.data_dir)
+    steps = planned_steps(cfg.train.steps, cfg.train.epochs, train_tokens, tokens_per_step, cfg.train.min_steps)
+    dropout = planned_dropout(cfg.model.dropout, cfg.train.steps, cfg.train.epochs, train_tokens, tokens_per_step,
+                              cfg.train.min_steps)
+    if cfg.model.dropout == "auto" and dropout and rank == 0:
+        log.info("model.dropout=auto: %.2f, since train.min_steps=%s lifts the run past train.epochs=%s passes",
+                 dropout, cfg.train.min_steps, cfg.train.epochs)
+    cfg.model.dropout = dropout  # the checkpoint's config holds the number the weights were trained with
     config = transformer_config(cfg.model, tp, pp, bf16)
     vocab = padded_vocab_size(tokenizer.vocab_size, int(cfg.model.vocab_multiple), tp)
-    seq_length = int(cfg.model.seq_length)
     model = build_gpt(config, vocab, seq_length, parallel_state.is_pipeline_first_stage(),
                       parallel_state.is_pipeline_last_stage(),
                       document_mask=bool(cfg.train.reset_attention)).to(device)
@@ -120,10 +131,6 @@ def train(cfg: DictConfig) -> dict:
         optimizer="adam", lr=float(cfg.train.lr), min_lr=float(cfg.train.min_lr),
         weight_decay=float(cfg.train.weight_decay), adam_beta1=0.9, adam_beta2=0.95, clip_grad=clip,
         bf16=bf16, params_dtype=config.params_dtype, use_distributed_optimizer=not cpu), [model])
-    micro, global_batch = int(cfg.train.micro_batch), int(cfg.train.global_batch)
-    tokens_per_step = global_batch * seq_length
-    steps = planned_steps(cfg.train.steps, cfg.train.epochs, train_split_tokens(cfg.paths.data_dir), tokens_per_step,
-                          cfg.train.min_steps)
     budget = TimeBudget(cfg.train.max_minutes)
     scheduler = OptimizerParamScheduler(
         optimizer, init_lr=0.0, max_lr=float(cfg.train.lr), min_lr=float(cfg.train.min_lr),

@@ -2,10 +2,11 @@
 
 `train.steps=auto` turns `train.epochs` into steps from the prepared split's token count (at least
 `train.min_steps`, so a small table still gets enough updates), so the default adapts to the table's
-size. `train.patience` stops a run whose validation loss has not improved for that many
-validations, the guard against memorising a small table. `train.max_minutes` fits the run into a wall-clock budget: after
-a few timed steps the run is shortened (never lengthened) so that the cosine schedule still ends at
-min_lr when the time is up, and the loop stops when the budget is spent whatever the estimate said.
+size; `model.dropout=auto` regularizes exactly the runs that floor lifts. `train.patience` stops a run
+whose validation loss has not improved for that many validations. `train.max_minutes` fits the run into
+a wall-clock budget: after a few timed steps the run is shortened (never lengthened) so that the cosine
+schedule still ends at min_lr when the time is up, and the loop stops when the budget is spent whatever
+the estimate said.
 """
 
 from __future__ import annotations
@@ -33,6 +34,24 @@ def planned_steps(steps: int | str, epochs: float, train_tokens: int, tokens_per
     if not epochs or float(epochs) <= 0:
         raise ValueError(f"train.steps=auto needs train.epochs > 0, got {epochs}")
     return max(1, int(min_steps or 1), math.ceil(float(epochs) * train_tokens / tokens_per_step))
+
+
+MANY_PASSES_DROPOUT = 0.1  # macrodata, 173 rows lifted to ~400 passes: DCR share 0.536 -> 0.503, same quality
+
+
+def planned_dropout(dropout: float | str, steps: int | str, epochs: float, train_tokens: int, tokens_per_step: int,
+                    min_steps: int = 1) -> float:
+    """`model.dropout` as given, or for 'auto' MANY_PASSES_DROPOUT where `train.min_steps` lifts a steps=auto plan
+    past `train.epochs` passes (a small table, read so often that it is memorized), else 0."""
+    if dropout != "auto":
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"model.dropout={dropout}: expected a probability in [0, 1) or 'auto'")
+        return float(dropout)
+    if steps != "auto":
+        return 0.0
+    lifted = planned_steps(steps, epochs, train_tokens, tokens_per_step, min_steps) > planned_steps(
+        steps, epochs, train_tokens, tokens_per_step)
+    return MANY_PASSES_DROPOUT if lifted else 0.0
 
 
 def evaluation_interval(eval_every: int | str, steps: int) -> int:

@@ -138,6 +138,18 @@ def test_txhousing_groups_become_ordered_documents(tmp_path):
     assert (len(valid), len(test)) == (2, 5)
 
 
+def test_first_columns_lead_the_token_order_and_the_rows_round_trip(tmp_path):
+    data_dir = prep(tmp_path, "limit_rows=300", "dataset.first_columns=[price,clarity]")
+    tokenizer = TabularTokenizer.load(data_dir / "tokenizer.json")
+    source = pd.read_csv(DIAMONDS, nrows=300)
+    order = ["price", "clarity"] + [c for c in source.columns if c not in ("price", "clarity")]
+    assert [spec.name for spec in tokenizer.columns] == order
+    assert json.loads((data_dir / "meta.json").read_text())["columns"] == order
+    train = pd.read_parquet(data_dir / "train.parquet")
+    assert list(train.columns) == order
+    assert_same_rows(tokenizer.decode(np.concatenate(read_split(data_dir, "train", tokenizer))), train, tokenizer)
+
+
 def test_single_series_is_split_by_time(tmp_path):
     data_dir = prep(tmp_path, "dataset=macrodata")
     times = {s: pd.read_parquet(data_dir / f"{s}.parquet")[["year", "quarter"]].apply(tuple, axis=1) for s in SPLITS}
@@ -208,6 +220,8 @@ def test_rerun_replaces_output_and_failed_rerun_keeps_it(tmp_path):
         ("dataset.order_by=[carat,when]", r"diamonds\.csv: order_by names column 'when'"),
         ("+dataset.columns.weight={decimals:1}", r"diamonds\.csv: columns names column 'weight'"),
         ("dataset.target=value", r"diamonds\.csv: target names column 'value'"),
+        ("dataset.first_columns=[price,mass]", r"diamonds\.csv: first_columns names column 'mass'"),
+        ("dataset.first_columns=[price,cut,price]", r"diamonds\.csv: first_columns names \['price'\] more than once"),
     ],
 )
 def test_config_naming_a_missing_column_fails_before_writing(tmp_path, override, message):

@@ -19,7 +19,7 @@ from nemo_tabular.data.documents import DocumentKeys, DocumentLayout
 from nemo_tabular.data.encoding import encode_chunks
 from nemo_tabular.data.errors import DataPrepError
 from nemo_tabular.data.indexed import DocumentWriter
-from nemo_tabular.data.schema import ChunkCoercer, as_list, check_columns, declared_kinds
+from nemo_tabular.data.schema import ChunkCoercer, as_list, check_columns, declared_kinds, leading_first
 from nemo_tabular.data.scratch import RowStore, TokenStore
 from nemo_tabular.data.sources import count_rows, iter_chunks, open_source, source_columns
 from nemo_tabular.data.splits import SPLITS, split_documents, split_series
@@ -39,6 +39,7 @@ class PrepOptions:
     order_by: list[str]
     overrides: dict[str, dict]
     drop: list[str]
+    first_columns: list[str]
     target: str | None
     tokenizer_settings: DictConfig
     tokenizer_path: str | None
@@ -61,6 +62,7 @@ class PrepOptions:
             order_by=as_list(dataset.order_by),
             overrides=OmegaConf.to_container(dataset.columns, resolve=True) if dataset.columns else {},
             drop=as_list(dataset.drop),
+            first_columns=as_list(dataset.get("first_columns")),  # absent in dataset configs written before it
             target=dataset.target,
             tokenizer_settings=cfg.tokenizer,
             tokenizer_path=cfg.tokenizer_path,
@@ -85,7 +87,7 @@ def prepare_dataset(cfg: DictConfig) -> Path:
     with open_source(options.source) as path:
         columns = source_columns(path)
         check_columns(path, columns, options.group_by, options.order_by, options.overrides, options.drop,
-                      options.target)
+                      options.target, options.first_columns)
         tokenizer = load_or_fit_tokenizer(path, options)
         with replace_directory(options.output) as work:
             tokenizer.save(work / TOKENIZER_FILE)
@@ -107,7 +109,7 @@ def chunk_stream(path: Path, options: PrepOptions, description: str) -> Iterator
     chunks = iter_chunks(path, options.chunk_rows, options.limit_rows, text_columns, options.drop)
     with tqdm(total=count_rows(path, options.limit_rows), unit="rows", unit_scale=True, desc=description) as bar:
         for chunk in chunks:
-            yield coerce(chunk)
+            yield coerce(chunk[leading_first(list(chunk.columns), options.first_columns)])
             bar.update(len(chunk))
 
 

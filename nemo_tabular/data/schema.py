@@ -30,11 +30,16 @@ def check_columns(
     overrides: Mapping[str, object],
     drop: Sequence[str],
     target: str | None,
+    first_columns: Sequence[str] = (),
 ) -> None:
     """Raise naming the file and column when the dataset config refers to a column the file lacks."""
     available = set(columns)
     roles = [("drop", c) for c in drop] + [("group_by", c) for c in group_by] + [("order_by", c) for c in order_by]
     roles += [("columns", c) for c in overrides] + ([("target", target)] if target else [])
+    roles += [("first_columns", c) for c in first_columns]
+    repeated = sorted({c for c in first_columns if list(first_columns).count(c) > 1})
+    if repeated:
+        raise DataPrepError(f"{path}: first_columns names {repeated} more than once")
     for role, column in roles:
         if column not in available:
             raise DataPrepError(
@@ -43,6 +48,12 @@ def check_columns(
     for role, column in roles:
         if role != "drop" and column in drop:
             raise DataPrepError(f"{path}: {role} names column {column!r}, which dataset.drop removes")
+
+
+def leading_first(columns: Sequence[str], first_columns: Sequence[str]) -> list[str]:
+    """The column (token) order: `first_columns` in their given order, then the rest in the file's order."""
+    leading = [c for c in first_columns if c in columns]
+    return leading + [c for c in columns if c not in leading]
 
 
 def declared_kinds(overrides: Mapping[str, Mapping[str, object]]) -> dict[str, str]:

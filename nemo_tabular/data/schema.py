@@ -51,9 +51,8 @@ def check_columns(
 
 
 def leading_first(columns: Sequence[str], first_columns: Sequence[str]) -> list[str]:
-    """The column (token) order: `first_columns` in their given order, then the rest in the file's order."""
-    leading = [c for c in first_columns if c in columns]
-    return leading + [c for c in columns if c not in leading]
+    """The column (token) order: `first_columns` (validated by check_columns), then the rest in the file's order."""
+    return list(first_columns) + [c for c in columns if c not in first_columns]
 
 
 def declared_kinds(overrides: Mapping[str, Mapping[str, object]]) -> dict[str, str]:

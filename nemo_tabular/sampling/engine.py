@@ -196,17 +196,17 @@ def generate_rows(model: GPT, constraints: SlotConstraints, prompt: torch.Tensor
             out[:, row, slot] = token
             seq[:, length] = token
             length += 1
-            if slot == width - 1 and is_copy is not None:
-                copied = copied_rows(is_copy, out[:, row, :-1], alive)
-                draws += 1
-                if bool(copied.any()) and draws < max_draws:
-                    redo = torch.where(copied[:, None], -1, out[:, row])
-                    length, start = row_length, row_start
-                    feeder.rewind(length, start)
-                    break  # draw this row again
-                left_out[:, row] = copied
-                redo, draws = None, 0
             if slot == width - 1:
+                if is_copy is not None:
+                    copied = copied_rows(is_copy, out[:, row, :-1], alive)
+                    draws += 1
+                    if bool(copied.any()) and draws < max_draws:
+                        redo = torch.where(copied[:, None], -1, out[:, row])
+                        length, start = row_length, row_start
+                        feeder.rewind(length, start)
+                        break  # draw this row again
+                    left_out[:, row] = copied
+                    redo, draws = None, 0
                 rows_done += alive.long()
                 alive &= token != eod_id
                 all_alive = bool(alive.all())

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from importlib.resources import files
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from nemo_tabular.sampling.conditions import forced_tokens
 from nemo_tabular.sampling.constraints import SlotConstraints
 from nemo_tabular.sampling.copies import TrainingRows, row_fingerprints
 from nemo_tabular.sampling.engine import generate_rows, window_start
+from nemo_tabular.sampling import parallel
+from nemo_tabular.sampling.parallel import sample_share, share_options, split_evenly
 from nemo_tabular.sampling.sampler import filters_copies
 from nemo_tabular.sampling.token_choice import choose_tokens, draw_from
 from nemo_tabular.tokenizer import TabularTokenizer, TokenizerError
@@ -216,8 +219,9 @@ def test_sample_script_writes_rows_and_reports_bad_conditions(flat, tmp_path):
     assert "wrote 40 rows" in done.stdout and "of sampled rows" not in done.stdout
     assert "dropped 40 copies of training rows" in done.stdout
     assert pd.read_csv(out).merge(pd.read_parquet(train)).empty
-    bad = subprocess.run(common + ["n_rows=4", f"out={out}", "conditions={cut:Superb}"], capture_output=True,
-                         text=True, cwd=REPO)
+    # with workers, a worker's error reaches the script the same way
+    bad = subprocess.run(common + ["n_rows=4", f"out={out}", "conditions={cut:Superb}", "workers=2"],
+                         capture_output=True, text=True, cwd=REPO)
     assert bad.returncode == 1 and "error: condition on column 'cut': 'Superb'" in bad.stderr
     assert Path(out).exists()
 
@@ -361,3 +365,86 @@ def test_a_row_that_every_draw_copies_is_left_out_and_kept_as_history(sequential
     assert result.n_rows.tolist() == [4, 4, 4]
     assert result.left_out.tolist() == [[True] * 4, [False] * 4, [False] * 4]
     assert calls == [3] * 3 * 4  # three draws of every row, each checking the three sequences
+
+
+def test_work_is_split_evenly_into_shares_with_their_own_seeds(flat):
+    assert split_evenly(5, 2) == [3, 2] and split_evenly(1, 4) == [1] and split_evenly(8, 4) == [2] * 4
+    options = SampleOptions(n_rows=5, seed=7)
+    assert share_options(options, 1, sequential=False) == [options]
+    shares = share_options(options, 2, sequential=False)
+    assert [s.n_rows for s in shares] == [3, 2] and len({s.seed for s in shares} | {7}) == 3
+    entities = share_options(SampleOptions(n_rows=1, n_entities=3), 4, sequential=True)
+    assert [s.n_entities for s in entities] == [1, 1, 1]
+    wanted = pd.DataFrame({"cut": ["Fair", "Good", "Ideal"]})
+    blocks = [s.conditions for s in share_options(SampleOptions(conditions=wanted), 2, sequential=False)]
+    pd.testing.assert_frame_equal(pd.concat(blocks, ignore_index=True), wanted)
+    assert [len(b) for b in blocks] == [2, 1]
+    meta = Bundle(random_gpt(flat.model.config.vocab_size, 8).to("meta"), flat.tokenizer, TableLayout())
+    with pytest.raises(ValueError, match="workers=2 runs sampling processes on CPU cores; on meta, use workers=1"):
+        sample_to_file(meta, "x.parquet", SampleOptions(), workers=2)
+
+
+def test_workers_write_their_shares_in_order_and_add_up_copy_counts(flat, tmp_path):
+    options = SampleOptions(n_rows=101, batch_size=20, seed=3)
+    first_share = share_options(options, 2, sequential=False)[0]
+    copied = training_tokens(sample(flat, **vars(replace(first_share, n_rows=20))), flat)  # its first batch
+    options.reject_copies = TrainingRows(copied)
+    out = tmp_path / "synth.parquet"
+    assert sample_to_file(flat, out, options, chunk_rows=30, progress=False, workers=2) == 101
+    in_process = TrainingRows(copied)
+    shares = share_options(replace(options, reject_copies=in_process), 2, sequential=False)
+    expected = pd.concat([sample(flat, **vars(share)) for share in shares], ignore_index=True)
+    pd.testing.assert_frame_equal(pd.read_parquet(out), expected)
+    assert (options.reject_copies.checked, options.reject_copies.rejected) == (in_process.checked, in_process.rejected)
+    assert in_process.rejected >= 20
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+def test_workers_number_entities_on_and_keep_a_condition_table_in_order(flat, sequential, tmp_path):
+    options = SampleOptions(n_rows=1, n_entities=5, batch_size=2, seed=0, max_rows_per_entity=3)
+    assert sample_to_file(sequential, tmp_path / "s.csv", options, progress=False, workers=2) > 0
+    written = pd.read_csv(tmp_path / "s.csv")
+    parts = [sample(sequential, **vars(share)) for share in share_options(options, 2, sequential=True)]
+    parts[1]["entity"] += parts[0].entity.max() + 1
+    pd.testing.assert_frame_equal(written, pd.concat(parts, ignore_index=True), check_dtype=False)
+    assert written.entity.unique().tolist() == [0, 1, 2, 3, 4]
+    wanted = pd.DataFrame({"color": ["D", "J", "E", "D", "G"], "clarity": ["IF", "SI2", "VS1", "I1", "IF"]})
+    sample_to_file(flat, tmp_path / "c.parquet", SampleOptions(batch_size=2, conditions=wanted), progress=False,
+                   workers=3)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "c.parquet")[["color", "clarity"]], wanted)
+
+
+def test_a_workers_error_is_raised_and_leaves_no_file(flat, tmp_path):
+    row = sample(flat, n_rows=1, batch_size=1, seed=0)
+    every_column = {name: row[name].iloc[0] for name in flat.tokenizer.column_names}
+    options = SampleOptions(n_rows=4, batch_size=2, conditions=every_column,
+                            reject_copies=TrainingRows(training_tokens(row, flat)))
+    with pytest.raises(ValueError, match="20 batches in a row held only copies of training rows"):
+        sample_to_file(flat, tmp_path / "x.parquet", options, progress=False, workers=2)
+    assert list(tmp_path.iterdir()) == []
+
+
+class Unpicklable(Exception):
+    def __reduce__(self):
+        raise TypeError("cannot pickle")
+
+
+def test_a_worker_sends_its_error_with_where_it_happened(flat, tmp_path, monkeypatch):
+    class Messages(list):
+        put = list.append
+
+    sent = Messages()
+    sample_share(1, flat, SampleOptions(n_rows=3, conditions={"cut": "nope"}), str(tmp_path / "p.parquet"), 10, 1, sent)
+    (kind, share, err), = sent
+    assert (kind, share, type(err)) == ("error", 1, TokenizerError)
+    assert "in sampling worker 1:" in err.__notes__[0] and "Traceback" in err.__notes__[0]
+
+    def fail(*_):
+        raise Unpicklable("odd failure")
+
+    monkeypatch.setattr(parallel, "iter_samples", fail)
+    sent.clear()
+    sample_share(0, flat, SampleOptions(n_rows=3), str(tmp_path / "p.parquet"), 10, 1, sent)
+    (_, _, err), = sent
+    assert type(err) is RuntimeError and str(err).startswith("Unpicklable: odd failure\nin sampling worker 0:")
+    assert list(tmp_path.iterdir()) == []

@@ -91,11 +91,14 @@ def test_forecast_script_writes_summary_and_paths(txhousing, tmp_path):
     save_bundle(tmp_path / "bundle", bundle.model.config, bundle.model.state_dict(), bundle.tokenizer,
                 bundle.layout)
     table[table.year < 2011].to_csv(tmp_path / "history.csv", index=False)
-    done = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "sample.py"), "mode=forecast", f"model_path={tmp_path / 'bundle'}",
-         f"paths.root={tmp_path}", f"forecast.history={tmp_path / 'history.csv'}", "forecast.horizon=2",
-         "forecast.n_paths=3", f"forecast.out={tmp_path / 'fc.csv'}", f"forecast.paths_out={tmp_path / 'p.parquet'}"],
-        capture_output=True, text=True, cwd=REPO)
+    command = [sys.executable, str(REPO / "scripts" / "sample.py"), "mode=forecast",
+               f"model_path={tmp_path / 'bundle'}", f"paths.root={tmp_path}",
+               f"forecast.history={tmp_path / 'history.csv'}", "forecast.horizon=2", "forecast.n_paths=3",
+               f"forecast.out={tmp_path / 'fc.csv'}", f"forecast.paths_out={tmp_path / 'p.parquet'}"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert len(pd.read_parquet(tmp_path / "p.parquet")) == 3 * 3 * 2
     assert set(pd.read_csv(tmp_path / "fc.csv").city) == {"Austin", "Abilene", "Waco"}
+    parallel = subprocess.run(command + ["workers=2"], capture_output=True, text=True, cwd=REPO)
+    assert parallel.returncode == 1
+    assert "error: workers=2: forecasting runs in one process; set workers=1" in parallel.stderr

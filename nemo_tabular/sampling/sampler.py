@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -151,20 +151,38 @@ def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFram
         yield frame
 
 
-def sample_to_file(bundle: Bundle, out: str | os.PathLike, options: SampleOptions,
-                   chunk_rows: int = 65536, progress: bool = True) -> int:
-    """Stream samples to `out` (.csv or .parquet) in chunks of about chunk_rows rows; returns rows written."""
+def expected_rows(options: SampleOptions) -> int | None:
+    """Rows a progress bar can expect: n_rows, or unknown with a table of conditions (one output per row)."""
+    return None if options.conditions is not None and not isinstance(options.conditions, Mapping) else options.n_rows
+
+
+def write_frames(frames: Iterator[pd.DataFrame], writer: TableWriter, chunk_rows: int,
+                 on_rows: Callable[[int], None]) -> None:
+    """Write `frames` in chunks of about chunk_rows rows, calling on_rows(n) as each frame arrives."""
     pending: list[pd.DataFrame] = []
     pending_rows = 0
-    total = None if options.conditions is not None and not isinstance(options.conditions, Mapping) else options.n_rows
-    with TableWriter(out) as writer, tqdm(total=total, unit="row", disable=not progress) as bar:
-        for frame in iter_samples(bundle, options):
-            pending.append(frame)
-            pending_rows += len(frame)
-            bar.update(len(frame))
-            if pending_rows >= chunk_rows:
-                writer.write(pd.concat(pending, ignore_index=True))
-                pending, pending_rows = [], 0
-        if pending:
+    for frame in frames:
+        pending.append(frame)
+        pending_rows += len(frame)
+        on_rows(len(frame))
+        if pending_rows >= chunk_rows:
             writer.write(pd.concat(pending, ignore_index=True))
+            pending, pending_rows = [], 0
+    if pending:
+        writer.write(pd.concat(pending, ignore_index=True))
+
+
+def sample_to_file(bundle: Bundle, out: str | os.PathLike, options: SampleOptions,
+                   chunk_rows: int = 65536, progress: bool = True, workers: int = 1) -> int:
+    """Stream samples to `out` (.csv or .parquet) in chunks of about chunk_rows rows; returns rows written.
+
+    workers > 1 runs that many processes, each sampling a share of the rows with its own seed (parallel.py):
+    as many rows as with one, but not the same ones.
+    """
+    if workers != 1:
+        from .parallel import sample_in_parallel  # parallel.py builds on this module
+
+        return sample_in_parallel(bundle, out, options, workers, chunk_rows, progress)
+    with TableWriter(out) as writer, tqdm(total=expected_rows(options), unit="row", disable=not progress) as bar:
+        write_frames(iter_samples(bundle, options), writer, chunk_rows, bar.update)
         return writer.rows

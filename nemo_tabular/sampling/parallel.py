@@ -1,0 +1,169 @@
+"""Sample on several CPU cores: worker processes each write a share of the rows, joined in share order.
+
+A small model on a CPU samples fastest on one core (torch's threads scale poorly at these sizes;
+BENCHMARKS.md), so N processes of one thread give up to N times the rows/s (1.4-1.6x with two on a
+2-core machine, where they share the caches and memory). Each share has its own seed, derived
+from (seed, share), so the rows depend on seed, batch_size and workers and on nothing else.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import tempfile
+import traceback
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from queue import Empty
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+from tqdm import tqdm
+
+from .bundle import Bundle
+from .conditions import read_conditions
+from .sampler import SampleOptions, entity_column, expected_rows, iter_samples, write_frames
+from .tables import TableWriter
+
+POLL_SECONDS = 1.0  # how often the parent checks that its workers are still alive
+
+
+def share_seed(seed: int, share: int) -> int:
+    """A share's seed: independent streams for (seed, 0), (seed, 1), ..."""
+    return int(np.random.SeedSequence([seed, share]).generate_state(1)[0])
+
+
+def split_evenly(total: int, parts: int) -> list[int]:
+    """`total` as `parts` counts that differ by at most one, larger first; zeros left out."""
+    counts = [total // parts + (i < total % parts) for i in range(parts)]
+    return [count for count in counts if count > 0]
+
+
+def share_options(options: SampleOptions, workers: int, sequential: bool) -> list[SampleOptions]:
+    """Each worker's options: the condition rows, entities or rows split as evenly as possible, seeds derived.
+
+    A table of conditions is split into consecutive blocks, so the outputs joined in share order keep
+    its order. Fewer shares than workers when there is less work than workers.
+    """
+    if workers == 1:
+        return [options]
+    conditions = options.conditions
+    if conditions is not None and not isinstance(conditions, Mapping):
+        table = read_conditions(conditions)
+        bounds = np.cumsum([0, *split_evenly(len(table), workers)])
+        return [replace(options, seed=share_seed(options.seed, i), conditions=table.iloc[lo:hi].reset_index(drop=True))
+                for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:]))]
+    if sequential and options.n_entities is not None:
+        return [replace(options, seed=share_seed(options.seed, i), n_entities=count)
+                for i, count in enumerate(split_evenly(options.n_entities, workers))]
+    return [replace(options, seed=share_seed(options.seed, i), n_rows=count)
+            for i, count in enumerate(split_evenly(options.n_rows, workers))]
+
+
+def sample_share(share: int, bundle: Bundle, options: SampleOptions, part: str, chunk_rows: int, threads: int,
+                 messages) -> None:
+    """A worker's job: write its share to the Parquet file `part` and report rows, then its copy counters.
+
+    Any failure is sent to the parent, which raises it.
+    """
+    try:
+        torch.set_num_threads(threads)
+        with TableWriter(part) as writer:
+            write_frames(iter_samples(bundle, options), writer, chunk_rows,
+                         lambda rows: messages.put(("rows", share, rows)))
+        reject = options.reject_copies
+        counters = None if reject is None else (reject.checked, reject.rejected, reject.left_out)
+        messages.put(("done", share, counters))
+    except BaseException as err:  # noqa: BLE001 - any failure travels to the parent, which raises it
+        err.add_note(f"in sampling worker {share}:\n{traceback.format_exc()}")
+        try:
+            pickle.dumps(err)
+        except Exception:  # noqa: BLE001 - an exception that does not pickle still reaches the parent as text
+            err = RuntimeError(f"{type(err).__name__}: {err}\n{err.__notes__[-1]}")
+        messages.put(("error", share, err))
+
+
+def sample_in_parallel(bundle: Bundle, out: str | os.PathLike, options: SampleOptions, workers: int,
+                       chunk_rows: int = 65536, progress: bool = True) -> int:
+    """sample_to_file() on `workers` processes (CPU only); returns the rows written to `out`.
+
+    The torch threads of this process are split among the workers, at least one each.
+
+    Copy counters of options.reject_copies add up the workers'. Sequential tables get entity ids
+    numbered on across shares. A worker's error is raised here; nothing is left on disk then.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    device = bundle.model.wte.weight.device
+    if device.type != "cpu":
+        raise ValueError(f"workers={workers} runs sampling processes on CPU cores; on {device}, use workers=1 "
+                         "and a larger batch_size")
+    final = TableWriter(out)  # checks the file type before any work
+    shares = share_options(options, workers, bundle.layout.sequential)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    context = multiprocessing.get_context("spawn")  # fork after torch has started threads can hang
+    messages = context.Queue()
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as parts_dir:
+        parts = [str(Path(parts_dir) / f"share{i}.parquet") for i in range(len(shares))]
+        threads = max(1, torch.get_num_threads() // len(shares))
+        processes = [context.Process(target=sample_share, daemon=True,
+                                     args=(i, bundle, share, parts[i], chunk_rows, threads, messages))
+                     for i, share in enumerate(shares)]
+        try:
+            for worker in processes:
+                worker.start()
+            with tqdm(total=expected_rows(options), unit="row", disable=not progress) as bar:
+                counters = collect(messages, processes, bar)
+        finally:
+            for worker in processes:
+                if worker.is_alive():
+                    worker.terminate()
+                worker.join()
+        if options.reject_copies is not None:
+            reject = options.reject_copies
+            for checked, rejected, left_out in counters:
+                reject.checked += checked
+                reject.rejected += rejected
+                reject.left_out += left_out
+        return join_parts(parts, final, entity_column(bundle) if bundle.layout.sequential else None, chunk_rows)
+
+
+def collect(messages, processes: list, bar: tqdm) -> list:
+    """Wait for every worker's 'done', advancing the bar; raise a worker's error or unexplained death."""
+    counters: dict[int, tuple | None] = {}
+    while len(counters) < len(processes):
+        try:
+            kind, share, payload = messages.get(timeout=POLL_SECONDS)
+        except Empty:
+            for share, worker in enumerate(processes):
+                if share not in counters and not worker.is_alive() and messages.empty():
+                    raise RuntimeError(f"sampling worker {share} exited with code {worker.exitcode} "
+                                       "without finishing (out of memory?)")
+            continue
+        if kind == "rows":
+            bar.update(payload)
+        elif kind == "error":
+            raise payload
+        else:
+            counters[share] = payload
+    return [counters[share] for share in sorted(counters) if counters[share] is not None]
+
+
+def join_parts(parts: list[str], final: TableWriter, entity: str | None, chunk_rows: int) -> int:
+    """Copy the shares' Parquet files into `final` in order, numbering entities on from one share to the next."""
+    offset = 0
+    with final as writer:
+        for part in parts:
+            next_offset = offset
+            for batch in pq.ParquetFile(part).iter_batches(batch_size=chunk_rows):
+                frame = batch.to_pandas()
+                if entity is not None and len(frame):
+                    frame[entity] += offset
+                    next_offset = int(frame[entity].max()) + 1
+                writer.write(frame)
+            offset = next_offset
+        return writer.rows

@@ -72,10 +72,10 @@ def argn_rows_per_second(workspace: Path, rows: int, batch_size: int | None, see
     return rows / (time.perf_counter() - started)
 
 
-def ours_rows_per_second(bundle, out: Path, rows: int, batch_size: int, seed: int) -> float:
+def ours_rows_per_second(bundle, out: Path, rows: int, batch_size: int, seed: int, workers: int) -> float:
     options = SampleOptions(n_rows=rows, batch_size=batch_size, seed=seed)
     started = time.perf_counter()
-    written = sample_to_file(bundle, out, options, progress=False)
+    written = sample_to_file(bundle, out, options, progress=False, workers=workers)
     return written / (time.perf_counter() - started)
 
 
@@ -90,6 +90,8 @@ def main() -> None:
     parser.add_argument("--argn-batch-size", type=int, help="TabularARGN's batch size; default: its own choice")
     parser.add_argument("--threads", default="1,2", help="torch thread counts to measure, comma-separated")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="our sampling processes (the torch threads are split among them); timed with start-up")
     args = parser.parse_args()
     if not Path(args.train).is_file():
         raise SystemExit(f"{args.train}: not found; run `.venv/bin/python data_prep/prepare.py dataset=diamonds`")
@@ -107,12 +109,13 @@ def main() -> None:
         bf16 = copy.deepcopy(fp32)
         bf16.model.to(torch.bfloat16)
         sides = {"ours float32": lambda seed: ours_rows_per_second(fp32, Path(tmp) / "ours.parquet", args.rows,
-                                                                   args.batch_size, seed),
+                                                                   args.batch_size, seed, args.workers),
                  "TabularARGN": lambda seed: argn_rows_per_second(workspace, args.rows, args.argn_batch_size, seed),
                  "ours bfloat16": lambda seed: ours_rows_per_second(bf16, Path(tmp) / "ours.parquet", args.rows,
-                                                                    args.bf16_batch_size, seed)}
+                                                                    args.bf16_batch_size, seed, args.workers)}
         print(f"{args.rows:,} rows per measurement to Parquet; ours: model=tiny (random weights), batch "
-              f"{args.batch_size} (float32) / {args.bf16_batch_size} (bfloat16); cpus {os.cpu_count()}", flush=True)
+              f"{args.batch_size} (float32) / {args.bf16_batch_size} (bfloat16), {args.workers} worker(s); "
+              f"cpus {os.cpu_count()}", flush=True)
         for threads in (int(t) for t in args.threads.split(",")):
             torch.set_num_threads(threads)
             for side in sides.values():  # warm-up: imports, first allocations

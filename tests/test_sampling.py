@@ -22,7 +22,7 @@ from nemo_tabular.sampling.copies import TrainingRows, row_fingerprints
 from nemo_tabular.sampling.engine import generate_rows, window_start
 from nemo_tabular.sampling import parallel
 from nemo_tabular.sampling.parallel import sample_share, share_options, split_evenly
-from nemo_tabular.sampling.sampler import filters_copies
+from nemo_tabular.sampling.sampler import expected_rows, filters_copies
 from nemo_tabular.sampling.token_choice import choose_tokens, draw_from
 from nemo_tabular.tokenizer import TabularTokenizer, TokenizerError
 
@@ -365,6 +365,13 @@ def test_a_row_that_every_draw_copies_is_left_out_and_kept_as_history(sequential
     assert result.n_rows.tolist() == [4, 4, 4]
     assert result.left_out.tolist() == [[True] * 4, [False] * 4, [False] * 4]
     assert calls == [3] * 3 * 4  # three draws of every row, each checking the three sequences
+
+
+def test_progress_expects_n_rows_unless_conditions_or_entities_set_the_target():
+    assert expected_rows(SampleOptions(n_rows=7, n_entities=2), sequential=False) == 7
+    assert expected_rows(SampleOptions(n_rows=7, n_entities=2), sequential=True) is None
+    assert expected_rows(SampleOptions(n_rows=7, conditions={"cut": "Fair"}), sequential=False) == 7
+    assert expected_rows(SampleOptions(n_rows=7, conditions="wanted.csv"), sequential=False) is None
 
 
 def test_work_is_split_evenly_into_shares_with_their_own_seeds(flat):

@@ -116,7 +116,8 @@ def sample_in_parallel(bundle: Bundle, out: str | os.PathLike, options: SampleOp
         try:
             for worker in processes:
                 worker.start()
-            with tqdm(total=expected_rows(options), unit="row", disable=not progress) as bar:
+            total = expected_rows(options, bundle.layout.sequential)
+            with tqdm(total=total, unit="row", disable=not progress) as bar:
                 counters = collect(messages, processes, bar)
         finally:
             for worker in processes:

@@ -151,9 +151,12 @@ def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFram
         yield frame
 
 
-def expected_rows(options: SampleOptions) -> int | None:
-    """Rows a progress bar can expect: n_rows, or unknown with a table of conditions (one output per row)."""
-    return None if options.conditions is not None and not isinstance(options.conditions, Mapping) else options.n_rows
+def expected_rows(options: SampleOptions, sequential: bool) -> int | None:
+    """Rows a progress bar can expect: n_rows, or unknown where a table of conditions (one output per row)
+    or a number of entities sets the target."""
+    if options.conditions is not None and not isinstance(options.conditions, Mapping):
+        return None
+    return None if sequential and options.n_entities is not None else options.n_rows
 
 
 def write_frames(frames: Iterator[pd.DataFrame], writer: TableWriter, chunk_rows: int,
@@ -183,6 +186,7 @@ def sample_to_file(bundle: Bundle, out: str | os.PathLike, options: SampleOption
         from .parallel import sample_in_parallel  # parallel.py builds on this module
 
         return sample_in_parallel(bundle, out, options, workers, chunk_rows, progress)
-    with TableWriter(out) as writer, tqdm(total=expected_rows(options), unit="row", disable=not progress) as bar:
+    total = expected_rows(options, bundle.layout.sequential)
+    with TableWriter(out) as writer, tqdm(total=total, unit="row", disable=not progress) as bar:
         write_frames(iter_samples(bundle, options), writer, chunk_rows, bar.update)
         return writer.rows

@@ -21,6 +21,11 @@ from .tables import read_table
 FREE = -1
 
 
+def is_table(conditions) -> bool:
+    """True for a table of conditions (a file or DataFrame: one output per row), False for a dict or None."""
+    return conditions is not None and not isinstance(conditions, Mapping)
+
+
 def read_conditions(source: Mapping | str | os.PathLike | pd.DataFrame) -> pd.DataFrame:
     """A dict (one condition for every row) or a CSV/Parquet file / DataFrame (one condition per row)."""
     if isinstance(source, pd.DataFrame):

@@ -13,7 +13,6 @@ import os
 import pickle
 import tempfile
 import traceback
-from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from queue import Empty
@@ -24,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from .bundle import Bundle
-from .conditions import read_conditions
+from .conditions import is_table, read_conditions
 from .sampler import SampleOptions, entity_column, expected_rows, iter_samples, write_frames
 from .tables import TableWriter
 
@@ -50,17 +49,15 @@ def share_options(options: SampleOptions, workers: int, sequential: bool) -> lis
     """
     if workers == 1:
         return [options]
-    conditions = options.conditions
-    if conditions is not None and not isinstance(conditions, Mapping):
-        table = read_conditions(conditions)
+    if is_table(options.conditions):
+        table = read_conditions(options.conditions)
         bounds = np.cumsum([0, *split_evenly(len(table), workers)])
-        return [replace(options, seed=share_seed(options.seed, i), conditions=table.iloc[lo:hi].reset_index(drop=True))
-                for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:]))]
-    if sequential and options.n_entities is not None:
-        return [replace(options, seed=share_seed(options.seed, i), n_entities=count)
-                for i, count in enumerate(split_evenly(options.n_entities, workers))]
-    return [replace(options, seed=share_seed(options.seed, i), n_rows=count)
-            for i, count in enumerate(split_evenly(options.n_rows, workers))]
+        parts = [{"conditions": table.iloc[lo:hi].reset_index(drop=True)} for lo, hi in zip(bounds[:-1], bounds[1:])]
+    elif sequential and options.n_entities is not None:
+        parts = [{"n_entities": count} for count in split_evenly(options.n_entities, workers)]
+    else:
+        parts = [{"n_rows": count} for count in split_evenly(options.n_rows, workers)]
+    return [replace(options, seed=share_seed(options.seed, i), **part) for i, part in enumerate(parts)]
 
 
 def sample_share(share: int, bundle: Bundle, options: SampleOptions, part: str, chunk_rows: int, threads: int,

@@ -12,7 +12,7 @@ import torch
 from tqdm import tqdm
 
 from .bundle import Bundle
-from .conditions import forced_tokens, read_conditions
+from .conditions import forced_tokens, is_table, read_conditions
 from .constraints import SlotConstraints
 from .copies import TrainingRows
 from .engine import generate_rows
@@ -73,7 +73,7 @@ def entity_key_slots(bundle: Bundle) -> list[int]:
 
 def filters_copies(conditions) -> bool:
     """Whether dropping copies of training rows applies: always, unless a table of conditions owes one output each."""
-    return conditions is None or isinstance(conditions, Mapping)
+    return not is_table(conditions)
 
 
 def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFrame]:
@@ -85,7 +85,7 @@ def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFram
     forced_all, per_row_conditions = None, False
     if options.conditions is not None:
         table = read_conditions(options.conditions)
-        per_row_conditions = not isinstance(options.conditions, Mapping)
+        per_row_conditions = is_table(options.conditions)
         forced_all = torch.as_tensor(forced_tokens(tok, table), device=device)
     sequential = bundle.layout.sequential
     rows_per_doc, key_slots = 1, []
@@ -154,9 +154,9 @@ def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFram
 def expected_rows(options: SampleOptions, sequential: bool) -> int | None:
     """Rows a progress bar can expect: n_rows, or unknown where a table of conditions (one output per row)
     or a number of entities sets the target."""
-    if options.conditions is not None and not isinstance(options.conditions, Mapping):
+    if is_table(options.conditions) or (sequential and options.n_entities is not None):
         return None
-    return None if sequential and options.n_entities is not None else options.n_rows
+    return options.n_rows
 
 
 def write_frames(frames: Iterator[pd.DataFrame], writer: TableWriter, chunk_rows: int,

@@ -17,8 +17,10 @@ def is_classification(kind: str) -> bool:
     return kind not in NUMERIC_KINDS
 
 
-def _features(frame: pd.DataFrame, kinds: dict[str, str], categories: dict[str, list[str]]) -> pd.DataFrame:
-    """Model inputs: numbers as float, categoricals with the real table's categories (unseen ones as NaN)."""
+def model_features(
+    frame: pd.DataFrame, kinds: dict[str, str], categories: dict[str, list[str]]
+) -> pd.DataFrame:
+    """Model inputs: numbers as float, categoricals over `categories` (values outside them as NaN)."""
     columns = {}
     for name, kind in kinds.items():
         if kind in NUMERIC_KINDS:
@@ -46,7 +48,8 @@ def _fit_and_score(
 ) -> dict:
     """Fit a HistGradientBoosting model on `train` and score it on `test`."""
     features = {name: kind for name, kind in kinds.items() if name != target}
-    x_train, x_test = _features(train, features, categories), _features(test, features, categories)
+    x_train = model_features(train, features, categories)
+    x_test = model_features(test, features, categories)
     if not is_classification(kinds[target]):
         model = HistGradientBoostingRegressor(random_state=seed, categorical_features="from_dtype")
         y_train, y_test = as_numbers(train[target]), as_numbers(test[target])

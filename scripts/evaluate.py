@@ -22,6 +22,9 @@ def run(cfg: DictConfig) -> str:
         utility_max_rows=cfg.utility_max_rows,
         privacy_max_synthetic_rows=cfg.privacy_max_synthetic_rows,
         privacy_max_reference_rows=cfg.privacy_max_reference_rows,
+        detection_max_rows=cfg.detection_max_rows,
+        detection_folds=cfg.detection_folds,
+        detection_max_iter=cfg.detection_max_iter,
         threads=cfg.threads,
         progress=cfg.progress,
     )
@@ -37,9 +40,11 @@ def run(cfg: DictConfig) -> str:
         order_by=OmegaConf.to_object(cfg.order_by) if OmegaConf.is_list(cfg.order_by) else cfg.order_by,
         settings=settings,
     )
-    fidelity, privacy = metrics["fidelity"], metrics["privacy"]
+    fidelity, privacy, detection = metrics["fidelity"], metrics["privacy"], metrics["detection"]
     summary = [
         f"quality {fidelity['overall']:.3f}",
+        "detection n/a (too few rows)" if detection["score"] is None
+        else f"detection {detection['score']:.3f} (AUC {detection['roc_auc']:.3f})",
         f"dcr share {privacy['dcr_share_closer_to_train']:.3f}",
         f"valid {metrics['validity']['valid_share']:.3f}",
     ]

@@ -80,13 +80,14 @@ def test_metrics_json_schema_is_stable(report):
             "columns",
             "settings",
             "fidelity",
+            "detection",
             "utility",
             "privacy",
             "validity",
             "sequential",
         )
     )
-    assert written["schema_version"] == 1
+    assert written["schema_version"] == 2
     assert set(written["inputs"]) == {"real", "holdout", "synthetic"}
     assert set(written["inputs"]["real"]) == {"source", "rows"}
     assert set(written["settings"]) == {
@@ -95,6 +96,9 @@ def test_metrics_json_schema_is_stable(report):
         "utility_max_rows",
         "privacy_max_synthetic_rows",
         "privacy_max_reference_rows",
+        "detection_max_rows",
+        "detection_folds",
+        "detection_max_iter",
         "target",
         "group_by",
         "order_by",
@@ -126,6 +130,8 @@ def test_metrics_json_schema_is_stable(report):
         "exact_copy_rate",
     }
     assert set(written["privacy"]["dcr_p5"]) == {"synthetic_to_train", "holdout_to_train", "ratio"}
+    assert set(written["detection"]) == {"model", "folds", "roc_auc", "score", "rows"}
+    assert written["detection"]["rows"] == {"holdout": 300, "synthetic": 300}
     assert set(written["validity"]) == {"method", "valid_share", "column_invalid_share"}
     assert written["sequential"] is None
     assert written["columns"] == {
@@ -248,6 +254,7 @@ def test_cli_writes_the_report_and_fails_cleanly(files, tmp_path):
     done = run_cli(*common, f"synth={files / 'synth.parquet'}", "target=price", f"out={tmp_path / 'report'}")
     assert done.returncode == 0, done.stderr
     assert "quality" in done.stdout and "utility ratio r2" in done.stdout
+    assert "detection " in done.stdout and "(AUC " in done.stdout
     assert json.loads((tmp_path / "report" / "metrics.json").read_text())["settings"]["tokenizer"] is False
     failed = run_cli(
         *common, f"synth={tmp_path / 'absent.parquet'}", "target=price", f"out={tmp_path / 'other'}"

@@ -1,4 +1,4 @@
-"""Synthetic-table evaluation: fidelity, utility, privacy, validity and sequential metrics, with a report."""
+"""Synthetic-table evaluation: fidelity, detection, utility, privacy, validity, sequential metrics; a report."""
 
 from nemo_tabular.evaluation.api import EvaluationSettings, evaluate
 from nemo_tabular.evaluation.errors import EvaluationError

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from nemo_tabular.evaluation.detection import detection_metrics
 from nemo_tabular.evaluation.errors import EvaluationError
 from nemo_tabular.evaluation.fidelity import quality_report
 from nemo_tabular.evaluation.loading import check_has_column, check_same_columns, read_table
@@ -36,6 +37,9 @@ class EvaluationSettings:
     utility_max_rows: int | None = 200_000
     privacy_max_synthetic_rows: int | None = 100_000
     privacy_max_reference_rows: int | None = 50_000
+    detection_max_rows: int | None = 10_000  # holdout and synthetic rows each for the detection classifier
+    detection_folds: int = 5
+    detection_max_iter: int = 100  # boosting rounds per fold
     threads: int | None = 1  # OpenMP/BLAS threads; more than the free cores slows gradient boosting tenfold
     progress: bool = True
 
@@ -148,6 +152,15 @@ def _evaluate(
         }
         | {"target": target, "group_by": group_by, "order_by": order_by, "tokenizer": tokenizer is not None},
         "fidelity": fidelity,
+        "detection": detection_metrics(
+            holdout,
+            synth,
+            row_kinds,
+            seed,
+            max_rows=settings.detection_max_rows,
+            folds=settings.detection_folds,
+            max_iter=settings.detection_max_iter,
+        ),
         "utility": utility,
         "privacy": privacy_metrics(
             real,

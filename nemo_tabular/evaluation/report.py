@@ -12,13 +12,14 @@ import numpy as np
 
 from nemo_tabular.atomic import write_text_atomically
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: detection
 METRICS_KEYS = (
     "schema_version",
     "inputs",
     "columns",
     "settings",
     "fidelity",
+    "detection",
     "utility",
     "privacy",
     "validity",
@@ -98,9 +99,24 @@ def _fidelity_section(fidelity: dict) -> str:
     )
 
 
+def _detection_section(detection: dict) -> str:
+    """The detection score and AUC, with how to read them."""
+    note = (
+        "<p>A gradient-boosting classifier, cross-validated, tells holdout rows from synthetic rows "
+        "(each row on its own). Score = 2 &times; (1 &minus; max(AUC, 0.5)): 1 = indistinguishable, "
+        "0 = every synthetic row detected.</p>"
+    )
+    scores = [("detection score", detection["score"]), ("ROC AUC (out-of-fold)", detection["roc_auc"])]
+    details = [(name, value) for name, value in _flatten(detection) if name not in ("score", "roc_auc")]
+    return note + _table(scores + details, ("metric", "value"))
+
+
 def render_html(metrics: dict, column_images: dict[str, str], heatmap: str | None) -> str:
     """The whole report as one HTML page with every figure embedded."""
-    sections = [f"<h2>Fidelity (SDMetrics column shapes and pair trends)</h2>{_fidelity_section(metrics['fidelity'])}"]
+    sections = [
+        f"<h2>Fidelity (SDMetrics column shapes and pair trends)</h2>{_fidelity_section(metrics['fidelity'])}",
+        f"<h2>Detection (classifier two-sample test)</h2>{_detection_section(metrics['detection'])}",
+    ]
     for key, title in (
         ("utility", "Utility (train synthetic, test real)"),
         ("privacy", "Privacy (distance to closest record)"),

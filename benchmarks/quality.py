@@ -136,12 +136,14 @@ def headline(metrics: dict) -> dict:
     """The evaluation's figures one table row shows (the timings are added by the caller)."""
     fidelity, privacy, utility = metrics["fidelity"], metrics["privacy"], metrics.get("utility") or {}
     ratio = next(iter((utility.get("ratio") or {}).values()), None)
+    detection = metrics.get("detection") or {}  # absent from metrics.json before schema version 2
     return {"quality": fidelity["overall"], "column_shapes": fidelity["column_shapes"],
             "pair_trends": fidelity["column_pair_trends"], "tstr_trtr": ratio,
             "dcr_share": privacy["dcr_share_closer_to_train"],
             "exact_copies": privacy["exact_copy_rate"]["synthetic"],
             "holdout_copies": privacy["exact_copy_rate"]["holdout"],
-            "validity": metrics["validity"]["valid_share"]}
+            "validity": metrics["validity"]["valid_share"],
+            "detection": detection.get("score"), "detection_auc": detection.get("roc_auc")}
 
 
 def run_generator(name: str, dataset: str, data_dir: Path, train: pd.DataFrame, tokenizer: TabularTokenizer,

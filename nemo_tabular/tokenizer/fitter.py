@@ -15,6 +15,7 @@ import pandas as pd
 
 from .codecs import NumericCodec, parse_numbers, to_grid
 from .errors import TokenizerError, plain
+from .schema import MAX_BASE
 from .spec import DATETIME_UNITS_NS, KINDS, ColumnSpec
 from .transforms import TRANSFORMS, fit_transform
 
@@ -144,8 +145,8 @@ class TokenizerFitter:
 
     def _numeric_spec(self, name, kind, stats, nullable) -> ColumnSpec:
         base = int(self.setting(name, "base"))
-        if base < 2:
-            raise TokenizerError(f"column {name!r}: base must be at least 2, not {base}")
+        if not 2 <= base <= MAX_BASE:  # the bound TabularTokenizer.load holds a file to
+            raise TokenizerError(f"column {name!r}: base must be between 2 and {MAX_BASE}, not {base}")
         transform_name = self.setting(name, "transform")
         if transform_name not in TRANSFORMS:
             raise TokenizerError(

@@ -17,6 +17,7 @@ from nemo_tabular.atomic import write_text_atomically
 
 from .codecs import codec_for
 from .errors import TokenizerError
+from .schema import check_file_size, check_tokenizer_json
 from .spec import ColumnSpec
 
 FORMAT = "nemo-tabular-tokenizer"
@@ -130,16 +131,22 @@ class TabularTokenizer:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "TabularTokenizer":
-        """Read a tokenizer written by save(); a wrong file raises naming it."""
+        """Read a tokenizer written by save(); a wrong file raises naming it.
+
+        The file is checked against the schema's bounds (tokenizer.schema) before any codec is built,
+        so a crafted code_len, base or kind fails at once, naming the file, column and field.
+        """
         path = Path(path)
         try:
+            check_file_size(path)
             data = json.loads(path.read_text())
         except FileNotFoundError:
             raise TokenizerError(f"{path}: no tokenizer file there") from None
-        except json.JSONDecodeError as err:
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise TokenizerError(f"{path}: not a tokenizer JSON file ({err})") from None
-        if data.get("format") != FORMAT or data.get("version") != VERSION:
+        if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("version") != VERSION:
             raise TokenizerError(f"{path}: not a {FORMAT} v{VERSION} file")
+        check_tokenizer_json(data, path)
         return cls([ColumnSpec.from_json(c) for c in data["columns"]])
 
     def __repr__(self) -> str:

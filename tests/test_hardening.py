@@ -10,6 +10,8 @@ import os
 import pickle
 import resource
 import shutil
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -18,7 +20,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import load_tokenizer_settings
+from conftest import REPO, load_tokenizer_settings
 from nemo_tabular.tokenizer import TabularTokenizer, TokenizerError
 from nemo_tabular.tokenizer.schema import MAX_VOCAB
 
@@ -145,3 +147,214 @@ def test_large_base_costs_linear_memory(tmp_path):
     tok = TabularTokenizer.load(write_tokenizer(tmp_path / "tokenizer.json", column))
     assert tok.vocab_size == 3 + 2**15
     assert peak_rss_mb() - before < 100
+
+
+# --- dist checkpoints -------------------------------------------------------------------------------
+
+GPT_SIZE = {"num_layers": 1, "hidden_size": 16, "num_attention_heads": 2, "num_query_groups": None,
+            "ffn_hidden_size": 32, "seq_length": 16, "dropout": 0.0, "init_method_std": 0.02, "vocab_multiple": 64}
+
+
+class RunsCode:
+    """Pickles as a call of os.system: what a crafted checkpoint file would hold."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+SYSTEM = f"{os.system.__module__}.system"  # posix.system on Linux
+
+
+def gpt(tokenizer, seed: int):
+    from nemo_tabular.cpu_compat import seed_model_parallel
+    from nemo_tabular.model import build_gpt, padded_vocab_size, transformer_config
+
+    seed_model_parallel(seed)
+    torch.manual_seed(seed)
+    vocab = padded_vocab_size(tokenizer.vocab_size, GPT_SIZE["vocab_multiple"], 1)
+    return build_gpt(transformer_config(GPT_SIZE, 1, 1, bf16=False), vocab, GPT_SIZE["seq_length"])
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A checkpoint directory as training writes it: tokenizer, config, `latest` and one dist checkpoint
+    (weights, `_extra_state` byte items, the RNG ShardedObject, a step), plus the model that was saved."""
+    from megatron.core import dist_checkpointing
+
+    from nemo_tabular.cpu_compat import enable_cpu_support
+    from nemo_tabular.training.checkpoint import ensure_single_process_group, rng_object, rng_state
+
+    ensure_single_process_group()
+    enable_cpu_support()
+    directory = tmp_path_factory.mktemp("saved") / "checkpoints"
+    iteration = directory / "iter_0000003"
+    iteration.mkdir(parents=True)
+    tokenizer = TabularTokenizer.fit(pd.DataFrame({"x": [0.5, 1.5, 2.5], "c": ["a", "b", "a"]}), load_tokenizer_settings())
+    tokenizer.save(directory / "tokenizer.json")
+    OmegaConf.save(OmegaConf.create({"model": GPT_SIZE, "train": {"seed": 0}, "parallel": {"tensor": 1}}),
+                   directory / "config.yaml")
+    model = gpt(tokenizer, seed=0)
+    dist_checkpointing.save({"model": model.sharded_state_dict(), "step": 3, "rng": rng_object(rng_state())},
+                            str(iteration))
+    (directory / "latest").write_text(iteration.name)
+    return directory, tokenizer, {k: v.clone() for k, v in model.state_dict().items() if torch.is_tensor(v)}
+
+
+@pytest.fixture
+def checkpoint(saved, tmp_path):
+    """A private copy of the saved checkpoint directory, to tamper with."""
+    directory = tmp_path / "checkpoints"
+    shutil.copytree(saved[0], directory)
+    return directory
+
+
+def files_under(path) -> set:
+    return {str(p.relative_to(path)) for p in path.rglob("*")}
+
+
+def trusted_metadata(iteration):
+    """The real .metadata, read through the guard (it only resolves torch's own classes)."""
+    from nemo_tabular.training.checkpoint_guard import read_metadata
+
+    return read_metadata(iteration / ".metadata")
+
+
+def load_error(checkpoint) -> str:
+    """The one-line CheckpointError that opening `checkpoint` for sampling/export raises."""
+    from nemo_tabular.export.checkpoint import bundle_from_checkpoint
+    from nemo_tabular.sampling import TableLayout
+    from nemo_tabular.training.checkpoint_guard import CheckpointError
+
+    with pytest.raises(CheckpointError) as err:
+        bundle_from_checkpoint(checkpoint, TableLayout())
+    assert "\n" not in str(err.value)
+    return str(err.value)
+
+
+def test_real_checkpoint_passes_the_guard_and_loads_its_weights(saved):
+    from nemo_tabular.training.checkpoint import load_gpt_for_inference, load_model_weights
+
+    directory, tokenizer, weights = saved
+    fresh = gpt(tokenizer, seed=1)
+    load_model_weights(directory / "iter_0000003", fresh)
+    loaded = fresh.state_dict()
+    for name, tensor in weights.items():
+        torch.testing.assert_close(loaded[name], tensor, rtol=0, atol=0)
+    model = load_gpt_for_inference(directory)
+    torch.testing.assert_close(model.state_dict()["embedding.word_embeddings.weight"],
+                               weights["embedding.word_embeddings.weight"], rtol=0, atol=0)
+
+
+def test_metadata_that_pickles_os_system_is_refused_and_runs_nothing(checkpoint, tmp_path):
+    iteration, marker = checkpoint / "iter_0000003", tmp_path / "ran"
+    metadata = trusted_metadata(iteration)
+    metadata.storage_meta = RunsCode(marker)  # a real metadata object carrying the payload
+    (iteration / ".metadata").write_bytes(pickle.dumps(metadata))
+    before = files_under(tmp_path)
+    assert load_error(checkpoint) == (
+        f"{iteration / '.metadata'}: refusing to unpickle global {SYSTEM}: checkpoint metadata holds only "
+        f"torch.distributed.checkpoint classes, so this file could run code")
+    assert not marker.exists()
+    assert files_under(tmp_path) == before
+
+
+@pytest.mark.parametrize("payload, name", [
+    ((eval, ("1",)), "builtins.eval"),
+    ((getattr, (pd.DataFrame, "to_csv")), "builtins.getattr"),
+    ((torch.load, ("x",)), "torch.serialization.load"),
+])
+def test_metadata_globals_beyond_torch_metadata_classes_are_refused(checkpoint, payload, name):
+    class Payload:
+        def __reduce__(self):
+            return payload
+
+    meta = checkpoint / "iter_0000003" / ".metadata"
+    meta.write_bytes(pickle.dumps(Payload()))
+    assert load_error(checkpoint) == (f"{meta}: refusing to unpickle global {name}: checkpoint metadata holds "
+                                      f"only torch.distributed.checkpoint classes, so this file could run code")
+
+
+def test_byte_item_that_pickles_os_system_is_refused(checkpoint, tmp_path):
+    """Byte items (RNG states) are read with torch.load(weights_only=False): the guard reads them first."""
+    iteration, marker = checkpoint / "iter_0000003", tmp_path / "ran"
+    metadata = trusted_metadata(iteration)
+    buffer = io.BytesIO()
+    torch.save(RunsCode(marker), buffer)
+    (iteration / "__9_0.distcp").write_bytes(buffer.getvalue())
+    index = next(i for i in metadata.storage_data if i.fqn.startswith("rng_state"))
+    info = metadata.storage_data[index]
+    info.relative_path, info.offset, info.length = "__9_0.distcp", 0, len(buffer.getvalue())
+    (iteration / ".metadata").write_bytes(pickle.dumps(metadata))
+    assert load_error(checkpoint) == (
+        f"{iteration / '__9_0.distcp'}: item {index.fqn!r}: refusing to unpickle global {SYSTEM}: checkpoint "
+        f"data holds only tensors and plain values, so this file could run code")
+    assert not marker.exists()
+
+
+def test_common_file_that_pickles_os_system_is_refused(checkpoint, tmp_path):
+    common, marker = checkpoint / "iter_0000003" / "common.pt", tmp_path / "ran"
+    torch.save(RunsCode(marker), common)
+    assert load_error(checkpoint) == (f"{common}: refusing to unpickle global {SYSTEM}: checkpoint data holds "
+                                      f"only tensors and plain values, so this file could run code")
+    assert not marker.exists()
+
+
+def test_truncated_shard_is_named(checkpoint):
+    iteration = checkpoint / "iter_0000003"
+    metadata = trusted_metadata(iteration)
+    shard = iteration / "__0_1.distcp"
+    size = shard.stat().st_size // 2
+    with open(shard, "r+b") as stream:
+        stream.truncate(size)
+    fqn, info = next((i.fqn, s) for i, s in metadata.storage_data.items()
+                     if s.relative_path == shard.name and s.offset + s.length > size)
+    assert load_error(checkpoint) == (f"{shard}: truncated: {size} bytes, but the checkpoint metadata places "
+                                      f"item {fqn!r} at bytes {info.offset}-{info.offset + info.length}")
+
+
+def test_missing_shard_and_truncated_metadata_are_named(checkpoint):
+    iteration = checkpoint / "iter_0000003"
+    metadata = trusted_metadata(iteration)
+    fqn = next(i.fqn for i, s in metadata.storage_data.items() if s.relative_path == "__0_1.distcp")
+    (iteration / "__0_1.distcp").unlink()
+    assert load_error(checkpoint) == (f"{iteration / '__0_1.distcp'}: missing; the checkpoint metadata lists "
+                                      f"item {fqn!r} in it")
+    meta = iteration / ".metadata"
+    meta.write_bytes(meta.read_bytes()[: meta.stat().st_size // 2])
+    assert load_error(checkpoint) == (f"{meta}: unreadable checkpoint metadata, truncated or corrupt "
+                                      f"(UnpicklingError: pickle data was truncated)")
+    meta.unlink()
+    assert load_error(checkpoint) == f"{meta}: missing; {iteration} is not a complete distributed checkpoint"
+
+
+def test_item_outside_the_checkpoint_and_foreign_backend_are_refused(checkpoint):
+    iteration = checkpoint / "iter_0000003"
+    metadata = trusted_metadata(iteration)
+    index = next(iter(metadata.storage_data))
+    metadata.storage_data[index].relative_path = "../../tokenizer.json"
+    (iteration / ".metadata").write_bytes(pickle.dumps(metadata))
+    assert load_error(checkpoint) == (f"{iteration / '.metadata'}: item {index.fqn!r} points outside the "
+                                      f"checkpoint directory ('../../tokenizer.json')")
+    backends = iteration / "metadata.json"
+    backends.write_text(json.dumps({"sharded_backend": "zarr", "common_backend": "torch"}))
+    assert load_error(checkpoint) == f"{backends}: sharded_backend must be 'torch_dist', got 'zarr'"
+
+
+def test_sample_cli_on_a_crafted_checkpoint_prints_one_line_and_runs_nothing(checkpoint, tmp_path):
+    """The probe from issue 18: `scripts/sample.py model_path=<crafted>` used to run the payload."""
+    iteration, marker = checkpoint / "iter_0000003", tmp_path / "ran"
+    (iteration / ".metadata").write_bytes(pickle.dumps(RunsCode(marker)))
+    out = tmp_path / "synth.parquet"
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "sample.py"), f"model_path={checkpoint}",
+                           f"paths.root={tmp_path}", "n_rows=10", f"out={out}", f"hydra.run.dir={tmp_path}/hydra"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: {iteration / '.metadata'}: refusing to unpickle global {SYSTEM}: checkpoint metadata holds "
+        f"only torch.distributed.checkpoint classes, so this file could run code")
+    assert "Traceback" not in done.stderr
+    assert not marker.exists() and not out.exists()

@@ -5,6 +5,7 @@ Layout of `paths.checkpoint_dir`:
   iter_0000300/                     a dist checkpoint: model, optimizer, scheduler, step and each rank's RNG states
   latest                            the name of the newest complete iter_* directory
 A save goes to a temp directory that is renamed only when every rank has written its shards.
+Every load goes through `read_checkpoint`, which checks the files as data (checkpoint_guard) first.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from nemo_tabular.atomic import write_text_atomically
 from nemo_tabular.tokenizer import TabularTokenizer
+
+from .checkpoint_guard import verify_checkpoint
 
 LATEST = "latest"
 CONFIG_FILE = "config.yaml"
@@ -76,12 +79,23 @@ def load_training_state(path: Path, model, optimizer, scheduler) -> int:
     model_state = unwrap(model).sharded_state_dict()
     template = {"model": model_state, "optimizer": optimizer.sharded_state_dict(model_state, is_loading=True),
                 "scheduler": None, "step": None, "rng": rng_object(None)}
-    state = dist_checkpointing.load(template, str(path))
+    state = read_checkpoint(template, path)
     unwrap(model).load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     restore_rng_state(state["rng"])
     return int(state["step"])
+
+
+def read_checkpoint(template: dict, path: str | os.PathLike) -> dict:
+    """`template` filled from dist checkpoint `path`, once its files are checked to hold data only.
+
+    The one place a checkpoint is read: resume, init_from and load_gpt_for_inference (sampling,
+    export, embed, search) all come here. A file that would unpickle code, or a truncated or missing
+    shard, raises CheckpointError (a ValueError naming the file) before torch or megatron opens it.
+    """
+    verify_checkpoint(path)
+    return dist_checkpointing.load(template, str(path))
 
 
 def rng_object(data):
@@ -112,7 +126,7 @@ def restore_rng_state(state: dict) -> None:
 
 def load_model_weights(path: Path, model) -> None:
     """Load only the weights into `model`, whatever TP/PP layout the checkpoint was saved with."""
-    state = dist_checkpointing.load({"model": unwrap(model).sharded_state_dict()}, str(path))
+    state = read_checkpoint({"model": unwrap(model).sharded_state_dict()}, path)
     unwrap(model).load_state_dict(state["model"])
 
 

@@ -9,6 +9,7 @@ import json
 import os
 import pickle
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
@@ -358,3 +359,100 @@ def test_sample_cli_on_a_crafted_checkpoint_prints_one_line_and_runs_nothing(che
         f"only torch.distributed.checkpoint classes, so this file could run code")
     assert "Traceback" not in done.stderr
     assert not marker.exists() and not out.exists()
+
+
+# --- launcher: cluster.* values in the sbatch script --------------------------------------------------
+
+def launch_with(cluster_values: dict, scheduler: str = "slurm") -> int:
+    """launch() of the prep job (a dry run) with cluster.* values set after composing, as any override would."""
+    from hydra import compose, initialize_config_dir
+
+    from nemo_tabular.launch import launch
+
+    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("launch", overrides=[f"cluster={scheduler}", "job=prep", "dry_run=true"])
+        OmegaConf.set_struct(cfg, False)
+        for key, value in cluster_values.items():
+            OmegaConf.update(cfg, f"cluster.{key}", value, merge=False)
+        return launch(cfg)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"partition": "gpu\ntouch /tmp/x"},
+     r"cluster.partition='gpu\ntouch /tmp/x': expected no newline or other control character"),
+    ({"job_name": "x --wrap=id"},
+     "cluster.job_name='x --wrap=id': expected letters, digits, '.', '_' and '-' only (a Slurm job name)"),
+    ({"partition": "gpu --wrap=id"}, "cluster.partition='gpu --wrap=id': expected partition names of letters, "
+                                     "digits, '.', '_' and '-', separated by commas"),
+    ({"account": "proj;id"}, "cluster.account='proj;id': expected letters, digits, '.', '_' and '-' only (a Slurm account)"),
+    ({"qos": "high,$(id)"}, "cluster.qos='high,$(id)': expected QOS names of letters, digits, '.', '_' and '-', "
+                            "separated by commas"),
+    ({"time": "1:00 --wrap=id"}, "cluster.time='1:00 --wrap=id': expected a Slurm time limit: minutes, MM:SS, "
+                                 "HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS"),
+    ({"env": {"FOO": "a\nid"}}, r"cluster.env.FOO='a\nid': expected no newline or other control character"),
+    ({"env": {"A;id;B": "1"}}, "cluster.env.A;id;B: expected a variable name of letters, digits and '_'"),
+    ({"srun_args": ["--mpi=none\rid"]}, r"cluster.srun_args[0]='--mpi=none\rid': expected no newline or other control character"),
+    ({"sbatch_args": ["--constraint=h100 --wrap=id"]}, "cluster.sbatch_args[0]='--constraint=h100 --wrap=id': "
+                                                       "expected one sbatch option, such as --constraint=h100, with no spaces"),
+    ({"log_dir": "runs/a b"}, "cluster.log_dir='runs/a b': expected a path without spaces, quotes or backslashes "
+                              "(it is an #SBATCH --output path)"),
+    ({"master_port": "29500; id"}, "cluster.master_port='29500; id': expected an integer in [1, 65535]"),
+])
+def test_hostile_cluster_values_are_refused_naming_the_key(values, message, capsys):
+    from nemo_tabular.launch import LaunchError
+
+    with pytest.raises(LaunchError) as err:
+        launch_with(values)
+    assert str(err.value) == message
+    assert capsys.readouterr().out == ""  # nothing rendered
+
+
+def test_local_cluster_env_is_checked_too():
+    from nemo_tabular.launch import LaunchError
+
+    with pytest.raises(LaunchError) as err:
+        launch_with({"env": {"OMP_NUM_THREADS": "1\nid"}}, scheduler="local")
+    assert str(err.value) == r"cluster.env.OMP_NUM_THREADS='1\nid': expected no newline or other control character"
+
+
+def test_shell_values_are_quoted_so_no_injected_command_runs(capsys, tmp_path):
+    """Values allowed on shell lines reach srun and the environment as text; `$NAME` still expands."""
+    marker = tmp_path / "ran"
+    hostile = f"$(touch {marker})"
+    assert launch_with({"env": {"PAYLOAD": hostile, "TICKS": f"`touch {marker}`'\"", "HOME_RUNS": "$HOME/runs"},
+                        "srun_args": ["--mpi=none", f"--comment=x; touch {marker}", hostile],
+                        "container_image": f"/images/x.sqsh{hostile}",
+                        "container_mounts": ["$SLURM_SUBMIT_DIR/runs:/workspace/nemo-tabular/runs"]}) == 0
+    script = capsys.readouterr().out
+    path = tmp_path / "job.sbatch"
+    path.write_text(script)
+    assert subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True).returncode == 0
+    export = next(line for line in script.splitlines() if line.startswith("export PAYLOAD="))
+    assert shlex.split(export) == ["export", f"PAYLOAD={hostile}"]
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    srun = bin_dir / "srun"  # records its arguments and the environment it was given
+    srun.write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@" > "$(dirname "$0")/args"\n'
+                    'printf "%s\\n" "$PAYLOAD" "$TICKS" "$HOME_RUNS" > "$(dirname "$0")/env"\n')
+    srun.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SLURM_SUBMIT_DIR": "/home/me/project",
+           "HOME": "/home/me"}
+    subprocess.run(["bash", str(path)], env=env, capture_output=True, text=True, check=True)
+    assert not marker.exists()
+    args = (bin_dir / "args").read_text().splitlines()
+    assert f"--container-image=/images/x.sqsh{hostile}" in args
+    assert "--container-mounts=/home/me/project/runs:/workspace/nemo-tabular/runs" in args
+    assert args[args.index("--mpi=none"):args.index("--mpi=none") + 3] == [
+        "--mpi=none", f"--comment=x; touch {marker}", hostile]
+    assert (bin_dir / "env").read_text().splitlines() == [hostile, f"`touch {marker}`'\"", "/home/me/runs"]
+
+
+@pytest.mark.parametrize("value, word", [
+    ("1", "1"), ("", "''"), ("a b", "'a b'"), ("$(id)", "'$(id)'"), ("${X}", "'${X}'"),
+    ("$HOME/x y", '"$HOME"\'/x y\''), ("a$B_1c", "a\"$B_1c\""), ("it's", "'it'\"'\"'s'"),
+])
+def test_shell_word(value, word):
+    from nemo_tabular.launch.command import shell_word
+
+    assert shell_word(value) == word

@@ -76,8 +76,8 @@ def test_train_sbatch_for_two_nodes_of_eight_gpus(capsys, tmp_path):
     for directive in ("--nodes=2", "--ntasks-per-node=1", "--gpus-per-node=8", "--exclusive"):
         assert f"#SBATCH {directive}\n" in script
     assert 'hosts=$(scontrol show hostnames "$SLURM_JOB_NODELIST")' in script
-    assert 'export CUDA_DEVICE_MAX_CONNECTIONS="1"' in script
-    assert 'export TORCH_NCCL_ASYNC_ERROR_HANDLING="1"' in script
+    assert 'export CUDA_DEVICE_MAX_CONNECTIONS=1\n' in script
+    assert 'export TORCH_NCCL_ASYNC_ERROR_HANDLING=1\n' in script
 
     srun = run_with_fake_slurm(script, tmp_path)
     torchrun = srun.index("torchrun")

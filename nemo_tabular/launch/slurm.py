@@ -8,19 +8,12 @@ from pathlib import Path
 import jinja2
 from omegaconf import DictConfig, OmegaConf
 
-from nemo_tabular.launch.command import REPO_ROOT, program_argv, shell_join
+from nemo_tabular.launch.cluster_values import check_cluster_values
+from nemo_tabular.launch.command import REPO_ROOT, program_argv, shell_join, shell_word
 from nemo_tabular.launch.errors import LaunchError
 from nemo_tabular.launch.jobs import Job
 
 TEMPLATE_DIR = REPO_ROOT / "scripts" / "slurm"
-
-
-def double_quote(value: object) -> str:
-    """`value` in double quotes for bash: $VARS in it expand when the job runs, nothing else is special."""
-    text = str(value)
-    for char in ("\\", '"', "`"):
-        text = text.replace(char, "\\" + char)
-    return f'"{text}"'
 
 
 def _environment() -> jinja2.Environment:
@@ -33,13 +26,14 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.filters["dq"] = double_quote
+    env.filters["sh"] = shell_word  # every configured value reaches the script through it
     return env
 
 
 def sbatch_context(job: Job, cluster: DictConfig, overrides: list[str]) -> dict:
     """The values the templates use: the job's share of the cluster settings and its command line."""
     settings = OmegaConf.to_container(cluster, resolve=True)
+    check_cluster_values(settings, slurm=True)  # launch() checked already; a direct render must not skip it
     nodes = settings["nodes"] if job.distributed else 1
     gpus_per_node = settings["gpus_per_node"] if job.distributed else int(job.needs_gpu)
     # In the container the project is the working directory; on the host, scripts run from this checkout.

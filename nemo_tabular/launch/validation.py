@@ -3,9 +3,10 @@ training the parallel layout against the nodes x GPUs asked for."""
 
 from hydra import compose
 from hydra.errors import HydraException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from nemo_tabular.launch.cluster_values import check_cluster_values
 from nemo_tabular.launch.errors import LaunchError
 from nemo_tabular.launch.jobs import Job
 
@@ -13,7 +14,8 @@ SCHEDULERS = ("local", "slurm")
 
 
 def check_cluster(cluster: DictConfig) -> None:
-    """The cluster settings every backend relies on: a known scheduler and positive node/GPU counts."""
+    """The cluster settings every backend relies on: a known scheduler, positive node/GPU counts, and values
+    that cannot add a line, an sbatch option or a command to the script they are rendered into."""
     if cluster.scheduler not in SCHEDULERS:
         raise LaunchError(f"cluster.scheduler={cluster.scheduler!r}: expected one of {', '.join(SCHEDULERS)}")
     for key in ("nodes", "gpus_per_node"):
@@ -22,6 +24,7 @@ def check_cluster(cluster: DictConfig) -> None:
             raise LaunchError(f"cluster.{key}={value!r}: expected a positive integer")
     if cluster.scheduler == "local" and cluster.nodes != 1:
         raise LaunchError(f"cluster.nodes={cluster.nodes} with cluster=local: a local run has one node; use cluster=slurm")
+    check_cluster_values(OmegaConf.to_container(cluster, resolve=True), slurm=cluster.scheduler == "slurm")
 
 
 def compose_stage_config(job: Job, overrides: list[str]) -> DictConfig:

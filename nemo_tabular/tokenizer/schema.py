@@ -70,11 +70,10 @@ def check_column(column: Mapping, where: str) -> int:
     categories = column.get("categories", [])
     if not isinstance(categories, list):
         raise TokenizerError(f"{where}: categories must be a list, got {short(categories)}")
-    allowed = (bool,) if kind == "bool" else (str, int, float, bool)
+    allowed, what = ((bool,), "true/false") if kind == "bool" else ((str, int, float, bool), "strings or numbers")
     for value in categories:
         if not isinstance(value, allowed) or (isinstance(value, float) and not math.isfinite(value)):
-            raise TokenizerError(f"{where}: categories must hold {'true/false' if kind == 'bool' else 'strings or numbers'}, "
-                                 f"got {short(value)}")
+            raise TokenizerError(f"{where}: categories must hold {what}, got {short(value)}")
     if len(set(categories)) != len(categories):  # 1, 1.0 and True are one value to the codec's index
         raise TokenizerError(f"{where}: categories must be distinct")
     size = len(categories) + int(nullable) + int(column.get("rare", False))
@@ -134,7 +133,8 @@ def check_transform(transform, step, where: str) -> None:
     if not isinstance(params, Mapping):
         raise TokenizerError(f"{where}: transform.params must be an object, got {short(params)}")
     if transform["name"] == "yeo-johnson" and not is_finite(params.get("lambda")):
-        raise TokenizerError(f"{where}: transform.params.lambda must be a finite number, got {short(params.get('lambda'))}")
+        raise TokenizerError(f"{where}: transform.params.lambda must be a finite number, "
+                             f"got {short(params.get('lambda'))}")
     if transform["name"] == "quantile":
         knots, levels = params.get("knots"), params.get("levels")
         for key, values in (("knots", knots), ("levels", levels)):

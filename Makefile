@@ -22,11 +22,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[test]"
 	touch $@
 
-# The whole pipeline on CPU in minutes: prepare, train model=tiny, sample as many rows as the
+# The whole pipeline on CPU in minutes: prepare, train (model=auto sizes the GPT for the budget), sample as many rows as the
 # training split, evaluate (runs/<dataset>/report/), embed rows into Milvus Lite and audit them.
 demo: install
 	$(BIN)/python data_prep/prepare.py dataset=$(DATASET)
-	$(BIN)/python scripts/train.py dataset=$(DATASET) model=tiny train.max_minutes=$(DEMO_MINUTES) threads=2
+	$(BIN)/python scripts/train.py dataset=$(DATASET) train.max_minutes=$(DEMO_MINUTES) threads=2
 	$(BIN)/python scripts/sample.py dataset=$(DATASET)
 	$(BIN)/python scripts/evaluate.py dataset=$(DATASET)
 	$(BIN)/python scripts/embed.py dataset=$(DATASET)

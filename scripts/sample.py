@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from nemo_tabular.export.checkpoint import open_model
 from nemo_tabular.sampling import SampleOptions, SamplingSettings, TableLayout, sample_to_file
 from nemo_tabular.sampling.copies import TrainingRows
+from nemo_tabular.sampling.parallel import planned_workers
 from nemo_tabular.sampling.sampler import filters_copies
 from nemo_tabular.sampling.forecast import ForecastOptions, forecast_paths, summarize_paths
 from nemo_tabular.sampling.tables import TableWriter, read_table
@@ -58,7 +59,8 @@ def run(cfg: DictConfig) -> str:
         options = SampleOptions(n_rows=int(n_rows), batch_size=int(cfg.batch_size), seed=int(cfg.seed),
                                 settings=settings, conditions=conditions, max_rows_per_entity=max_rows,
                                 n_entities=cfg.n_entities, use_cache=bool(cfg.kv_cache), reject_copies=reject)
-        rows = sample_to_file(bundle, cfg.out, options, chunk_rows=int(cfg.chunk_rows), workers=int(cfg.workers))
+        workers = planned_workers(cfg.workers, int(n_rows), cfg.device)
+        rows = sample_to_file(bundle, cfg.out, options, chunk_rows=int(cfg.chunk_rows), workers=workers)
         seconds = time.perf_counter() - started
         dropped = f"; {reject.summary()}" if reject is not None else ""
         return f"wrote {rows:,} rows to {cfg.out} in {seconds:.1f}s ({rows / seconds:,.0f} rows/s){dropped}"
@@ -66,8 +68,8 @@ def run(cfg: DictConfig) -> str:
         spec = cfg.forecast
         if spec.history is None:
             raise ValueError("mode=forecast needs forecast.history=<CSV or Parquet of past rows>")
-        if cfg.workers != 1:
-            raise ValueError(f"workers={cfg.workers}: forecasting runs in one process; set workers=1")
+        if cfg.workers not in (1, "auto"):
+            raise ValueError(f"workers={cfg.workers}: forecasting runs in one process; set workers=1 or auto")
         options = ForecastOptions(horizon=int(spec.horizon), n_paths=int(spec.n_paths),
                                   quantiles=list(spec.quantiles), batch_size=int(cfg.batch_size),
                                   seed=int(cfg.seed), settings=settings, use_cache=bool(cfg.kv_cache),

@@ -20,12 +20,13 @@ SMALL = ["model.num_layers=2", "model.hidden_size=32", "model.num_attention_head
          "train.eval_iters=2", "train.eval_every=0", "train.lr=1e-3", "train.warmup=1", "threads=1"]
 
 
-def train(root, name: str, *overrides: str, nproc: int = 1, check: bool = True) -> subprocess.CompletedProcess:
+def train(root, name: str, *overrides: str, nproc: int = 1, check: bool = True,
+          base: list[str] = SMALL) -> subprocess.CompletedProcess:
     """Run scripts/train.py (under torchrun for nproc > 1) writing to runs/<name>."""
     launcher = [sys.executable] if nproc == 1 else [
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
     args = [*launcher, str(REPO / "scripts" / "train.py"), f"paths.root={root}", "dataset=diamonds",
-            f"paths.run_dir={root}/{name}", f"paths.data_dir={root}/data", *SMALL, *overrides]
+            f"paths.run_dir={root}/{name}", f"paths.data_dir={root}/data", *base, *overrides]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(args, capture_output=True, text=True, env=env, cwd=root, timeout=600)
     if check:
@@ -97,6 +98,24 @@ def test_loss_falls_and_checkpoint_has_what_sampling_needs(root, reference):
     assert OmegaConf.load(checkpoints / "config.yaml").train.steps == 40
 
 
+AUTO = [key for key in SMALL if key.split("=")[0] not in
+        ("model.num_layers", "model.hidden_size", "model.num_attention_heads", "model.ffn_hidden_size")]
+
+
+def test_model_auto_sizes_from_the_planned_tokens_and_resume_keeps_the_size(root):
+    """The default model=auto: a few steps get the smallest size, 4,000 planned steps (2.05M tokens) get 2x64."""
+    done = train(root, "sized", "train.steps=3", base=AUTO)
+    model = OmegaConf.load(root / "sized" / "checkpoints" / "config.yaml").model
+    assert (model.num_layers, model.hidden_size, model.num_attention_heads, model.ffn_hidden_size) == (1, 32, 1, 128)
+    assert "model=auto: 1x32 (12,288 block parameters) trains on 1,536 tokens in its planned steps" in done.stdout + done.stderr
+    done = train(root, "sized", "train.steps=5", "resume=true", base=AUTO)
+    assert f"model=auto: 1x32, the size of the checkpoint in {root}/sized/checkpoints" in done.stdout + done.stderr
+    assert summary(root, "sized")["end_step"] == 5
+    done = train(root, "larger", "train.steps=4000", "train.stop_at=1", base=AUTO)
+    assert OmegaConf.load(root / "larger" / "checkpoints" / "config.yaml").model.hidden_size == 64
+    assert "model=auto: 2x64 (98,304 block parameters) trains on 2,048,000 tokens" in done.stdout + done.stderr
+
+
 def test_auto_length_and_time_budget(root):
     """steps=auto covers train.epochs; a budget shortens the run so the schedule ends and a checkpoint is left."""
     meta = json.loads((root / "data" / "meta.json").read_text())
@@ -147,4 +166,4 @@ def test_patience_leaves_the_best_validated_weights(root):
 def test_configuration_errors_are_caught_up_front(root, overrides, message):
     done = train(root, "bad", "train.steps=1", *overrides, check=False)
     assert done.returncode == 1
-    assert message in done.stderr
+    assert message in done.stdout + done.stderr

@@ -9,8 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import torch
-
+from nemo_tabular.hardware import sampling_dtype
 from nemo_tabular.sampling.bundle import TOKENIZER_FILE, Bundle, TableLayout, is_bundle, load_bundle
 from nemo_tabular.sampling.model import GPT
 from nemo_tabular.tokenizer import TabularTokenizer
@@ -39,18 +38,14 @@ def bundle_from_checkpoint(checkpoint_dir: str | os.PathLike, layout: TableLayou
     return Bundle(model.eval(), TabularTokenizer.load(checkpoint_dir / TOKENIZER_FILE), layout)
 
 
-SAMPLING_PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
-
-
 def open_model(path: str | os.PathLike, layout: TableLayout, device: str = "cpu", precision: str = "fp32") -> Bundle:
     """A bundle directory as saved (its own layout wins), else a checkpoint directory with `layout`.
 
     precision=bf16 runs the weights in bfloat16: about 2x faster on CPUs with AMX or AVX512-BF16, rows
-    differ from fp32's only as two nearby models' would (BENCHMARKS.md, Sampling).
+    differ from fp32's only as two nearby models' would (BENCHMARKS.md, Sampling); auto picks bf16 only where
+    the device computes it natively.
     """
-    if precision not in SAMPLING_PRECISIONS:
-        raise ValueError(f"precision must be one of {sorted(SAMPLING_PRECISIONS)}, got {precision!r}")
-    dtype = SAMPLING_PRECISIONS[precision]
+    dtype = sampling_dtype(precision, device)
     if is_bundle(path):
         return load_bundle(path, device=device, dtype=dtype)
     if not Path(path).is_dir():

@@ -22,6 +22,8 @@ import pyarrow.parquet as pq
 import torch
 from tqdm import tqdm
 
+from nemo_tabular.hardware import usable_cores
+
 from .bundle import Bundle
 from .conditions import is_table, read_conditions
 from .sampler import SampleOptions, entity_column, expected_rows, iter_samples, write_frames
@@ -81,6 +83,20 @@ def sample_share(share: int, bundle: Bundle, options: SampleOptions, part: str, 
         except Exception:  # noqa: BLE001 - an exception that does not pickle still reaches the parent as text
             err = RuntimeError(f"{type(err).__name__}: {err}\n{err.__notes__[-1]}")
         messages.put(("error", share, err))
+
+
+ROWS_PER_WORKER = 20_000  # a worker's start-up (~2 s of imports and loading) pays off past about this many rows
+
+
+def planned_workers(workers: int | str, n_rows: int, device: str) -> int:
+    """`workers` as given, or for 'auto' one per ROWS_PER_WORKER rows up to the usable cores (1 off the CPU)."""
+    if workers != "auto":
+        if int(workers) < 1:
+            raise ValueError(f"workers={workers}: expected a count >= 1 or 'auto'")
+        return int(workers)
+    if not str(device).startswith("cpu"):
+        return 1
+    return max(1, min(usable_cores(), n_rows // ROWS_PER_WORKER))
 
 
 def sample_in_parallel(bundle: Bundle, out: str | os.PathLike, options: SampleOptions, workers: int,

@@ -6,6 +6,7 @@ global batch = micro batch x gradient accumulation x data parallel size.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -20,15 +21,17 @@ from megatron.core.distributed import DistributedDataParallel, DistributedDataPa
 from megatron.core.optimizer import OptimizerConfig, get_megatron_optimizer
 from megatron.core.optimizer_param_scheduler import OptimizerParamScheduler
 from megatron.core.pipeline_parallel import get_forward_backward_func
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from nemo_tabular.atomic import write_text_atomically
 from nemo_tabular.cpu_compat import enable_cpu_support, seed_model_parallel
 from nemo_tabular.model import build_gpt, padded_vocab_size, transformer_config
+from nemo_tabular.model.sizing import (REFERENCE, SHAPE_KEYS, choose_size, is_auto, layout_candidates,
+                                      machine_throughput)
 from nemo_tabular.tokenizer import TabularTokenizer
 
-from .checkpoint import latest_checkpoint, load_model_weights, load_training_state, save_checkpoint, unwrap
+from .checkpoint import CONFIG_FILE, latest_checkpoint, load_model_weights, load_training_state, save_checkpoint, unwrap
 from .data import batches, build_datasets
 from .layout import validate_parallel_layout
 from .metrics import MetricsWriter
@@ -84,28 +87,57 @@ def mean_loss(losses: list[dict], device: torch.device) -> float:
     return value.item() / parallel_state.get_data_parallel_world_size()
 
 
+def resolve_model_size(cfg: DictConfig, steps: int, tokens_per_step: int, vocab: int, device: torch.device) -> None:
+    """model=auto: set cfg.model's shape by the sizing rule (nemo_tabular/model/sizing.py), alike on every rank."""
+    if not is_auto(cfg.model):
+        return
+    trained = Path(cfg.paths.checkpoint_dir) if cfg.resume and latest_checkpoint(cfg.paths.checkpoint_dir) else None
+    if trained or cfg.init_from:  # the weights to load fix the size
+        source = trained or Path(cfg.init_from)
+        saved = OmegaConf.load(source / CONFIG_FILE).model
+        cfg.model.update({key: int(saved[key]) for key in SHAPE_KEYS})
+        if dist.get_rank() == 0:
+            log.info("model=auto: %dx%d, the size of the checkpoint in %s", saved.num_layers, saved.hidden_size, source)
+        return
+    candidates = layout_candidates(int(cfg.parallel.tensor), int(cfg.parallel.pipeline))
+    budget = TimeBudget(cfg.train.max_minutes)
+    seconds = float(budget.minutes) * 60 * budget.margin if budget.minutes is not None else None
+    throughput = machine_throughput() if seconds is not None else REFERENCE  # only a time budget needs the probe
+    choice = choose_size(steps * tokens_per_step, seconds, throughput, int(cfg.model.seq_length), vocab, candidates)
+    index = torch.tensor([candidates.index(choice.size)], device=device)
+    dist.broadcast(index, 0)  # the probe's timing differs between ranks; rank 0's choice holds for all
+    size = candidates[int(index.item())]
+    cfg.model.update(size.config())
+    if dist.get_rank() == 0:
+        log.info("model=auto: %s", choice.reason)
+
+
 def train(cfg: DictConfig) -> dict:
-    """Train (or resume) the configured model on the prepared dataset; return the run summary."""
+    """Train (or resume) the configured model on the prepared dataset; return the run summary.
+
+    The caller's cfg is left as given; the run's resolved config (auto sizes and dropout) goes to the checkpoint.
+    """
+    cfg = copy.deepcopy(cfg)
     logging.getLogger("megatron").setLevel(logging.WARNING)  # its INFO lines repeat every config
     device = init_distributed()
     cpu = enable_cpu_support()
     rank, world = dist.get_rank(), dist.get_world_size()
-    dp = validate_parallel_layout(cfg, world)
-    tp, pp = int(cfg.parallel.tensor), int(cfg.parallel.pipeline)
-    parallel_state.initialize_model_parallel(tp, pp)
-    seed = int(cfg.train.seed)
-    torch.manual_seed(seed)
-    seed_model_parallel(seed)
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
-
     tokenizer = TabularTokenizer.load(Path(cfg.paths.data_dir) / "tokenizer.json")
-    bf16 = resolve_precision(cfg.precision)
     micro, global_batch = int(cfg.train.micro_batch), int(cfg.train.global_batch)
     seq_length = int(cfg.model.seq_length)
     tokens_per_step = global_batch * seq_length
     train_tokens = train_split_tokens(cfg.paths.data_dir)
     steps = planned_steps(cfg.train.steps, cfg.train.epochs, train_tokens, tokens_per_step, cfg.train.min_steps)
+    dp = validate_parallel_layout(cfg, world)
+    resolve_model_size(cfg, steps, tokens_per_step, tokenizer.vocab_size, device)
+    tp, pp = int(cfg.parallel.tensor), int(cfg.parallel.pipeline)
+    parallel_state.initialize_model_parallel(tp, pp)
+    seed = int(cfg.train.seed)
+    torch.manual_seed(seed)
+    seed_model_parallel(seed)
+    bf16 = resolve_precision(cfg.precision)
     dropout = planned_dropout(cfg.model.dropout, cfg.train.steps, cfg.train.epochs, train_tokens, tokens_per_step,
                               cfg.train.min_steps)
     if cfg.model.dropout == "auto" and dropout and rank == 0:

@@ -6,8 +6,9 @@ Needs the benchmark environment (sdv and mostlyai-engine are never installed in 
 
 TabularARGN (its default model, MOSTLY_AI/Medium) trains briefly on runs/diamonds/data/train.parquet:
 one epoch, at most --train-minutes. How fast a model generates does not depend on how well it
-trained, as ours does not depend on its weights: ours is the random `model=tiny` GPT of
-sample_bench.py (4 layers, d_model 128), in float32 and in bfloat16. Both sides write --rows rows
+trained, as ours does not depend on its weights: ours is a random GPT of sample_bench.py, of
+`--size` LAYERSxWIDTH (default 4x128, model=tiny; model=auto's ladder sizes have heads of 32), in
+float32 and in bfloat16. Both sides write --rows rows
 to a Parquet file, timed wall-clock, with the same torch thread count; every round runs ours
 (float32), theirs, ours (bfloat16), so machine load weighs on both. TabularARGN picks its own
 generation batch (printed); ours uses --batch-size / --bf16-batch-size (the fastest in sample_bench.py).
@@ -85,6 +86,7 @@ def main() -> None:
     parser.add_argument("--workspace", help="TabularARGN workspace to keep (and reuse once trained); default: temporary")
     parser.add_argument("--train-minutes", type=float, default=2.0)
     parser.add_argument("--rows", type=int, default=30_000, help="rows per measurement, both sides")
+    parser.add_argument("--size", default="4x128", help="our GPT as LAYERSxWIDTH (heads of 32 above width 32)")
     parser.add_argument("--batch-size", type=int, default=512, help="our batch size in float32")
     parser.add_argument("--bf16-batch-size", type=int, default=1024, help="our batch size in bfloat16")
     parser.add_argument("--argn-batch-size", type=int, help="TabularARGN's batch size; default: its own choice")
@@ -105,7 +107,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workspace = Path(args.workspace) if args.workspace else Path(tmp) / "argn"
         train_argn(Path(args.train), workspace, args.train_minutes)
-        fp32 = diamonds_bundle(4, 128, 4, 256)
+        layers, width = (int(part) for part in args.size.lower().split("x"))
+        fp32 = diamonds_bundle(layers, width, max(1, width // 32), 256)
         bf16 = copy.deepcopy(fp32)
         bf16.model.to(torch.bfloat16)
         sides = {"ours float32": lambda seed: ours_rows_per_second(fp32, Path(tmp) / "ours.parquet", args.rows,
@@ -113,7 +116,7 @@ def main() -> None:
                  "TabularARGN": lambda seed: argn_rows_per_second(workspace, args.rows, args.argn_batch_size, seed),
                  "ours bfloat16": lambda seed: ours_rows_per_second(bf16, Path(tmp) / "ours.parquet", args.rows,
                                                                     args.bf16_batch_size, seed, args.workers)}
-        print(f"{args.rows:,} rows per measurement to Parquet; ours: model=tiny (random weights), batch "
+        print(f"{args.rows:,} rows per measurement to Parquet; ours: {args.size} (random weights), batch "
               f"{args.batch_size} (float32) / {args.bf16_batch_size} (bfloat16), {args.workers} worker(s); "
               f"cpus {os.cpu_count()}", flush=True)
         for threads in (int(t) for t in args.threads.split(",")):

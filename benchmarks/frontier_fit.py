@@ -2,7 +2,8 @@
 
 The rule (nemo_tabular/model/sizing.py): the largest ladder size that trains on at least k tokens per block
 parameter within the run. For every (table, CPU, budget) cell the fit compares the size the rule picks with
-the cell's best measured size and chooses the k that loses the least quality summed over the cells.
+the cell's best measured size; of the k that lose the least quality summed over the cells it takes the
+largest, which picks the smallest models (fastest to sample) at the same measured quality.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ def rule_pick(points: list[dict], k: float) -> dict:
 
 
 def fit_k(rows: list[dict]) -> tuple[float, tuple[float, float], list[tuple]]:
-    """The k in the middle (geometric) of the range with the least summed quality regret, that range, and each
-    cell's (key, best, picked) at that k."""
+    """The largest k with the least summed quality regret, the range of such k, and each cell's (key, best, picked)
+    at that k."""
     grouped = {key: points for key, points in cells(rows).items() if len(points) > 1}
 
     def regret(k: float) -> float:
@@ -57,7 +58,7 @@ def fit_k(rows: list[dict]) -> tuple[float, tuple[float, float], list[tuple]]:
 
     least = min(round(regret(k), 6) for k in CANDIDATE_K)
     tied = [k for k in CANDIDATE_K if round(regret(k), 6) == least]
-    best_k = round(math.sqrt(tied[0] * tied[-1]), 1)
+    best_k = tied[-1]
     detail = [(key, max(points, key=lambda p: as_number(p["quality"])), rule_pick(points, best_k))
               for key, points in sorted(grouped.items())]
     return best_k, (tied[0], tied[-1]), detail

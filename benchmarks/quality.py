@@ -36,7 +36,7 @@ from nemo_tabular.tokenizer import TabularTokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ("diamonds", "txhousing", "macrodata")
-GENERATORS = ("gaussian-copula", "tvae", "tabular-argn", "nemo-tiny", "nemo-small")
+GENERATORS = ("gaussian-copula", "tvae", "tabular-argn", "nemo-auto", "nemo-tiny", "nemo-small")
 FLAT = ["dataset.group_by=null", "dataset.order_by=null"]  # every generator sees the same independent rows
 
 
@@ -147,20 +147,20 @@ def headline(metrics: dict) -> dict:
 
 
 def run_generator(name: str, dataset: str, data_dir: Path, train: pd.DataFrame, tokenizer: TabularTokenizer,
-                  out: Path, args: argparse.Namespace) -> dict:
-    """Fit, sample and evaluate one generator on one dataset's train split; its headline figures."""
+                  out: Path, args: argparse.Namespace, budget_minutes: float) -> dict:
+    """Fit, sample and evaluate one generator on one dataset's train split within `budget_minutes`; its figures."""
     run_dir = generator_dir(out, dataset, result_key(name, args.overrides))
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)
     if name in ("gaussian-copula", "tvae"):
-        synth, fit_s, sample_s = fit_sdv(name, train, tokenizer, len(train), args.budget_minutes)
+        synth, fit_s, sample_s = fit_sdv(name, train, tokenizer, len(train), budget_minutes)
     elif name == "tabular-argn":
-        synth, fit_s, sample_s = fit_argn(train, len(train), run_dir / "workspace", args.budget_minutes)
+        synth, fit_s, sample_s = fit_argn(train, len(train), run_dir / "workspace", budget_minutes)
     else:
         synth, fit_s, sample_s = fit_ours(name.removeprefix("nemo-"), dataset, data_dir, run_dir,
-                                          args.budget_minutes, args.threads, args.overrides)
+                                          budget_minutes, args.threads, args.overrides)
     synth.to_parquet(run_dir / "synth.parquet", index=False)
-    return {**headline(score(data_dir, run_dir, tokenizer, args.threads)), "fit_s": fit_s,
+    return {**headline(score(data_dir, run_dir, tokenizer, args.threads)), "budget_min": budget_minutes, "fit_s": fit_s,
             "sample_rows_per_s": len(synth) / max(sample_s, 1e-9)}
 
 
@@ -220,6 +220,9 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument("--generators", nargs="+", default=list(GENERATORS), choices=GENERATORS)
     parser.add_argument("--budget-minutes", type=float, default=15.0, help="wall-clock fit budget per generator")
+    parser.add_argument("--argn-time", action="store_true",
+                        help="TabularARGN fits first (within --budget-minutes, stopping early as it does); this "
+                             "project's generators then get its fit seconds as their budget")
     parser.add_argument("--threads", type=int, default=2, help="torch / BLAS threads for every generator")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "quality")
     parser.add_argument("--prepare", nargs="*", default=[], metavar="OVERRIDE",
@@ -238,13 +241,17 @@ def main() -> None:
             rescore(dataset, data_dir, tokenizer, results, args.out, args.threads)
             write_text_atomically(results_path, json.dumps(results, indent=1))
             continue
-        for name in args.generators:
-            print(f"{dataset} / {name} ...", flush=True)
+        names = sorted(args.generators, key=lambda name: name != "tabular-argn") if args.argn_time else args.generators
+        budget = {name: args.budget_minutes for name in names}
+        for name in names:
+            print(f"{dataset} / {name} ({budget[name]:.2f} min) ...", flush=True)
             try:
-                row = run_generator(name, dataset, data_dir, train, tokenizer, args.out, args)
+                row = run_generator(name, dataset, data_dir, train, tokenizer, args.out, args, budget[name])
             except Exception as err:  # one failing baseline must not lose the others' figures
                 row = {"error": f"{type(err).__name__}: {err}"}
             results.setdefault(dataset, {})[result_key(name, args.overrides)] = row
+            if args.argn_time and name == "tabular-argn" and "fit_s" in row:
+                budget.update({other: row["fit_s"] / 60 for other in names if other.startswith("nemo-")})
             print(json.dumps(row), flush=True)
             write_text_atomically(results_path, json.dumps(results, indent=1))
     tables = "\n\n".join(markdown(dataset, results[dataset]) for dataset in args.datasets if dataset in results)

@@ -29,8 +29,9 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
+
+from nemo_tabular.model.sizing import ModelSize
 
 REPO = Path(__file__).resolve().parents[1]
 CSV_PATH = REPO / "benchmarks" / "frontier.csv"
@@ -65,29 +66,19 @@ def cpu_model() -> str:
     return f"{name} (ISA capped at {isa})" if isa else name
 
 
-@dataclass(frozen=True)
-class Size:
-    layers: int
-    width: int
+def parse_size(text: str) -> ModelSize:
+    """LAYERSxWIDTH as model=auto's size (heads of 32, FFN 4x width)."""
+    layers, width = text.lower().split("x")
+    return ModelSize(int(layers), int(width))
 
-    @classmethod
-    def parse(cls, text: str) -> "Size":
-        layers, width = text.lower().split("x")
-        return cls(int(layers), int(width))
 
-    @property
-    def heads(self) -> int:
-        return max(1, self.width // 32)  # head dimension 32
+def overrides(size: ModelSize) -> list[str]:
+    return [f"model.{key}={value}" for key, value in size.config().items()]
 
-    @property
-    def overrides(self) -> list[str]:
-        return [f"model.num_layers={self.layers}", f"model.hidden_size={self.width}",
-                f"model.num_attention_heads={self.heads}", f"model.ffn_hidden_size={4 * self.width}"]
 
-    def params(self, vocab: int) -> int:
-        """Parameters of the GPT-2 layout: blocks, final norm, tied embedding and positions."""
-        w = self.width
-        return self.layers * (12 * w * w + 13 * w) + 2 * w + (vocab + SEQ_LENGTH) * w
+def total_params(size: ModelSize, vocab: int) -> int:
+    """Every parameter of the GPT-2 layout: blocks (with biases and norms), final norm, tied embedding, positions."""
+    return size.params + 13 * size.layers * size.width + 2 * size.width + (vocab + SEQ_LENGTH) * size.width
 
 
 def run(cmd: list[str], log: Path) -> tuple[float, str]:
@@ -134,14 +125,14 @@ def hydra_dict(value) -> str:
     return str(value)
 
 
-def train_overrides(table: str, data_dir: Path, run_dir: Path, size: Size, steps: int, dropout: float) -> list[str]:
+def train_overrides(table: str, data_dir: Path, run_dir: Path, size: ModelSize, steps: int, dropout: float) -> list[str]:
     dataset = [f"dataset={table}"] if table in DEMO else [f"dataset.name={table}"]
-    return [*dataset, *FLAT, f"paths.run_dir={run_dir}", f"paths.data_dir={data_dir}", *size.overrides,
+    return [*dataset, *FLAT, f"paths.run_dir={run_dir}", f"paths.data_dir={data_dir}", *overrides(size),
             f"train.steps={steps}", f"train.warmup={max(1, min(50, steps // 10))}", f"train.eval_every={steps}",
             f"model.dropout={dropout}", "threads=1"]
 
 
-def calibrate(table: str, data_dir: Path, root: Path, size: Size, cpu: str) -> float:
+def calibrate(table: str, data_dir: Path, root: Path, size: ModelSize, cpu: str) -> float:
     """Single-thread training tokens per CPU-second of `size` on `table` (cached per CPU model)."""
     key = (cpu, table, str(size.layers), str(size.width))
     rows = read_csv(CALIBRATION_PATH)
@@ -165,7 +156,7 @@ def calibrate(table: str, data_dir: Path, root: Path, size: Size, cpu: str) -> f
     return rate
 
 
-def point(table: str, data_dir: Path, root: Path, size: Size, budget: float, cpu: str, max_sample: int) -> dict:
+def point(table: str, data_dir: Path, root: Path, size: ModelSize, budget: float, cpu: str, max_sample: int) -> dict:
     """Train, sample and score one (table, size, budget) point; its CSV row."""
     meta = json.loads((data_dir / "meta.json").read_text())
     train = meta["splits"]["train"]
@@ -191,7 +182,8 @@ def point(table: str, data_dir: Path, root: Path, size: Size, budget: float, cpu
 
     return {"date": today(), "cpu": cpu, "table": table, "train_rows": train["rows"], "train_tokens": train["tokens"],
             "tokens_per_row": meta["tokens_per_row"], "vocab": meta["vocab_size"], "layers": size.layers,
-            "width": size.width, "heads": size.heads, "ffn": 4 * size.width, "params": size.params(meta["vocab_size"]),
+            "width": size.width, "heads": size.heads, "ffn": size.config()["ffn_hidden_size"],
+            "params": total_params(size, meta["vocab_size"]),
             "budget_cpu_min": budget, "steps": steps, "tokens_seen": tokens_seen, "epochs": round(epochs, 3),
             "dropout": dropout, "planned_cpu_s": round(budget * 60, 1), "train_cpu_s": round(train_s, 1),
             "final_valid_loss": summary["final_valid_loss"], "sample_rows": rows, "sample_cpu_s": round(sample_s, 1),
@@ -235,8 +227,8 @@ def done_keys(cpu: str) -> set[tuple]:
 def sweep(args: argparse.Namespace) -> None:
     cpu = cpu_model()
     done = done_keys(cpu)
-    todo = [(table, Size.parse(size), float(budget)) for table in args.tables for budget in args.budgets
-            for size in args.sizes if (cpu, table, *Size.parse(size).__dict__.values(), float(budget)) not in done]
+    todo = [(table, size, float(budget)) for table in args.tables for budget in args.budgets
+            for size in map(parse_size, args.sizes) if (cpu, table, size.layers, size.width, float(budget)) not in done]
     data_dirs = {table: prepare(table, args.root) for table in args.tables}
     print(f"{len(todo)} points to run on {cpu}", flush=True)
 

@@ -17,6 +17,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from nemo_tabular.model.sizing import ModelSize  # noqa: E402
+
 METRICS = (("quality", "SDMetrics quality"), ("tstr_trtr", "TSTR / TRTR"), ("dcr_share", "DCR share"))
 CANDIDATE_K = [round(2 ** (i / 4), 2) for i in range(8, 33)]  # 4 ... 256 tokens per parameter
 
@@ -34,7 +36,7 @@ def cells(rows: list[dict]) -> dict[tuple, list[dict]]:
 
 
 def block_params(row: dict) -> int:
-    return 12 * int(row["layers"]) * int(row["width"]) ** 2
+    return ModelSize(int(row["layers"]), int(row["width"])).params
 
 
 def rule_pick(points: list[dict], k: float) -> dict:

@@ -100,8 +100,7 @@ def resolve_model_size(cfg: DictConfig, steps: int, tokens_per_step: int, vocab:
             log.info("model=auto: %dx%d, the size of the checkpoint in %s", saved.num_layers, saved.hidden_size, source)
         return
     candidates = layout_candidates(int(cfg.parallel.tensor), int(cfg.parallel.pipeline))
-    budget = TimeBudget(cfg.train.max_minutes)
-    seconds = float(budget.minutes) * 60 * budget.margin if budget.minutes is not None else None
+    seconds = TimeBudget(cfg.train.max_minutes).usable_seconds
     throughput = machine_throughput() if seconds is not None else REFERENCE  # only a time budget needs the probe
     choice = choose_size(steps * tokens_per_step, seconds, throughput, int(cfg.model.seq_length), vocab, candidates)
     index = torch.tensor([candidates.index(choice.size)], device=device)

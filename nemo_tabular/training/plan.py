@@ -75,11 +75,16 @@ class TimeBudget:
         if self.minutes is not None and float(self.minutes) <= 0:
             raise ValueError(f"train.max_minutes={self.minutes}: expected minutes > 0 or null")
 
+    @property
+    def usable_seconds(self) -> float | None:
+        """The seconds the planned steps may fill, the rest left for validation and saving; None without a budget."""
+        return None if self.minutes is None else float(self.minutes) * 60 * self.margin
+
     def replanned_steps(self, steps: int, done: int, seconds: float, minimum: int = 1) -> int:
         """The run's new length once `done` steps took `seconds`: `steps`, or fewer (>= minimum) that fit."""
         if self.minutes is None or done != self.probe_steps:
             return steps
-        fitting = int(float(self.minutes) * 60 * self.margin / (seconds / done))
+        fitting = int(self.usable_seconds / (seconds / done))
         return min(steps, max(done + 1, minimum, fitting))
 
     def spent(self, seconds: float) -> bool:

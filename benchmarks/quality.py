@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from nemo_tabular.atomic import write_text_atomically
+from nemo_tabular.io import write_text
 from nemo_tabular.evaluation import EvaluationSettings, evaluate
 from nemo_tabular.evaluation.metadata import column_kinds, sdmetrics_metadata
 from nemo_tabular.tokenizer import TabularTokenizer
@@ -239,7 +239,7 @@ def main() -> None:
         tokenizer = TabularTokenizer.load(data_dir / "tokenizer.json")
         if args.rescore:
             rescore(dataset, data_dir, tokenizer, results, args.out, args.threads)
-            write_text_atomically(results_path, json.dumps(results, indent=1))
+            write_text(results_path, json.dumps(results, indent=1))
             continue
         names = sorted(args.generators, key=lambda name: name != "tabular-argn") if args.argn_time else args.generators
         budget = {name: args.budget_minutes for name in names}
@@ -253,9 +253,9 @@ def main() -> None:
             if args.argn_time and name == "tabular-argn" and "fit_s" in row:
                 budget.update({other: row["fit_s"] / 60 for other in names if other.startswith("nemo-")})
             print(json.dumps(row), flush=True)
-            write_text_atomically(results_path, json.dumps(results, indent=1))
+            write_text(results_path, json.dumps(results, indent=1))
     tables = "\n\n".join(markdown(dataset, results[dataset]) for dataset in args.datasets if dataset in results)
-    write_text_atomically(args.out / "results.md", tables + "\n")
+    write_text(args.out / "results.md", tables + "\n")
     print(tables)
 
 

@@ -8,7 +8,7 @@ import torch
 from omegaconf import DictConfig
 
 from nemo_tabular.embeddings import RowEmbedder, RowVectorStore, VectorStoreError, connect
-from nemo_tabular.atomic import write_text_atomically
+from nemo_tabular.io import write_text
 from nemo_tabular.embeddings.pipeline import embed_run
 from nemo_tabular.export.checkpoint import open_model
 from nemo_tabular.sampling import TableLayout
@@ -27,7 +27,7 @@ def run(cfg: DictConfig) -> dict:
     finally:
         client.close()
     if "audit" in summary:
-        write_text_atomically(cfg.audit.out, json.dumps(summary["audit"], indent=1))
+        write_text(cfg.audit.out, json.dumps(summary["audit"], indent=1))
     return summary
 
 

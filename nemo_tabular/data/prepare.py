@@ -14,7 +14,6 @@ import pyarrow.parquet as pq
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from nemo_tabular.data.atomic import replace_directory
 from nemo_tabular.data.documents import DocumentKeys, DocumentLayout
 from nemo_tabular.data.encoding import encode_chunks
 from nemo_tabular.data.errors import DataPrepError
@@ -23,6 +22,7 @@ from nemo_tabular.data.schema import ChunkCoercer, as_list, check_columns, decla
 from nemo_tabular.data.scratch import RowStore, TokenStore
 from nemo_tabular.data.sources import count_rows, iter_chunks, open_source, source_columns
 from nemo_tabular.data.splits import SPLITS, split_documents, split_series
+from nemo_tabular.io import replace_directory
 from nemo_tabular.tokenizer import TabularTokenizer, TokenizerError, TokenizerFitter
 
 TOKENIZER_FILE = "tokenizer.json"

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from nemo_tabular.atomic import write_text_atomically
+from nemo_tabular.io import write_text
 
 SCHEMA_VERSION = 2  # 2: detection
 METRICS_KEYS = (
@@ -42,7 +42,7 @@ def json_safe(value: Any) -> Any:
 
 def write_metrics(metrics: dict, path: Path) -> None:
     """Write metrics.json in the stable key order it was built in, with no NaN."""
-    write_text_atomically(path, json.dumps(json_safe(metrics), indent=2, allow_nan=False) + "\n")
+    write_text(path, json.dumps(json_safe(metrics), indent=2, allow_nan=False) + "\n")
 
 
 def _format(value: Any) -> str:
@@ -151,4 +151,4 @@ def write_report(metrics: dict, column_images: dict[str, str], heatmap: str | No
     """Write metrics.json and report.html into out_dir."""
     metrics = json_safe(metrics)
     write_metrics(metrics, out_dir / "metrics.json")
-    write_text_atomically(out_dir / "report.html", render_html(metrics, column_images, heatmap))
+    write_text(out_dir / "report.html", render_html(metrics, column_images, heatmap))

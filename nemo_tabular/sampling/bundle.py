@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from nemo_tabular.io import replace_directory
 from nemo_tabular.tokenizer import TabularTokenizer
 
 from .model import GPT, GPTConfig
@@ -71,25 +71,15 @@ def is_bundle(path: str | os.PathLike) -> bool:
 
 def save_bundle(path: str | os.PathLike, config: GPTConfig, state_dict: dict[str, torch.Tensor],
                 tokenizer: TabularTokenizer, layout: TableLayout) -> Path:
-    """Write a bundle directory atomically (built in a temp directory, then renamed into place)."""
+    """Write a bundle directory atomically: built beside `path`, then swapped in (no moment without a bundle)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # not mkdtemp: keep the umask's mode
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with replace_directory(path) as work:
         tensors = {name: t.detach().to(torch.float32).contiguous() for name, t in state_dict.items()}
-        save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
+        save_file(tensors, str(work / WEIGHTS_FILE), metadata={"format": FORMAT})
         meta = {"format": FORMAT, "version": VERSION, "model": config.to_json(),
                 "table": {"group_by": layout.group_by, "order_by": layout.order_by}}
-        (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=1))
-        tokenizer.save(tmp / TOKENIZER_FILE)
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        (work / CONFIG_FILE).write_text(json.dumps(meta, indent=1))
+        tokenizer.save(work / TOKENIZER_FILE)
     return path
 
 

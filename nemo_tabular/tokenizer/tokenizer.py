@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nemo_tabular.atomic import write_text_atomically
+from nemo_tabular.io import write_text
 
 from .codecs import codec_for
 from .errors import TokenizerError
@@ -127,7 +127,7 @@ class TabularTokenizer:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the tokenizer as JSON, atomically (temp file + rename)."""
-        write_text_atomically(path, json.dumps(self.to_json(), indent=1))
+        write_text(path, json.dumps(self.to_json(), indent=1))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "TabularTokenizer":

@@ -20,7 +20,7 @@ from megatron.core import dist_checkpointing, parallel_state
 from megatron.core.dist_checkpointing.mapping import ShardedObject
 from omegaconf import DictConfig, OmegaConf
 
-from nemo_tabular.atomic import write_text_atomically
+from nemo_tabular.io import swap_directory, write_text
 from nemo_tabular.tokenizer import TabularTokenizer
 
 from .checkpoint_guard import verify_checkpoint
@@ -67,9 +67,8 @@ def save_checkpoint(checkpoint_dir: str | os.PathLike, step: int, model, optimiz
     if dist.get_rank() == 0:
         tokenizer.save(checkpoint_dir / TOKENIZER_FILE)
         OmegaConf.save(cfg, checkpoint_dir / CONFIG_FILE, resolve=True)
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-        write_text_atomically(checkpoint_dir / LATEST, final.name)
+        swap_directory(tmp, final)  # a re-saved step replaces its old directory without a moment of none
+        write_text(checkpoint_dir / LATEST, final.name)
     dist.barrier()
     return final
 

@@ -24,7 +24,7 @@ from megatron.core.pipeline_parallel import get_forward_backward_func
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from nemo_tabular.atomic import write_text_atomically
+from nemo_tabular.io import write_text
 from nemo_tabular.cpu_compat import enable_cpu_support, seed_model_parallel
 from nemo_tabular.model import build_gpt, padded_vocab_size, transformer_config
 from nemo_tabular.model.sizing import (REFERENCE, SHAPE_KEYS, choose_size, is_auto, layout_candidates,
@@ -273,7 +273,7 @@ def train(cfg: DictConfig) -> dict:
                "world_size": world, "tensor": tp, "pipeline": pp, "data": dp, "precision": "bf16" if bf16 else "fp32",
                "checkpoint": str(latest_checkpoint(checkpoint_dir))}
     if rank == 0:
-        write_text_atomically(Path(cfg.paths.run_dir) / "train_summary.json", json.dumps(summary, indent=1))
+        write_text(Path(cfg.paths.run_dir) / "train_summary.json", json.dumps(summary, indent=1))
     dist.barrier()
     return summary
 

@@ -19,7 +19,7 @@ from nemo_tabular.sampling.copies import TrainingRows
 from nemo_tabular.sampling.parallel import planned_workers
 from nemo_tabular.sampling.sampler import filters_copies
 from nemo_tabular.sampling.forecast import ForecastOptions, forecast_paths, summarize_paths
-from nemo_tabular.sampling.tables import TableWriter, read_table
+from nemo_tabular.io import TableWriter, read_table
 
 
 def training_split(data_dir: str, key: str, setting: str) -> int:

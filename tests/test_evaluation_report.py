@@ -189,9 +189,9 @@ def test_sequential_section_for_a_grouped_table(tmp_path):
 @pytest.mark.parametrize(
     ("case", "message"),
     [
-        ("missing", "synthetic file not found: .*nowhere.parquet"),
-        ("empty", "synthetic file .*empty.csv is empty"),
-        ("header_only", "synthetic file .*header_only.csv has no rows"),
+        ("missing", r"nowhere\.parquet: synthetic file not found"),
+        ("empty", r"empty\.csv: synthetic file is empty"),
+        ("header_only", r"header_only\.csv: synthetic file has no data rows"),
         (
             "mismatch",
             r"synthetic file .*mismatch.parquet does not match .*missing \['count'\], unexpected \['colour'\]",
@@ -260,5 +260,5 @@ def test_cli_writes_the_report_and_fails_cleanly(files, tmp_path):
         *common, f"synth={tmp_path / 'absent.parquet'}", "target=price", f"out={tmp_path / 'other'}"
     )
     assert failed.returncode == 1
-    assert f"error: synthetic file not found: {tmp_path / 'absent.parquet'}" in failed.stderr
+    assert f"error: {tmp_path / 'absent.parquet'}: synthetic file not found" in failed.stderr
     assert "Traceback" not in failed.stderr

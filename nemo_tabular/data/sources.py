@@ -1,4 +1,5 @@
-"""Find a source table (local path or `package://pkg/path` inside an installed package) and read it in chunks."""
+"""Find a source table (local path or `package://pkg/path` inside an installed package) and read it in chunks
+(through nemo_tabular.io, with prep's errors)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from nemo_tabular.data.errors import DataPrepError
+from nemo_tabular.io import TableError, iter_table_chunks, table_columns, table_rows
 
 PACKAGE_SCHEME = "package://"
-PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 @contextlib.contextmanager
@@ -36,33 +36,18 @@ def open_source(uri: str) -> Iterator[Path]:
     yield path
 
 
-def is_parquet(path: Path) -> bool:
-    """Parquet by suffix; anything else is read as CSV (pandas handles .csv.gz and friends)."""
-    return path.suffix.lower() in PARQUET_SUFFIXES
-
-
 def source_columns(path: Path) -> list[str]:
     """Column names of the file; raises if it is empty or has no data rows, before any work starts."""
-    if is_parquet(path):
-        parquet = pq.ParquetFile(path)
-        if parquet.metadata.num_rows == 0:
-            raise DataPrepError(f"{path}: file has no data rows")
-        return list(parquet.schema_arrow.names)
     try:
-        head = pd.read_csv(path, nrows=1)
-    except pd.errors.EmptyDataError as err:
-        raise DataPrepError(f"{path}: file is empty") from err
-    if head.empty:
-        raise DataPrepError(f"{path}: file has a header but no data rows")
-    return list(head.columns)
+        return table_columns(path, "source")
+    except TableError as err:
+        raise DataPrepError(str(err)) from None
 
 
 def count_rows(path: Path, limit_rows: int | None) -> int | None:
     """Rows the reader will yield when it is cheap to know (Parquet metadata), else None."""
-    if not is_parquet(path):
-        return None
-    rows = pq.ParquetFile(path).metadata.num_rows
-    return rows if limit_rows is None else min(rows, limit_rows)
+    rows = table_rows(path)
+    return rows if rows is None or limit_rows is None else min(rows, limit_rows)
 
 
 def iter_chunks(
@@ -73,13 +58,9 @@ def iter_chunks(
     drop: Sequence[str] = (),
 ) -> Iterator[pd.DataFrame]:
     """Yield DataFrames of at most `chunk_rows` rows, indexed by their 0-based row number in the file."""
-    if is_parquet(path):
-        batches = (b.to_pandas() for b in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows))
-    else:
-        batches = pd.read_csv(path, chunksize=chunk_rows, dtype={c: str for c in text_columns})
     start = 0
-    with contextlib.closing(batches):
-        for chunk in batches:
+    with contextlib.closing(iter_table_chunks(path, chunk_rows, text_columns)) as chunks:
+        for chunk in chunks:
             if limit_rows is not None and start + len(chunk) > limit_rows:
                 chunk = chunk.iloc[: limit_rows - start]
             if chunk.empty:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nemo_tabular.sampling.tables import read_table
+from nemo_tabular.io import read_table
 
 from .audit import privacy_audit
 from .embedder import RowEmbedder

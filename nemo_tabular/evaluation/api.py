@@ -13,7 +13,7 @@ from threadpoolctl import threadpool_limits
 from nemo_tabular.evaluation.detection import detection_metrics
 from nemo_tabular.evaluation.errors import EvaluationError
 from nemo_tabular.evaluation.fidelity import quality_report
-from nemo_tabular.evaluation.loading import check_has_column, check_same_columns, read_table
+from nemo_tabular.evaluation.loading import check_has_column, check_same_columns
 from nemo_tabular.evaluation.metadata import column_kinds
 from nemo_tabular.evaluation.plots import association_difference_plot, column_plot
 from nemo_tabular.evaluation.privacy import privacy_metrics
@@ -23,6 +23,7 @@ from nemo_tabular.evaluation.sequential import sequential_metrics
 from nemo_tabular.sampling.sampler import ENTITY_COLUMN
 from nemo_tabular.evaluation.utility import tstr_vs_trtr
 from nemo_tabular.evaluation.validity import validity
+from nemo_tabular.io import TableError, read_table
 
 Table = pd.DataFrame | str | Path
 Keys = str | Sequence[str] | None
@@ -50,7 +51,10 @@ def _load(table: Table, role: str) -> tuple[pd.DataFrame, str]:
         if table.empty:
             raise EvaluationError(f"{role} table has no rows")
         return table, f"<{role} DataFrame>"
-    return read_table(table, role), str(table)
+    try:
+        return read_table(table, role), str(table)
+    except TableError as err:
+        raise EvaluationError(str(err)) from None
 
 
 def _as_list(keys: Keys) -> list[str]:

@@ -1,4 +1,4 @@
-"""Read real/holdout/synthetic tables from CSV or Parquet and check they describe the same columns."""
+"""Check that the real, holdout and synthetic tables (read by nemo_tabular.io) describe the same columns."""
 
 from __future__ import annotations
 
@@ -7,27 +7,6 @@ from pathlib import Path
 import pandas as pd
 
 from nemo_tabular.evaluation.errors import EvaluationError
-
-READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
-
-
-def read_table(path: str | Path, role: str) -> pd.DataFrame:
-    """Load one table, failing with the role and file name when it is missing, unreadable or empty."""
-    path = Path(path)
-    if not path.is_file():
-        raise EvaluationError(f"{role} file not found: {path}")
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise EvaluationError(f"{role} file {path}: unsupported format {path.suffix!r}; use .csv or .parquet")
-    try:
-        frame = reader(path)
-    except pd.errors.EmptyDataError:
-        raise EvaluationError(f"{role} file {path} is empty") from None
-    except Exception as error:  # pyarrow and the csv parser raise many types; all mean "unreadable"
-        raise EvaluationError(f"{role} file {path} cannot be read: {error}") from error
-    if frame.empty:
-        raise EvaluationError(f"{role} file {path} has no rows")
-    return frame
 
 
 def check_same_columns(

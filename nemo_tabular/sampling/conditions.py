@@ -13,10 +13,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from nemo_tabular.io import read_table
 from nemo_tabular.tokenizer import TabularTokenizer, TokenizerError
 from nemo_tabular.tokenizer.errors import plain
-
-from .tables import read_table
 
 FREE = -1
 

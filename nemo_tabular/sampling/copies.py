@@ -12,9 +12,8 @@ import os
 
 import numpy as np
 
+from nemo_tabular.io import read_table
 from nemo_tabular.tokenizer import TabularTokenizer
-
-from .tables import read_table
 
 _MULTIPLIER = np.uint64(0x100000001B3)  # FNV-1a's 64-bit prime
 _OFFSET = np.uint64(0xCBF29CE484222325)

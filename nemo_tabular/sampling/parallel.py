@@ -23,11 +23,11 @@ import torch
 from tqdm import tqdm
 
 from nemo_tabular.hardware import usable_cores
+from nemo_tabular.io import TableWriter
 
 from .bundle import Bundle
 from .conditions import is_table, read_conditions
 from .sampler import SampleOptions, entity_column, expected_rows, iter_samples, write_frames
-from .tables import TableWriter
 
 POLL_SECONDS = 1.0  # how often the parent checks that its workers are still alive
 

@@ -11,13 +11,14 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from nemo_tabular.io import TableWriter
+
 from .bundle import Bundle
 from .conditions import forced_tokens, is_table, read_conditions
 from .constraints import SlotConstraints
 from .copies import TrainingRows
 from .engine import generate_rows
 from .token_choice import SamplingSettings
-from .tables import TableWriter
 
 ENTITY_COLUMN = "entity"
 MAX_BATCHES_OF_COPIES = 20  # consecutive batches with nothing but training copies before giving up

@@ -14,11 +14,12 @@ import pyarrow.parquet as pq
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from nemo_tabular.columns import as_list
 from nemo_tabular.data.documents import DocumentKeys, DocumentLayout
 from nemo_tabular.data.encoding import encode_chunks
 from nemo_tabular.data.errors import DataPrepError
 from nemo_tabular.data.indexed import DocumentWriter
-from nemo_tabular.data.schema import ChunkCoercer, as_list, check_columns, declared_kinds, leading_first
+from nemo_tabular.data.schema import ChunkCoercer, check_columns, declared_kinds, leading_first
 from nemo_tabular.data.scratch import RowStore, TokenStore
 from nemo_tabular.data.sources import count_rows, iter_chunks, open_source, source_columns
 from nemo_tabular.data.splits import SPLITS, split_documents, split_series

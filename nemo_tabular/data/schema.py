@@ -13,15 +13,6 @@ from nemo_tabular.data.errors import DataPrepError
 NUMERIC_KINDS = ("float", "int")
 
 
-def as_list(value: str | Sequence[str] | None) -> list[str]:
-    """A config entry that may be null, one column name or a list of names, as a list."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    return list(value)
-
-
 def check_columns(
     path: Path,
     columns: Sequence[str],

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from nemo_tabular.columns import as_list
 from nemo_tabular.evaluation.detection import detection_metrics
 from nemo_tabular.evaluation.errors import EvaluationError
 from nemo_tabular.evaluation.fidelity import quality_report
@@ -57,13 +58,6 @@ def _load(table: Table, role: str) -> tuple[pd.DataFrame, str]:
         raise EvaluationError(str(err)) from None
 
 
-def _as_list(keys: Keys) -> list[str]:
-    """None, one column name or several, as a list."""
-    if keys is None:
-        return []
-    return [keys] if isinstance(keys, str) else list(keys)
-
-
 def _load_tokenizer(tokenizer: Any) -> Any:
     """A tokenizer object as given, or loaded from a tokenizer.json path."""
     if tokenizer is None or not isinstance(tokenizer, (str, Path)):
@@ -107,7 +101,7 @@ def _evaluate(
     real, real_source = _load(real, "real")
     holdout, holdout_source = _load(holdout, "holdout")
     synth, synth_source = _load(synth, "synthetic")
-    group_by, order_by = _as_list(group_by), _as_list(order_by)
+    group_by, order_by = as_list(group_by), as_list(order_by)
     # The sampler names each generated entity in its own column when group_by values are generated
     # (two synthetic entities may share a city), or each series of a single-series table (order_by
     # alone): sequential metrics group synthetic rows by it.

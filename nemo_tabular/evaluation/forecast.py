@@ -16,14 +16,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from nemo_tabular.columns import as_list
 from nemo_tabular.evaluation.errors import EvaluationError
 
 Keys = str | Sequence[str]
-
-
-def _as_list(keys: Keys) -> list[str]:
-    """One column name or several, as a list."""
-    return [keys] if isinstance(keys, str) else list(keys)
 
 
 def quantile_column(level: float) -> str:
@@ -39,7 +35,7 @@ def quantiles_from_paths(
     levels: Sequence[float] = (0.1, 0.5, 0.9),
 ) -> pd.DataFrame:
     """Empirical quantiles over sample paths, one row per entity and time step (the forecast layout)."""
-    grouped = paths.groupby(_as_list(group_by) + _as_list(order_by), sort=True)[target]
+    grouped = paths.groupby(as_list(group_by) + as_list(order_by), sort=True)[target]
     return pd.DataFrame({quantile_column(level): grouped.quantile(level) for level in levels}).reset_index()
 
 
@@ -98,7 +94,7 @@ def score_forecasts(
     target: str,
 ) -> dict:
     """Score quantile forecasts of `target` against the held-out future, beside history's last value."""
-    group_by, order_by = _as_list(group_by), _as_list(order_by)
+    group_by, order_by = as_list(group_by), as_list(order_by)
     keys = group_by + order_by
     _check_columns(future, "future", keys + [target])
     _check_columns(history, "history", keys + [target])

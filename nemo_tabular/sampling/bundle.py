@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from nemo_tabular.columns import as_list
 from nemo_tabular.io import replace_directory
 from nemo_tabular.tokenizer import TabularTokenizer
 
@@ -24,13 +25,6 @@ VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.json"
-
-
-def as_list(value) -> list[str]:
-    """None, one name or a list of names -> a list of names."""
-    if value is None:
-        return []
-    return [value] if isinstance(value, str) else list(value)
 
 
 @dataclass

@@ -31,7 +31,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from nemo_tabular.io import atomic_path
 from nemo_tabular.model.sizing import ModelSize
+from nemo_tabular.run_dir import PreparedData
 
 REPO = Path(__file__).resolve().parents[1]
 CSV_PATH = REPO / "benchmarks" / "frontier.csv"
@@ -98,7 +100,7 @@ def run(cmd: list[str], log: Path) -> tuple[float, str]:
 def prepare(table: str, root: Path) -> Path:
     """The table's flat train/valid/test split under <root>/<table>/data."""
     data_dir = root / table / "data"
-    if (data_dir / "meta.json").is_file():
+    if PreparedData(data_dir).is_prepared():
         return data_dir
     overrides = [f"paths.run_dir={root / table}", f"paths.data_dir={data_dir}", *FLAT]
     if table in DEMO:
@@ -158,7 +160,7 @@ def calibrate(table: str, data_dir: Path, root: Path, size: ModelSize, cpu: str)
 
 def point(table: str, data_dir: Path, root: Path, size: ModelSize, budget: float, cpu: str, max_sample: int) -> dict:
     """Train, sample and score one (table, size, budget) point; its CSV row."""
-    meta = json.loads((data_dir / "meta.json").read_text())
+    meta = PreparedData(data_dir).meta
     train = meta["splits"]["train"]
     rate = calibrate(table, data_dir, root, size, cpu)
     steps = max(10, round(budget * 60 * rate / (GLOBAL_BATCH * SEQ_LENGTH)))
@@ -210,13 +212,11 @@ def csv_lock(path: Path):
 
 
 def write_csv(path: Path, rows: list[dict], fields: list[str]) -> None:
-    """Rewrite the whole CSV through a temp file, so a killed run never leaves half a row."""
-    temporary = path.with_suffix(".csv.tmp")
-    with open(temporary, "w", newline="") as handle:
+    """Rewrite the whole CSV atomically, so a killed run never leaves half a row."""
+    with atomic_path(path) as temporary, open(temporary, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(temporary, path)
 
 
 def done_keys(cpu: str) -> set[tuple]:

@@ -29,9 +29,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from nemo_tabular.io import write_text
 from nemo_tabular.evaluation import EvaluationSettings, evaluate
 from nemo_tabular.evaluation.metadata import column_kinds, sdmetrics_metadata
+from nemo_tabular.io import read_table, write_text
+from nemo_tabular.run_dir import PreparedData
 from nemo_tabular.tokenizer import TabularTokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,7 +51,7 @@ def run_script(script: str, *overrides: str) -> None:
 def prepare(dataset: str, root: Path, overrides: list[str]) -> Path:
     """The dataset's flat train/valid/test split under <root>/<dataset>/data (the same rows whatever the tokenizer)."""
     data_dir = root / dataset / "data"
-    if not (data_dir / "meta.json").is_file():
+    if not PreparedData(data_dir).is_prepared():
         run_script("data_prep/prepare.py", f"dataset={dataset}", *FLAT, f"paths.root={root}",
                    f"paths.data_dir={data_dir}", *overrides)
     return data_dir
@@ -171,10 +172,10 @@ def generator_dir(out: Path, dataset: str, key: str) -> Path:
 
 def score(data_dir: Path, run_dir: Path, tokenizer: TabularTokenizer, threads: int) -> dict:
     """The project's evaluation of <run_dir>/synth.parquet against the holdout, written to <run_dir>/report."""
-    target = json.loads((data_dir / "meta.json").read_text())["target"]
+    prepared = PreparedData(data_dir)
     # paths rather than the frames in memory, so the report names its sources
-    return evaluate(data_dir / "train.parquet", data_dir / "test.parquet", run_dir / "synth.parquet",
-                    run_dir / "report", target=target, tokenizer=tokenizer,
+    return evaluate(prepared.split_path("train"), prepared.split_path("test"), run_dir / "synth.parquet",
+                    run_dir / "report", target=prepared.meta["target"], tokenizer=tokenizer,
                     settings=EvaluationSettings(threads=threads, progress=False))
 
 
@@ -235,8 +236,9 @@ def main() -> None:
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     for dataset in args.datasets:
         data_dir = prepare(dataset, args.out, args.prepare)
-        train = pd.read_parquet(data_dir / "train.parquet")
-        tokenizer = TabularTokenizer.load(data_dir / "tokenizer.json")
+        prepared = PreparedData(data_dir)
+        train = read_table(prepared.split_path("train"), "train split")
+        tokenizer = TabularTokenizer.load(prepared.tokenizer_path)
         if args.rescore:
             rescore(dataset, data_dir, tokenizer, results, args.out, args.threads)
             write_text(results_path, json.dumps(results, indent=1))

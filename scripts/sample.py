@@ -4,33 +4,21 @@ mode=sample writes synthetic rows (optionally conditioned); mode=forecast contin
 forecast.history and writes point forecasts and quantiles (see conf/sample.yaml).
 """
 
-import json
 import sys
 import time
-from pathlib import Path
 
 import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from nemo_tabular.export.checkpoint import open_model
+from nemo_tabular.run_dir import PreparedData
 from nemo_tabular.sampling import SampleOptions, SamplingSettings, TableLayout, sample_to_file
 from nemo_tabular.sampling.copies import TrainingRows
 from nemo_tabular.sampling.parallel import planned_workers
 from nemo_tabular.sampling.sampler import filters_copies
 from nemo_tabular.sampling.forecast import ForecastOptions, forecast_paths, summarize_paths
 from nemo_tabular.io import TableWriter, read_table
-
-
-def training_split(data_dir: str, key: str, setting: str) -> int:
-    """One count of the training split (rows, longest document) from the prepared data's meta.json."""
-    meta = Path(data_dir) / "meta.json"
-    if not meta.is_file():
-        raise FileNotFoundError(f"{meta}: not found; set {setting} or prepare the dataset first")
-    train = json.loads(meta.read_text())["splits"]["train"]
-    if key not in train:
-        raise ValueError(f"{meta}: no {key!r} (prepared by an older version); prepare the dataset again or set {setting}")
-    return int(train[key])
 
 
 def write(frame, path) -> None:
@@ -44,15 +32,16 @@ def run(cfg: DictConfig) -> str:
         torch.set_num_threads(int(cfg.threads))
     bundle = open_model(cfg.model_path, TableLayout.from_json(cfg.dataset), device=cfg.device, precision=cfg.precision)
     settings = SamplingSettings(float(cfg.temperature), int(cfg.top_k), float(cfg.top_p))
+    prepared = PreparedData(cfg.paths.data_dir)
     started = time.perf_counter()
     if cfg.mode == "sample":
         conditions = cfg.conditions
         if isinstance(conditions, DictConfig):
             conditions = OmegaConf.to_container(conditions)
-        n_rows = cfg.n_rows if cfg.n_rows is not None else training_split(cfg.paths.data_dir, "rows", "n_rows")
+        n_rows = cfg.n_rows if cfg.n_rows is not None else prepared.split_count("train", "rows", "set n_rows")
         max_rows = cfg.max_rows_per_entity
         if max_rows is None and bundle.layout.sequential:
-            max_rows = training_split(cfg.paths.data_dir, "longest_document_rows", "max_rows_per_entity")
+            max_rows = prepared.split_count("train", "longest_document_rows", "set max_rows_per_entity")
         reject = None
         if cfg.reject_copies_of is not None and filters_copies(conditions):
             reject = TrainingRows.from_table(bundle.tokenizer, cfg.reject_copies_of)

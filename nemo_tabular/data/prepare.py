@@ -24,11 +24,8 @@ from nemo_tabular.data.scratch import RowStore, TokenStore
 from nemo_tabular.data.sources import count_rows, iter_chunks, open_source, source_columns
 from nemo_tabular.data.splits import SPLITS, split_documents, split_series
 from nemo_tabular.io import replace_directory
+from nemo_tabular.run_dir import META_FILE, TOKENIZER_FILE, PreparedData
 from nemo_tabular.tokenizer import TabularTokenizer, TokenizerError, TokenizerFitter
-
-TOKENIZER_FILE = "tokenizer.json"
-META_FILE = "meta.json"
-
 
 @dataclass(frozen=True)
 class PrepOptions:
@@ -227,7 +224,7 @@ def write_meta(path: Path, options: PrepOptions, tokenizer: TabularTokenizer, co
 
 def summary(output: Path, seconds: float) -> str:
     """A few lines on what a finished prep produced, read from its meta.json."""
-    meta = json.loads((output / META_FILE).read_text())
+    meta = PreparedData(output).meta
     splits = meta["splits"]
     rows = sum(s["rows"] for s in splits.values())
     documents = sum(s["documents"] for s in splits.values())

@@ -15,6 +15,7 @@ import torch
 from megatron.core.datasets.blended_megatron_dataset_builder import BlendedMegatronDatasetBuilder
 from megatron.core.datasets.gpt_dataset import GPTDataset, GPTDatasetConfig
 
+from nemo_tabular.run_dir import PREPARE_COMMAND, PreparedData
 from nemo_tabular.tokenizer import TabularTokenizer
 
 
@@ -35,21 +36,22 @@ class DatasetTokenizer:
 def build_datasets(data_dir: str | Path, tokenizer: TabularTokenizer, seq_length: int, seed: int,
                    train_samples: int, valid_samples: int, reset_attention: bool) -> tuple[GPTDataset, GPTDataset]:
     """Train and valid GPTDatasets with exactly the requested number of samples each."""
-    data_dir = Path(data_dir)
+    prepared = PreparedData(data_dir)
     for split in ("train", "valid"):
         for suffix in (".bin", ".idx"):
-            if not (data_dir / f"{split}{suffix}").is_file():
-                raise FileNotFoundError(f"{data_dir / (split + suffix)}: not found; run data_prep/prepare.py first")
+            path = prepared.split_path(split, suffix)
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: not found; run {PREPARE_COMMAND} first")
     config = GPTDatasetConfig(
         random_seed=seed,
         sequence_length=seq_length,
-        blend_per_split=[([str(data_dir / "train")], None), ([str(data_dir / "valid")], None), None],
+        blend_per_split=[*[([str(prepared.split_path(split, ""))], None) for split in ("train", "valid")], None],
         tokenizer=DatasetTokenizer(tokenizer.vocab_size, tokenizer.eod_id, tokenizer.pad_id),
         reset_position_ids=False,
         reset_attention_mask=False,
         eod_mask_loss=False,
         create_attention_mask=False,
-        path_to_cache=str(data_dir / "cache"),
+        path_to_cache=str(prepared.data_dir / "cache"),
         mid_level_dataset_surplus=0.005,
     )
     train, valid, _ = BlendedMegatronDatasetBuilder(

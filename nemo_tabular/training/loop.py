@@ -24,11 +24,12 @@ from megatron.core.pipeline_parallel import get_forward_backward_func
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from nemo_tabular.io import write_text
 from nemo_tabular.cpu_compat import enable_cpu_support, seed_model_parallel
+from nemo_tabular.io import write_text
 from nemo_tabular.model import build_gpt, padded_vocab_size, transformer_config
 from nemo_tabular.model.sizing import (REFERENCE, SHAPE_KEYS, choose_size, is_auto, layout_candidates,
                                       machine_throughput)
+from nemo_tabular.run_dir import PreparedData
 from nemo_tabular.tokenizer import TabularTokenizer
 
 from .checkpoint import CONFIG_FILE, latest_checkpoint, load_model_weights, load_training_state, save_checkpoint, unwrap
@@ -123,7 +124,7 @@ def train(cfg: DictConfig) -> dict:
     rank, world = dist.get_rank(), dist.get_world_size()
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
-    tokenizer = TabularTokenizer.load(Path(cfg.paths.data_dir) / "tokenizer.json")
+    tokenizer = TabularTokenizer.load(PreparedData(cfg.paths.data_dir).tokenizer_path)
     micro, global_batch = int(cfg.train.micro_batch), int(cfg.train.global_batch)
     seq_length = int(cfg.model.seq_length)
     tokens_per_step = global_batch * seq_length

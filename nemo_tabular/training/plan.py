@@ -11,18 +11,16 @@ the estimate said.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from nemo_tabular.run_dir import PreparedData
+
 
 def train_split_tokens(data_dir: str | Path) -> int:
     """Tokens of the prepared train split, from meta.json."""
-    meta = Path(data_dir) / "meta.json"
-    if not meta.is_file():
-        raise FileNotFoundError(f"{meta}: not found; run data_prep/prepare.py first")
-    return int(json.loads(meta.read_text())["splits"]["train"]["tokens"])
+    return PreparedData(data_dir).split_count("train", "tokens")
 
 
 def planned_steps(steps: int | str, epochs: float, train_tokens: int, tokens_per_step: int, min_steps: int = 1) -> int:

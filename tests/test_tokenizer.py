@@ -107,10 +107,11 @@ def test_unseen_category_raises_naming_value():
 
 def test_out_of_range_raises_or_clips():
     df = pd.DataFrame({"x": [1.5, 2.5, 10.25]})
-    tok = TabularTokenizer.fit(df, SETTINGS)
+    tok = TabularTokenizer.fit(df, SETTINGS, {"x": {"out_of_range": "error"}})
     with pytest.raises(TokenizerError, match=r"column 'x': row 0 holds 11.0, outside the fitted range \[1.5, 10.25\]"):
         tok.encode(pd.DataFrame({"x": [11.0]}))
-    clipping = TabularTokenizer.fit(df, SETTINGS, {"x": {"out_of_range": "clip"}})
+    clipping = TabularTokenizer.fit(df, SETTINGS)  # clip is the default
+    assert clipping.column("x").out_of_range == "clip"
     assert clipping.decode(clipping.encode(pd.DataFrame({"x": [11.0, -3.0]})))["x"].tolist() == [10.25, 1.5]
 
 

@@ -5,65 +5,119 @@ Local ids count from 0 inside each slot's own range; the tokenizer adds each slo
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
-from .errors import TokenizerError, first_bad_row, first_bad_value
+from .errors import TokenizerError, first_bad_row, first_bad_value, plain
 from .spec import DATETIME_UNITS_NS, ColumnSpec
 from .transforms import Transform
 
 RARE_LABEL = "<rare>"
+MAX_GRID = 2.0**62  # the largest |grid index| encoded (int64 with headroom for the code arithmetic)
 
 
 def to_grid(series: pd.Series, spec: ColumnSpec) -> tuple[np.ndarray, np.ndarray]:
     """Grid indices (int64) and a NaN mask of a numeric column; bad values raise naming the row."""
-    name = spec.name
-    if spec.kind == "datetime":
-        parsed = _parse_datetimes(series, name)
-        missing = parsed.isna().to_numpy()
-        ns = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-        unit = DATETIME_UNITS_NS[spec.unit]
-        grid = np.where(missing, 0, (ns + unit // 2) // unit)
-        return grid, missing
-    values = parse_numbers(series, name)
-    missing = np.isnan(values)
-    scaled = np.rint(np.where(missing, 0.0, values) * 10.0**spec.decimals)
-    if np.any(np.abs(scaled) > 2.0**62):
+    scaled, missing = scaled_values(series, spec)
+    too_large = np.abs(scaled) > MAX_GRID
+    if too_large.any():
         raise TokenizerError(
-            f"column {name!r}: {first_bad_row(series.index, np.abs(scaled) > 2.0**62)} "
+            f"column {spec.name!r}: {first_bad_row(series.index, too_large)} "
             f"is too large to encode with {spec.decimals} decimals")
     return scaled.astype(np.int64), missing
 
 
+def scaled_values(series: pd.Series, spec: ColumnSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Grid positions as whole float64 numbers (0 where missing) and the NaN mask, before any int64 cast.
+
+    Datetimes are exact int64 `unit`s since the epoch (float64 holds them exactly up to 2**53 units);
+    numbers are value * 10**decimals rounded, which may exceed int64 for values far outside the range.
+    """
+    if spec.kind == "datetime":
+        parsed = parse_datetimes(series, spec.name, spec.timezone)[0]
+        missing = parsed.isna().to_numpy()
+        ns = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        unit = DATETIME_UNITS_NS[spec.unit]
+        return np.where(missing, 0, (ns + unit // 2) // unit).astype(np.float64), missing
+    values = parse_numbers(series, spec.name)
+    missing = np.isnan(values)
+    return np.rint(np.where(missing, 0.0, values) * 10.0**spec.decimals), missing
+
+
 def parse_numbers(series: pd.Series, name: str) -> np.ndarray:
-    """Column values as float64 (NaN where missing); a non-number raises naming its row."""
+    """Column values as float64 (NaN where missing); a non-number or an infinity raises naming its row."""
     if pd.api.types.is_bool_dtype(series.dtype):
         return series.to_numpy(dtype=np.float64)
     if pd.api.types.is_numeric_dtype(series.dtype):
-        return series.to_numpy(dtype=np.float64, na_value=np.nan)
-    numbers = pd.to_numeric(series, errors="coerce")
-    bad = numbers.isna().to_numpy() & series.notna().to_numpy()
-    if bad.any():
-        value = first_bad_value(series, bad)
+        numbers = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        parsed = pd.to_numeric(series, errors="coerce")
+        bad = parsed.isna().to_numpy() & series.notna().to_numpy()
+        if bad.any():
+            value = first_bad_value(series, bad)
+            raise TokenizerError(
+                f"column {name!r}: {first_bad_row(series.index, bad)} holds {value!r}, not a number")
+        numbers = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+    infinite = np.isinf(numbers)
+    if infinite.any():
         raise TokenizerError(
-            f"column {name!r}: {first_bad_row(series.index, bad)} holds {value!r}, not a number")
-    return numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+            f"column {name!r}: {first_bad_row(series.index, infinite)} holds {plain(numbers[infinite][0])!r}; "
+            f"an infinity has no token: replace it (e.g. with a missing value) or drop the row")
+    return numbers
 
 
-def _parse_datetimes(series: pd.Series, name: str) -> pd.Series:
+def parse_datetimes(series: pd.Series, name: str, zone: str | None = None) -> tuple[pd.Series, str | None]:
+    """Naive UTC datetimes of a column, and the zone its values carried (None for naive values).
+
+    Aware values keep their meaning: they are converted to UTC, and the zone is returned so that a
+    fitted column can record it and decode in it. Text with several UTC offsets (a zone across DST)
+    is read as UTC and reported as "UTC". Naive values given to a column fitted with `zone` are wall
+    times in that zone. A column that mixes naive and aware text is an error: its meaning is unclear.
+    """
     if isinstance(series.dtype, pd.DatetimeTZDtype):
-        return series.dt.tz_convert("UTC").dt.tz_localize(None)
+        return series.dt.tz_convert("UTC").dt.tz_localize(None), str(series.dt.tz)
     if pd.api.types.is_datetime64_dtype(series.dtype):
-        return series
-    parsed = pd.to_datetime(series, errors="coerce", format="mixed")
-    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        return _localize(series, name, zone), None
+    parsed = _parse_text_datetimes(series)
     bad = parsed.isna().to_numpy() & series.notna().to_numpy()
     if bad.any():
         value = first_bad_value(series, bad)
         raise TokenizerError(
             f"column {name!r}: {first_bad_row(series.index, bad)} holds {value!r}, not a date")
-    return parsed
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        return parsed.dt.tz_convert("UTC").dt.tz_localize(None), str(parsed.dt.tz)
+    if parsed.dtype == object:  # several UTC offsets, or offsets beside naive values
+        present = parsed.dropna()
+        naive = np.array([value.tzinfo is None for value in present])
+        if naive.any():
+            raise TokenizerError(
+                f"column {name!r}: {first_bad_row(present.index, naive)} holds {plain(series[present.index[naive][0]])!r} "
+                f"without a UTC offset, while {first_bad_row(present.index, ~naive)} has one; give every value an "
+                f"offset, or none")
+        utc = pd.to_datetime(series, errors="coerce", format="mixed", utc=True)
+        return utc.dt.tz_localize(None), "UTC"
+    return _localize(parsed, name, zone), None
+
+
+def _parse_text_datetimes(series: pd.Series) -> pd.Series:
+    """pandas' mixed-format parse (NaT where unparsable), without its warning about mixed offsets."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*mixed time zones", category=FutureWarning)
+        return pd.to_datetime(series, errors="coerce", format="mixed")
+
+
+def _localize(naive: pd.Series, name: str, zone: str | None) -> pd.Series:
+    """Naive wall times in `zone` as naive UTC (unchanged without a zone); DST gaps and overlaps raise."""
+    if zone is None:
+        return naive
+    try:
+        aware = naive.dt.tz_localize(zone, ambiguous="raise", nonexistent="raise")
+    except (ValueError, TypeError) as err:  # pytz/zoneinfo errors for ambiguous or missing wall times
+        raise TokenizerError(f"column {name!r}: a naive time is ambiguous or missing in zone {zone} "
+                             f"({err}); give the values a UTC offset") from None
+    return aware.dt.tz_convert("UTC").dt.tz_localize(None)
 
 
 class NumericCodec:
@@ -118,23 +172,24 @@ class NumericCodec:
         distance[exact] = -1.0
         return candidates[np.arange(len(codes)), distance.argmin(axis=1)]
 
-    def encode(self, series: pd.Series) -> np.ndarray:
+    def encode(self, series: pd.Series, out_of_range: str | None = None) -> np.ndarray:
+        """Local ids of every value; `out_of_range` ("error" or "clip") overrides the column's own setting."""
         spec = self.spec
-        grid, missing = to_grid(series, spec)
+        scaled, missing = scaled_values(series, spec)
         if missing.any() and not spec.nullable:
             raise TokenizerError(
                 f"column {spec.name!r}: {first_bad_row(series.index, missing)} is missing, but the "
                 f"column had no missing values when the tokenizer was fitted")
-        outside = ~missing & ((grid < spec.low) | (grid > spec.high))
-        if outside.any():
-            if spec.out_of_range != "clip":
-                value = first_bad_value(series, outside)
-                raise TokenizerError(
-                    f"column {spec.name!r}: {first_bad_row(series.index, outside)} holds {value!r}, "
-                    f"outside the fitted range [{self.format_grid(spec.low)}, "
-                    f"{self.format_grid(spec.high)}] (set out_of_range: clip to clip instead)")
-            grid = np.clip(grid, spec.low, spec.high)
-        codes = self.codes_of(np.where(missing, spec.low, grid))
+        outside = ~missing & ((scaled < spec.low) | (scaled > spec.high))
+        if outside.any() and (out_of_range or spec.out_of_range) != "clip":
+            value = first_bad_value(series, outside)
+            raise TokenizerError(
+                f"column {spec.name!r}: {first_bad_row(series.index, outside)} holds {value!r}, "
+                f"outside the fitted range [{self.format_grid(spec.low)}, "
+                f"{self.format_grid(spec.high)}] (set out_of_range: clip to clip instead)")
+        # clipped as floats, so a value far outside the range cannot overflow the int64 grid
+        grid = np.clip(np.where(missing, spec.low, scaled), spec.low, spec.high).astype(np.int64)
+        codes = self.codes_of(grid)
         digits = (codes[:, None] // self.powers[None, :]) % spec.base
         local = np.stack([self.digit_to_local[i][digits[:, i]] for i in range(spec.code_len)], 1)
         if spec.nullable:
@@ -159,7 +214,10 @@ class NumericCodec:
             ns = grid * DATETIME_UNITS_NS[spec.unit]
             values = ns.astype("datetime64[ns]")
             values[missing] = np.datetime64("NaT")
-            return pd.Series(values, name=spec.name)
+            decoded = pd.Series(values, name=spec.name)
+            if spec.timezone is not None:  # the instants were encoded in UTC; show them in the column's zone
+                decoded = decoded.dt.tz_localize("UTC").dt.tz_convert(spec.timezone)
+            return decoded
         if spec.kind == "int" and not missing.any():
             return pd.Series(grid, name=spec.name)
         values = grid / self.scale
@@ -170,8 +228,9 @@ class NumericCodec:
         return str(self.from_grid(np.array([k]), np.array([False])).iloc[0])
 
     def valid(self, series: pd.Series) -> np.ndarray:
-        grid, missing = to_grid(series, self.spec)
-        inside = (grid >= self.spec.low) & (grid <= self.spec.high)
+        """True where a value lies inside the fitted range (a missing value: where the column is nullable)."""
+        scaled, missing = scaled_values(series, self.spec)
+        inside = (scaled >= self.spec.low) & (scaled <= self.spec.high)
         return np.where(missing, self.spec.nullable, inside)
 
 
@@ -187,7 +246,11 @@ def nearest_index(values: np.ndarray, base: int) -> np.ndarray:
 
 
 class CategoryCodec:
-    """category / bool: one token per value, then NaN, then the shared rare-category token."""
+    """category / bool: one token per value, then NaN, then the shared rare-category token.
+
+    The rare token stands for every category outside the fitted list: those `min_count` merged, and
+    those the fitting rows never held (held-out rows, new data). Without it such a value is an error.
+    """
 
     def __init__(self, spec: ColumnSpec):
         self.spec = spec
@@ -203,7 +266,11 @@ class CategoryCodec:
     def slot_sizes(self) -> list[int]:
         return [len(self.spec.categories) + int(self.spec.nullable) + int(self.spec.rare)]
 
-    def encode(self, series: pd.Series) -> np.ndarray:
+    def encode(self, series: pd.Series, out_of_range: str | None = None) -> np.ndarray:
+        """Local ids: a category outside the fitted list takes the rare token where the column has one.
+
+        `out_of_range` is accepted for the codec interface and ignored: a category has no range to clip to.
+        """
         spec = self.spec
         missing = series.isna().to_numpy()
         ids = self.index.get_indexer(series.astype(object))

@@ -2,6 +2,12 @@
 
 The stream only keeps per-column summaries (range, decimals needed, category counts and a
 bounded random sample for transforms), so a table larger than memory can be fitted.
+
+Only the rows given to `update` (in prep: the training split) shape the tokenizer. Held-out rows
+given to `observe_held_out` never add a value, category, range, decimal or transform; they only
+decide whether a column reserves its missing token and its rare token, so that they can be encoded
+(a held-out category the fitting rows lack takes the rare token, a held-out number outside the
+range is clipped to it; see TabularTokenizer.encode).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .codecs import NumericCodec, parse_numbers, to_grid
+from .codecs import NumericCodec, parse_datetimes, parse_numbers, to_grid
 from .errors import TokenizerError, plain
 from .schema import MAX_BASE
 from .spec import DATETIME_UNITS_NS, KINDS, ColumnSpec
@@ -37,6 +43,16 @@ class _ColumnStats:
     counts: Counter = field(default_factory=Counter)
     sample: np.ndarray = field(default_factory=lambda: np.zeros(0))
     sample_keys: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    zones: set = field(default_factory=set)  # datetimes: the zone each chunk's values carried (None: naive)
+
+
+@dataclass
+class _HeldOut:
+    """What held-out rows showed of one column: only whether they need its missing or rare token."""
+
+    missing: bool = False
+    values: set = field(default_factory=set)  # distinct non-numeric values, at most max_categories + 1
+    overflow: bool = False  # more distinct values than any fitted category list holds: one is unseen
 
 
 class TokenizerFitter:
@@ -56,6 +72,7 @@ class TokenizerFitter:
                     f"column {name!r}: kind {override['kind']!r} is not one of {', '.join(KINDS)}")
         self.rng = np.random.default_rng(seed)
         self.stats: dict[str, _ColumnStats] = {}
+        self.held_out: dict[str, _HeldOut] = {}
 
     def setting(self, column: str, key: str):
         """A column's setting: its override if given, else the tokenizer default."""
@@ -76,6 +93,21 @@ class TokenizerFitter:
         for column, stats in self.stats.items():
             self._update_column(column, stats, chunk[column])
 
+    def observe_held_out(self, chunk: pd.DataFrame) -> None:
+        """Note which tokens held-out rows (valid/test) will need; their values shape nothing else."""
+        limit = self.settings["max_categories"] + 1
+        for column in chunk.columns:
+            series = chunk[column]
+            seen = self.held_out.setdefault(str(column), _HeldOut())
+            present = series.dropna()
+            seen.missing |= len(present) < len(series)
+            kind = self.overrides.get(str(column), {}).get("kind") or _chunk_kind(series)
+            if seen.overflow or present.empty or kind != "category":
+                continue
+            seen.values.update(present.astype(object).unique().tolist())
+            if len(seen.values) > limit:
+                seen.overflow, seen.values = True, set()
+
     def _update_column(self, name: str, stats: _ColumnStats, series: pd.Series) -> None:
         stats.rows += len(series)
         present = series.dropna()
@@ -93,6 +125,7 @@ class TokenizerFitter:
                     f"(float/int/datetime), drop it, or raise tokenizer.max_categories")
             return
         if kind == "datetime":
+            stats.zones.add(parse_datetimes(present, name)[1])
             probe = ColumnSpec(name, "datetime", unit=self.setting(name, "datetime_unit"))
             values = to_grid(present, probe)[0].astype(np.float64)
         else:
@@ -124,21 +157,24 @@ class TokenizerFitter:
 
     def _spec(self, name: str, stats: _ColumnStats) -> ColumnSpec:
         kind = _final_kind(name, stats)
-        nullable = bool(self.setting(name, "nullable") or stats.missing > 0)
+        held_out = self.held_out.get(name, _HeldOut())
+        nullable = bool(self.setting(name, "nullable") or stats.missing > 0 or held_out.missing)
         if stats.rows == stats.missing:
-            raise TokenizerError(f"column {name!r} has no values, only missing ones; drop it")
+            where = "" if not self.held_out else " in the fitting (training) rows"
+            raise TokenizerError(f"column {name!r} has no values{where}, only missing ones; drop it")
         if kind in ("category", "bool"):
-            return self._category_spec(name, kind, stats, nullable)
+            return self._category_spec(name, kind, stats, nullable, held_out)
         return self._numeric_spec(name, kind, stats, nullable)
 
-    def _category_spec(self, name, kind, stats, nullable) -> ColumnSpec:
+    def _category_spec(self, name, kind, stats, nullable, held_out: _HeldOut) -> ColumnSpec:
         if kind == "bool":
             categories = [False, True]
             rare = False
         else:
             min_count = int(self.setting(name, "min_count"))
             kept = {v: c for v, c in stats.counts.items() if c >= min_count}
-            rare = len(kept) < len(stats.counts)
+            unseen = held_out.overflow or bool(held_out.values - set(kept))
+            rare = len(kept) < len(stats.counts) or unseen
             categories = sorted(kept, key=lambda v: (type(v).__name__, v))
         return ColumnSpec(name, kind, nullable=nullable,
                           categories=[plain(v) for v in categories], rare=rare)
@@ -151,15 +187,19 @@ class TokenizerFitter:
         if transform_name not in TRANSFORMS:
             raise TokenizerError(
                 f"column {name!r}: transform {transform_name!r} is not one of {', '.join(TRANSFORMS)}")
+        zone = None
         if kind == "datetime":
             decimals, unit, transform_name = 0, self.setting(name, "datetime_unit"), "none"
             if unit not in DATETIME_UNITS_NS:
                 raise TokenizerError(f"column {name!r}: datetime_unit {unit!r} is not one of "
                                      f"{', '.join(DATETIME_UNITS_NS)}")
+            zone = _final_zone(name, stats.zones)
         else:
             unit = None
             declared = self.setting(name, "decimals")
             decimals = 0 if kind == "int" else int(stats.decimals if declared is None else declared)
+            if declared is None and kind == "float":  # a declared precision is the user's: round(x, decimals)
+                _check_inferred_precision(name, stats, decimals)
         scale = 10.0**decimals
         low = int(np.rint(stats.low * (1.0 if kind == "datetime" else scale)))
         high = int(np.rint(stats.high * (1.0 if kind == "datetime" else scale)))
@@ -186,7 +226,7 @@ class TokenizerFitter:
                 f"{transform.name}); lower its decimals, raise its base or max_code_len")
         spec = ColumnSpec(name, kind, nullable=nullable,
                           out_of_range=self.setting(name, "out_of_range"), decimals=decimals,
-                          unit=unit, low=low, high=high, base=base, code_len=code_len,
+                          unit=unit, timezone=zone, low=low, high=high, base=base, code_len=code_len,
                           n_codes=n_codes, transform=transform_json, step=step)
         if not self.setting(name, "fill_all"):
             spec.digit_values = self._seen_digits(spec, stats)
@@ -228,9 +268,40 @@ def _final_kind(name: str, stats: _ColumnStats) -> str:
 
 
 def _decimals_needed(values: np.ndarray, max_decimals: int) -> int:
-    """Fewest decimals that represent every value exactly (up to float noise), capped."""
+    """Fewest decimals that represent every value exactly (up to float noise, relative to the value), capped.
+
+    The tolerance is relative so that tiny values (1e-300) are not taken for zeros needing no decimals.
+    """
     for decimals in range(max_decimals + 1):
         rounded = np.round(values, decimals)
-        if np.all(np.abs(rounded - values) <= 1e-9 * np.maximum(1.0, np.abs(values))):
+        if np.all(np.abs(rounded - values) <= 1e-9 * np.abs(values)):
             return decimals
     return max_decimals
+
+
+def _check_inferred_precision(name: str, stats: _ColumnStats, decimals: int) -> None:
+    """Refuse an inferred precision at which every non-zero value of the column would round to 0.
+
+    A column of values around 1e-300 needs more than max_decimals decimals, and at the cap it would
+    decode as all zeros, silently. The message names the column and the decimals that keep three
+    significant digits of its largest value.
+    """
+    largest = max(abs(stats.low), abs(stats.high)) if np.isfinite(stats.low) else 0.0
+    if largest == 0.0 or np.rint(largest * 10.0**decimals) != 0:
+        return
+    needed = int(-np.floor(np.log10(largest))) + 2
+    raise TokenizerError(
+        f"column {name!r}: every value rounds to 0 at {decimals} decimals (tokenizer.max_decimals), the "
+        f"largest being {largest:.3g}; declare decimals: {needed} for this column, or rescale it")
+
+
+def _final_zone(name: str, zones: set) -> str | None:
+    """One zone for a datetime column: the one its chunks carried, "UTC" when they carried several."""
+    aware = zones - {None}
+    if aware and None in zones:
+        raise TokenizerError(
+            f"column {name!r} holds datetimes with a time zone in some parts of the table and without one in "
+            f"others; give every value a zone (or UTC offset), or none")
+    if not aware:
+        return None
+    return next(iter(aware)) if len(aware) == 1 else "UTC"

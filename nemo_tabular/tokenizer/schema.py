@@ -14,6 +14,8 @@ import math
 import os
 from collections.abc import Mapping
 
+import pandas as pd
+
 from .errors import TokenizerError
 from .spec import DATETIME_UNITS_NS, KINDS, NUMERIC_KINDS
 from .transforms import TRANSFORMS
@@ -25,6 +27,7 @@ MAX_BASE = 2**16
 MAX_DECIMALS = 308            # 10**decimals must stay a finite, non-zero float
 MAX_VOCAB = 2**22             # tokens over all columns; an embedding this wide is already 0.5 GB at width 128
 OUT_OF_RANGE = ("error", "clip")
+MAX_ZONE_CHARS = 64           # IANA names are at most ~32 characters
 
 
 def check_file_size(path: str | os.PathLike) -> None:
@@ -105,6 +108,9 @@ def check_numeric(column: Mapping, kind: str, where: str) -> int:
             raise TokenizerError(f"{where}: unit must be one of {', '.join(DATETIME_UNITS_NS)}, got {short(unit)}")
         if decimals != 0:
             raise TokenizerError(f"{where}: decimals must be 0 for a datetime, got {decimals}")
+        check_timezone(column.get("timezone"), where)
+    elif column.get("timezone") is not None:
+        raise TokenizerError(f"{where}: only a datetime column has a timezone, got {short(column['timezone'])}")
     transform = column.get("transform")
     if transform is None:
         if n_codes != high - low + 1:
@@ -117,6 +123,19 @@ def check_numeric(column: Mapping, kind: str, where: str) -> int:
     if digit_values is None:
         return top + base * (code_len - 1)
     return check_digit_values(digit_values, code_len, base, where)
+
+
+def check_timezone(zone, where: str) -> None:
+    """A datetime column's zone: absent/null (naive), or a short string that names a zone pandas knows."""
+    if zone is None:
+        return
+    if not isinstance(zone, str) or not 0 < len(zone) <= MAX_ZONE_CHARS:
+        raise TokenizerError(f"{where}: timezone must be a zone name of at most {MAX_ZONE_CHARS} characters, "
+                             f"got {short(zone)}")
+    try:
+        pd.Timestamp(0, tz=zone)
+    except Exception:  # pytz, zoneinfo and dateutil raise different types for an unknown name
+        raise TokenizerError(f"{where}: timezone {short(zone)} is not a zone name (e.g. UTC, Europe/Paris)") from None
 
 
 def check_transform(transform, step, where: str) -> None:

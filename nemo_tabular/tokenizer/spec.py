@@ -16,6 +16,10 @@ class ColumnSpec:
     Numeric kinds map a value to a grid index k = round(value * 10**decimals) (datetimes: whole
     `unit`s since the epoch) in [low, high], then to a code in [0, n_codes) through `transform`,
     written as `code_len` digits in `base`. Categorical kinds map a value to one token.
+
+    A datetime column whose values carried a zone records it in `timezone` (an IANA name such as
+    "America/New_York", a fixed offset such as "UTC-05:00", or "UTC" for text with several offsets):
+    its grid counts UTC instants and decoding converts back to that zone, so no value shifts.
     """
 
     name: str
@@ -25,6 +29,7 @@ class ColumnSpec:
     # numeric
     decimals: int = 0
     unit: str | None = None
+    timezone: str | None = None
     low: int = 0
     high: int = 0
     base: int = 100
@@ -47,6 +52,8 @@ class ColumnSpec:
         drop = ("categories", "rare") if self.is_numeric else (
             "decimals", "unit", "low", "high", "base", "code_len", "n_codes", "transform",
             "step", "digit_values", "out_of_range")
+        if self.timezone is None:  # naive datetimes (and other kinds) write the same file as before zones
+            drop += ("timezone",)
         return {k: v for k, v in data.items() if k not in drop}
 
     @classmethod

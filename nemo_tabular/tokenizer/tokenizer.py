@@ -17,7 +17,7 @@ from nemo_tabular.io import write_text
 
 from .codecs import codec_for
 from .errors import TokenizerError
-from .schema import check_file_size, check_tokenizer_json
+from .schema import OUT_OF_RANGE, check_file_size, check_tokenizer_json
 from .spec import ColumnSpec
 
 FORMAT = "nemo-tabular-tokenizer"
@@ -78,17 +78,39 @@ class TabularTokenizer:
         """Half-open id range allowed at each of the first row_width - 1 positions of a row."""
         return list(self._slot_ranges)
 
-    def encode(self, df: pd.DataFrame) -> np.ndarray:
-        """Rows -> int32 tokens of shape (n_rows, row_width); the last column is eor_id."""
+    def encode(self, df: pd.DataFrame, out_of_range: str | None = None) -> np.ndarray:
+        """Rows -> int32 tokens of shape (n_rows, row_width); the last column is eor_id.
+
+        Values the fitting rows never held are encoded as new data is: a category outside a column's
+        list takes its rare token (an error where the column has none), a number or date outside the
+        fitted range follows the column's `out_of_range` ("clip": the nearest end of the range;
+        "error": refused naming column, row and value). `out_of_range` given here overrides every
+        column's setting; prep passes "clip" for the held-out splits, whose values may reach beyond
+        the training split's range by nature.
+        """
+        if out_of_range not in (None, *OUT_OF_RANGE):
+            raise TokenizerError(f"out_of_range must be one of {', '.join(OUT_OF_RANGE)}, got {out_of_range!r}")
         missing = [name for name in self.column_names if name not in df.columns]
         if missing:
             raise TokenizerError(f"table lacks column(s) {missing}; the tokenizer needs {self.column_names}")
         out = np.empty((len(df), self.row_width), dtype=np.int32)
         for codec, slots in zip(self.codecs, self._column_slots):
-            local = codec.encode(df[codec.spec.name])
+            local = codec.encode(df[codec.spec.name], out_of_range)
             out[:, slots] = local + self._offsets[slots]
         out[:, -1] = self.eor_id
         return out
+
+    def outside_counts(self, df: pd.DataFrame) -> dict[str, int]:
+        """Per column, how many present values lie outside the fitted range or categories.
+
+        These are the values encode() clips (numbers, dates) or maps to the rare token (categories);
+        prep records them for the held-out splits in meta.json.
+        """
+        counts = {}
+        for codec in self.codecs:
+            series = df[codec.spec.name]
+            counts[codec.spec.name] = int((~codec.valid(series) & series.notna().to_numpy()).sum())
+        return counts
 
     def decode(self, tokens: np.ndarray) -> pd.DataFrame:
         """Token rows of width row_width or row_width - 1 -> a DataFrame in column order."""

@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 from nemo_tabular.embeddings import RowEmbedder, RowVectorStore, VectorStoreError, connect
 from nemo_tabular.io import write_text
 from nemo_tabular.embeddings.pipeline import embed_run
-from nemo_tabular.export.checkpoint import open_model
+from nemo_tabular.sampling.loading import open_model
 from nemo_tabular.sampling import TableLayout
 
 

@@ -6,7 +6,7 @@ import hydra
 from omegaconf import DictConfig
 
 from nemo_tabular.export import ExportError, save_hf, standalone_from_megatron
-from nemo_tabular.export.checkpoint import load_megatron_model
+from nemo_tabular.sampling.loading import load_megatron_model
 from nemo_tabular.sampling import TableLayout, save_bundle
 from nemo_tabular.sampling.bundle import TOKENIZER_FILE
 from nemo_tabular.tokenizer import TabularTokenizer

@@ -8,7 +8,7 @@ from omegaconf import DictConfig
 
 from nemo_tabular.embeddings import RowEmbedder, RowVectorStore, VectorStoreError, connect
 from nemo_tabular.embeddings.pipeline import read_query, search_rows
-from nemo_tabular.export.checkpoint import open_model
+from nemo_tabular.sampling.loading import open_model
 from nemo_tabular.sampling import TableLayout
 
 

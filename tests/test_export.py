@@ -132,7 +132,7 @@ def test_unexportable_activation_is_refused(megatron_world, tokenizer):
 
 
 def test_open_model_reads_bundles_and_names_what_is_missing(megatron_world, tokenizer, tmp_path):
-    from nemo_tabular.export.checkpoint import open_model
+    from nemo_tabular.sampling.loading import open_model
 
     config, weights = standalone_from_megatron(megatron_gpt(tokenizer.vocab_size, 4, True))
     save_bundle(tmp_path / "bundle", config, weights, tokenizer, TableLayout(["city"], ["year"]))

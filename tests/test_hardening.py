@@ -225,7 +225,7 @@ def trusted_metadata(iteration):
 
 def load_error(checkpoint) -> str:
     """The one-line CheckpointError that opening `checkpoint` for sampling/export raises."""
-    from nemo_tabular.export.checkpoint import bundle_from_checkpoint
+    from nemo_tabular.sampling.loading import bundle_from_checkpoint
     from nemo_tabular.sampling import TableLayout
     from nemo_tabular.training.checkpoint_guard import CheckpointError
 

@@ -12,10 +12,9 @@ from pathlib import Path
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from nemo_tabular.sampling.megatron_weights import ExportError
 from nemo_tabular.sampling.model import GPTConfig
 from nemo_tabular.tokenizer import TabularTokenizer
-
-from .megatron_weights import ExportError
 
 
 def gpt2_config(config: GPTConfig, tokenizer: TabularTokenizer) -> GPT2Config:

@@ -1,7 +1,8 @@
-"""Open a model for sampling or export: an exported bundle directory, or a megatron dist checkpoint.
+"""Open a model to sample from (or export): an exported bundle directory, or a megatron dist checkpoint.
 
 A checkpoint of any TP/PP layout is loaded into one TP=1/PP=1 GPTModel by the training package's
-loader (megatron resharding merges the shards), then mapped to the standalone GPT.
+loader (megatron resharding merges the shards), then mapped to the standalone GPT (megatron_weights.py).
+Sampling, embedding and export all open models here; export builds on sampling, never the reverse.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ import os
 from pathlib import Path
 
 from nemo_tabular.hardware import sampling_dtype
-from nemo_tabular.sampling.bundle import TOKENIZER_FILE, Bundle, TableLayout, is_bundle, load_bundle
-from nemo_tabular.sampling.model import GPT
 from nemo_tabular.tokenizer import TabularTokenizer
 
+from .bundle import TOKENIZER_FILE, Bundle, TableLayout, is_bundle, load_bundle
 from .megatron_weights import ExportError, standalone_from_megatron
+from .model import GPT
 
 
 def load_megatron_model(checkpoint_dir: str | os.PathLike):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from nemo_tabular.sampling.model import GPTConfig
+from .model import GPTConfig
 
 
 class ExportError(ValueError):

@@ -240,12 +240,19 @@ def table_rows(path: str | os.PathLike) -> int | None:
     return pq.ParquetFile(path).metadata.num_rows if is_parquet(path) else None
 
 
-def iter_table_chunks(path: str | os.PathLike, chunk_rows: int, text_columns: Sequence[str] = ()) -> Iterator[pd.DataFrame]:
-    """The file as DataFrames of at most `chunk_rows` rows; `text_columns` stay strings in a CSV."""
+def iter_table_chunks(path: str | os.PathLike, chunk_rows: int, text_columns: Sequence[str] = (),
+                      columns: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
+    """The file as DataFrames of at most `chunk_rows` rows; `text_columns` stay strings in a CSV.
+
+    `columns` reads only those columns (in the file's order), e.g. the keys a pass needs; None reads all.
+    """
+    selected = None if columns is None else list(columns)
     if is_parquet(path):
-        batches = (batch.to_pandas() for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows))
+        batches = (batch.to_pandas() for batch in
+                   pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=selected))
     else:
-        batches = pd.read_csv(path, chunksize=chunk_rows, dtype={column: str for column in text_columns})
+        batches = pd.read_csv(path, chunksize=chunk_rows, usecols=selected,
+                              dtype={column: str for column in text_columns if selected is None or column in selected})
     with contextlib.closing(batches):
         yield from batches
 

@@ -93,8 +93,9 @@ def test_loss_falls_and_checkpoint_has_what_sampling_needs(root, reference):
     losses = run_steps(root, "longer", "train.steps=40", "train.lr=1e-2")
     assert losses[-5:].mean() < 0.8 * losses[:3].mean()
     checkpoints = root / "longer" / "checkpoints"
-    assert (checkpoints / "latest").read_text() == "iter_0000040"
-    assert {"tokenizer.json", "config.yaml"} <= {p.name for p in checkpoints.iterdir()}
+    assert (checkpoints / "latest_checkpointed_iteration.txt").read_text() == "40"  # Megatron-LM's tracker
+    assert {"tokenizer.json", "config.yaml", "latest_train_state.pt"} <= {p.name for p in checkpoints.iterdir()}
+    assert {"run_config.yaml", "train_state.pt", "tokenizer"} <= {p.name for p in (checkpoints / "iter_0000040").iterdir()}
     assert OmegaConf.load(checkpoints / "config.yaml").train.steps == 40
 
 
@@ -134,7 +135,7 @@ def test_auto_length_and_time_budget(root):
     assert 20 < budgeted["steps"] < planned and budgeted["end_step"] <= budgeted["steps"]
     assert len(budgeted["losses"]) == budgeted["end_step"] and budgeted["final_valid_loss"] is not None
     checkpoints = root / "budget" / "checkpoints"
-    assert (checkpoints / "latest").read_text() == f"iter_{budgeted['end_step']:07d}"
+    assert (checkpoints / "latest_checkpointed_iteration.txt").read_text() == str(budgeted["end_step"])
 
 
 def test_patience_stops_when_validation_stalls(root):
@@ -143,7 +144,7 @@ def test_patience_stops_when_validation_stalls(root):
           "train.min_lr=0")
     result = summary(root, "patience")
     assert (result["best_step"], result["end_step"]) == (5, 15)
-    assert (root / "patience" / "checkpoints" / "latest").read_text() == "iter_0000015"
+    assert (root / "patience" / "checkpoints" / "latest_checkpointed_iteration.txt").read_text() == "15"
 
 
 def test_patience_leaves_the_best_validated_weights(root):

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from nemo_tabular.hardware import sampling_dtype
 from nemo_tabular.tokenizer import TabularTokenizer
+from nemo_tabular.training.checkpoint_layout import TOKENIZER_FILE  # no megatron import
 
-from .bundle import TOKENIZER_FILE, Bundle, TableLayout, is_bundle, load_bundle
+from .bundle import Bundle, TableLayout, is_bundle, load_bundle
 from .megatron_weights import ExportError, standalone_from_megatron
 from .model import GPT
 

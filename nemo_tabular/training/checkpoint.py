@@ -1,9 +1,10 @@
 """Checkpoints in megatron.core's distributed format, saved atomically, resumable and reshardable.
 
-Layout of `paths.checkpoint_dir`:
-  tokenizer.json, config.yaml       the tokenizer and the resolved training config (for sampling/export)
-  iter_0000300/                     a dist checkpoint: model, optimizer, scheduler, step and each rank's RNG states
-  latest                            the name of the newest complete iter_* directory
+Layout of `paths.checkpoint_dir` (checkpoint_layout has every file, named as Megatron-LM/Bridge name theirs):
+  tokenizer.json, config.yaml         the tokenizer and the resolved training config (for sampling/export)
+  iter_0000300/                       a dist checkpoint: model, optimizer, scheduler, step and each rank's RNG
+                                      states; run_config.yaml, train_state.pt and tokenizer/ beside it
+  latest_checkpointed_iteration.txt   the step of the newest complete iter_* directory (and latest_train_state.pt)
 A save goes to a temp directory that is renamed only when every rank has written its shards.
 Every load goes through `read_checkpoint`, which checks the files as data (checkpoint_guard) first.
 """
@@ -20,32 +21,17 @@ from megatron.core import dist_checkpointing, parallel_state
 from megatron.core.dist_checkpointing.mapping import ShardedObject
 from omegaconf import DictConfig, OmegaConf
 
-from nemo_tabular.io import swap_directory, write_text
+from nemo_tabular.io import swap_directory
 from nemo_tabular.tokenizer import TabularTokenizer
 
 from .checkpoint_guard import verify_checkpoint
-
-LATEST = "latest"
-CONFIG_FILE = "config.yaml"
-TOKENIZER_FILE = "tokenizer.json"
+from .checkpoint_layout import (CONFIG_FILE, TOKENIZER_FILE, TRACKER_FILE, iteration_dir, latest_checkpoint, publish,
+                                write_iteration_files)
 
 
 def unwrap(model):
     """The GPTModel inside megatron's DDP wrapper: checkpoints hold its keys, so any loader can read them."""
     return getattr(model, "module", model)
-
-
-def iteration_dir(checkpoint_dir: Path, step: int) -> Path:
-    return checkpoint_dir / f"iter_{step:07d}"
-
-
-def latest_checkpoint(checkpoint_dir: str | os.PathLike) -> Path | None:
-    """The newest complete checkpoint under `checkpoint_dir`, or None if there is none."""
-    marker = Path(checkpoint_dir) / LATEST
-    if not marker.is_file():
-        return None
-    path = Path(checkpoint_dir) / marker.read_text().strip()
-    return path if path.is_dir() else None
 
 
 def save_checkpoint(checkpoint_dir: str | os.PathLike, step: int, model, optimizer, scheduler,
@@ -67,8 +53,9 @@ def save_checkpoint(checkpoint_dir: str | os.PathLike, step: int, model, optimiz
     if dist.get_rank() == 0:
         tokenizer.save(checkpoint_dir / TOKENIZER_FILE)
         OmegaConf.save(cfg, checkpoint_dir / CONFIG_FILE, resolve=True)
+        write_iteration_files(tmp, step, cfg, tokenizer)
         swap_directory(tmp, final)  # a re-saved step replaces its old directory without a moment of none
-        write_text(checkpoint_dir / LATEST, final.name)
+        publish(checkpoint_dir, final, step)
     dist.barrier()
     return final
 
@@ -137,7 +124,7 @@ def load_gpt_for_inference(checkpoint_dir: str | os.PathLike):
     checkpoint_dir = Path(checkpoint_dir)
     path = latest_checkpoint(checkpoint_dir)
     if path is None:
-        raise FileNotFoundError(f"{checkpoint_dir}: no checkpoint there (no '{LATEST}' marker); train first")
+        raise FileNotFoundError(f"{checkpoint_dir}: no checkpoint there (no {TRACKER_FILE}); train first")
     cfg = OmegaConf.load(checkpoint_dir / CONFIG_FILE)
     tokenizer = TabularTokenizer.load(checkpoint_dir / TOKENIZER_FILE)
     ensure_single_process_group()

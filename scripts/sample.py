@@ -11,7 +11,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from nemo_tabular.export.checkpoint import open_model
+from nemo_tabular.sampling.loading import open_model
 from nemo_tabular.run_dir import PreparedData
 from nemo_tabular.sampling import SampleOptions, SamplingSettings, TableLayout, sample_to_file
 from nemo_tabular.sampling.copies import TrainingRows

@@ -6,10 +6,11 @@ import hydra
 from omegaconf import DictConfig
 
 from nemo_tabular.export import ExportError, save_hf, standalone_from_megatron
+from nemo_tabular.export.model_card import checkpoint_provenance
 from nemo_tabular.sampling.loading import load_megatron_model
 from nemo_tabular.sampling import TableLayout, save_bundle
-from nemo_tabular.sampling.bundle import TOKENIZER_FILE
 from nemo_tabular.tokenizer import TabularTokenizer
+from nemo_tabular.training.checkpoint_layout import TOKENIZER_FILE
 
 
 @hydra.main(config_path="../conf", config_name="export", version_base="1.3")
@@ -22,7 +23,8 @@ def main(cfg: DictConfig) -> None:
             save_bundle(cfg.bundle_dir, config, weights, tokenizer, TableLayout.from_json(cfg.dataset))
             print(f"bundle: {cfg.bundle_dir}")
         if cfg.hf_dir:
-            save_hf(cfg.hf_dir, config, weights, tokenizer)
+            save_hf(cfg.hf_dir, config, weights, tokenizer, TableLayout.from_json(cfg.dataset),
+                    checkpoint_provenance(cfg.checkpoint))
             print(f"hugging face GPT-2: {cfg.hf_dir}")
     except (ExportError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)

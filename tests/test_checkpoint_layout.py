@@ -160,9 +160,13 @@ def test_contents_are_what_bridge_reads(saved, tokenizer):
 
 # --- the readers ------------------------------------------------------------------------------------
 
-def test_inference_and_sampling_read_the_tracked_checkpoint(saved, tokenizer):
+def test_inference_sampling_and_export_read_the_tracked_checkpoint(saved, tokenizer, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from nemo_tabular.export import save_hf
     from nemo_tabular.sampling import SampleOptions, TableLayout, iter_samples
-    from nemo_tabular.sampling.loading import open_model
+    from nemo_tabular.sampling.loading import load_megatron_model, open_model
+    from nemo_tabular.sampling.megatron_weights import standalone_from_megatron
     from nemo_tabular.training.checkpoint import latest_checkpoint, load_gpt_for_inference
 
     directory, model = saved
@@ -172,6 +176,10 @@ def test_inference_and_sampling_read_the_tracked_checkpoint(saved, tokenizer):
     bundle = open_model(directory, TableLayout())
     rows = pd.concat(iter_samples(bundle, SampleOptions(n_rows=8, batch_size=8)), ignore_index=True)
     assert len(rows) == 8 and tokenizer.valid_mask(rows).all()
+    config, weights = standalone_from_megatron(load_megatron_model(directory))
+    save_hf(tmp_path / "hf", config, weights, tokenizer)
+    assert AutoModelForCausalLM.from_pretrained(tmp_path / "hf").config.vocab_size == config.vocab_size
+    assert len(AutoTokenizer.from_pretrained(tmp_path / "hf")) == tokenizer.vocab_size
 
 
 def test_a_checkpoint_from_before_the_tracker_still_reads_and_the_next_save_converts_it(checkpoint, tokenizer):

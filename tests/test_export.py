@@ -105,7 +105,7 @@ def test_megatron_standalone_and_hf_logits_match(megatron_world, tokenizer, tmp_
     save_hf(tmp_path / "hf", config, weights, tokenizer)
     hf = GPT2LMHeadModel.from_pretrained(tmp_path / "hf").eval()
     assert hf.config.activation_function == "gelu" and hf.config.n_positions == SEQ
-    assert TabularTokenizer.load(tmp_path / "hf" / "tokenizer.json").vocab_size == tokenizer.vocab_size
+    assert TabularTokenizer.load(tmp_path / "hf" / "tabular_tokenizer.json").vocab_size == tokenizer.vocab_size
     with torch.no_grad():
         hf_logits = hf(ids).logits
     torch.testing.assert_close(hf_logits, expected, atol=1e-4, rtol=0)

@@ -1,20 +1,31 @@
-"""Standalone GPT weights -> a Hugging Face GPT2LMHeadModel directory (save_pretrained).
+"""Standalone GPT weights -> a Hugging Face GPT2LMHeadModel directory (save_pretrained) that HF tools load.
 
 GPT-2's Conv1D layers store weights as [in, out], the transpose of torch.nn.Linear's [out, in];
 grouped key/value heads are repeated so every query head has its own (GPT-2 has no GQA).
+Beside the weights: an HF tokenizer (tokenizer.json etc., which AutoTokenizer loads), the project's
+tokenizer as tabular_tokenizer.json (to decode rows; SlotLogitsProcessor reads it) and a model card.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from nemo_tabular.io import write_text
+from nemo_tabular.sampling.bundle import TableLayout
 from nemo_tabular.sampling.megatron_weights import ExportError
 from nemo_tabular.sampling.model import GPTConfig
 from nemo_tabular.tokenizer import TabularTokenizer
+from nemo_tabular.tokenizer.hf import save_hf_tokenizer
+
+from .hf_generation import TABULAR_TOKENIZER_FILE
+from .model_card import model_card
+
+MODEL_CARD_FILE = "README.md"
 
 
 def gpt2_config(config: GPTConfig, tokenizer: TabularTokenizer) -> GPT2Config:
@@ -62,8 +73,12 @@ def gpt2_state_dict(config: GPTConfig, weights: dict[str, torch.Tensor]) -> dict
 
 
 def save_hf(path: str | os.PathLike, config: GPTConfig, weights: dict[str, torch.Tensor],
-            tokenizer: TabularTokenizer) -> Path:
-    """Write a GPT2LMHeadModel directory (plus tokenizer.json for decoding the generated ids)."""
+            tokenizer: TabularTokenizer, layout: TableLayout | None = None,
+            provenance: Mapping[str, object] | None = None) -> Path:
+    """Write a GPT2LMHeadModel directory with its HF tokenizer, tabular_tokenizer.json and README.md.
+
+    layout (flat by default) and provenance (e.g. model_card.checkpoint_provenance) only shape the card.
+    """
     path = Path(path)
     model = GPT2LMHeadModel(gpt2_config(config, tokenizer))
     missing, unexpected = model.load_state_dict(gpt2_state_dict(config, weights), strict=False)
@@ -71,5 +86,7 @@ def save_hf(path: str | os.PathLike, config: GPTConfig, weights: dict[str, torch
     if missing or unexpected:
         raise ExportError(f"GPT-2 weight mapping mismatch: missing {missing}, unexpected {unexpected}")
     model.save_pretrained(path)
-    tokenizer.save(path / "tokenizer.json")
+    save_hf_tokenizer(tokenizer, path, model_max_length=config.n_positions)
+    tokenizer.save(path / TABULAR_TOKENIZER_FILE)
+    write_text(path / MODEL_CARD_FILE, model_card(tokenizer, config, layout, provenance))
     return path

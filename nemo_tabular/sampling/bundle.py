@@ -1,7 +1,9 @@
-"""The standalone bundle: model.safetensors + config.json + tokenizer.json, loadable without megatron.
+"""The standalone bundle: model.safetensors + config.json + tabular_tokenizer.json, loadable without megatron.
 
 config.json holds the GPT sizes and the table layout (group_by/order_by), so a bundle alone says
-whether it generates flat rows or whole entities.
+whether it generates flat rows or whole entities. The project's tokenizer is tabular_tokenizer.json,
+not tokenizer.json: that name is Hugging Face's, whose tools read any tokenizer.json as theirs.
+Version 1 bundles (written before) held it as tokenizer.json and still load.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from nemo_tabular.tokenizer import TabularTokenizer
 from .model import GPT, GPTConfig
 
 FORMAT = "nemo-tabular-gpt"
-VERSION = 1
+VERSION = 2
+VERSIONS = (1, 2)
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
-TOKENIZER_FILE = "tokenizer.json"
+TOKENIZER_FILE = "tabular_tokenizer.json"
+V1_TOKENIZER_FILE = "tokenizer.json"  # the name version 1 bundles gave it
 
 
 @dataclass
@@ -88,9 +92,13 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu",
     if not is_bundle(path):
         raise FileNotFoundError(f"{path}: not a model bundle (needs {WEIGHTS_FILE} and {CONFIG_FILE})")
     meta = json.loads((path / CONFIG_FILE).read_text())
-    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-        raise ValueError(f"{path / CONFIG_FILE}: not a {FORMAT} v{VERSION} config")
+    if meta.get("format") != FORMAT or meta.get("version") not in VERSIONS:
+        hint = ("; it is a Hugging Face model directory (an HF export): load it with transformers"
+                if "model_type" in meta else "")
+        raise ValueError(f"{path / CONFIG_FILE}: not a {FORMAT} config of version "
+                         f"{' or '.join(map(str, VERSIONS))}{hint}")
     model = GPT(GPTConfig(**meta["model"]))
     model.load_state_dict(load_file(str(path / WEIGHTS_FILE)), strict=True)
     model.to(device=device, dtype=dtype).eval()
-    return Bundle(model, TabularTokenizer.load(path / TOKENIZER_FILE), TableLayout.from_json(meta.get("table")))
+    tokenizer = TabularTokenizer.load(path / (TOKENIZER_FILE if meta["version"] >= 2 else V1_TOKENIZER_FILE))
+    return Bundle(model, tokenizer, TableLayout.from_json(meta.get("table")))

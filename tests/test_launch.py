@@ -88,7 +88,7 @@ def test_train_sbatch_for_two_nodes_of_eight_gpus(capsys, tmp_path):
     ]
     assert srun[torchrun + 1:] == [
         "--nnodes=2", "--nproc_per_node=8", "--rdzv_backend=c10d", "--rdzv_endpoint=gpu-node-001:29500",
-        "--rdzv_id=777", "scripts/train.py", *STAGE_2X8,
+        "--rdzv_id=777", "-m", "nemo_tabular.cli", "train", *STAGE_2X8,
     ]
 
 
@@ -114,7 +114,7 @@ def test_prep_job_is_one_cpu_task_and_runs_from_the_checkout_without_a_container
     assert "#SBATCH --nodes=1\n" in script and "--gpus-per-node" not in script and "--exclusive" not in script
     srun = run_with_fake_slurm(script, tmp_path)
     assert not any(arg.startswith("--container") for arg in srun)
-    assert srun[-3:] == ["python", str(REPO / "data_prep" / "prepare.py"), "dataset=txhousing"]
+    assert srun[-5:] == ["python", "-m", "nemo_tabular.cli", "prepare", "dataset=txhousing"]
 
 
 def test_submit_writes_the_script_and_calls_sbatch(capsys, tmp_path, monkeypatch):
@@ -131,7 +131,7 @@ def test_submit_writes_the_script_and_calls_sbatch(capsys, tmp_path, monkeypatch
 def test_local_dry_run_prints_the_torchrun_command(capsys):
     out = rendered(capsys, "cluster=local", "cluster.gpus_per_node=2", "job=train", "dry_run=true", "--", "model=tiny")
     assert "-m torch.distributed.run --standalone --nnodes=1 --nproc_per_node=2" in out
-    assert out.rstrip().endswith("scripts/train.py model=tiny")
+    assert out.rstrip().endswith("-m nemo_tabular.cli train model=tiny")
 
 
 @pytest.mark.parametrize(
@@ -179,27 +179,28 @@ def test_docker_files_lint_clean():
 
 
 def test_entrypoint_runs_stages_by_name(tmp_path):
-    (tmp_path / "scripts").mkdir()
-    (tmp_path / "data_prep").mkdir()
-    (tmp_path / "scripts" / "train.py").write_text("import sys; print('train', sys.argv[1:])\n")
-    (tmp_path / "data_prep" / "prepare.py").write_text("import sys; print('prep', sys.argv[1:])\n")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    """Stages go to the CLI module (prep is prepare), commands on PATH run as given; a stand-in `python`
+    prints what it was asked to run."""
+    (tmp_path / "python").write_text('#!/usr/bin/env bash\necho "python $*"\n')
+    (tmp_path / "python").chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
 
     def entrypoint(*args: str) -> str:
         return subprocess.run(["bash", str(REPO / "docker" / "entrypoint.sh"), *args], cwd=tmp_path, env=env,
                               capture_output=True, text=True, check=True).stdout.strip()
 
-    assert entrypoint("train", "model=tiny", "x=a b") == "train ['model=tiny', 'x=a b']"
-    assert entrypoint("prep", "dataset=diamonds") == "prep ['dataset=diamonds']"
+    assert entrypoint("train", "model=tiny", "x=a b") == "python -m nemo_tabular.cli train model=tiny x=a b"
+    assert entrypoint("prep", "dataset=diamonds") == "python -m nemo_tabular.cli prepare dataset=diamonds"
     assert entrypoint("echo", "as is") == "as is"
-    assert "stages: prep train" in entrypoint("--help")
+    assert entrypoint() == "python -m nemo_tabular.cli"
+    assert entrypoint("--help") == "python -m nemo_tabular.cli --help"
 
 
 def test_sample_job_gets_one_gpu_and_uses_it(capsys, tmp_path):
     script = rendered(capsys, "cluster=slurm", "job=sample", "dry_run=true", "--", "dataset=diamonds", "n_rows=1000")
     assert "#SBATCH --gpus-per-node=1\n" in script
     srun = run_with_fake_slurm(script, tmp_path)
-    assert srun[-4:] == [str(REPO / "scripts" / "sample.py"), "device=cuda", "dataset=diamonds", "n_rows=1000"]
+    assert srun[-6:] == ["-m", "nemo_tabular.cli", "sample", "device=cuda", "dataset=diamonds", "n_rows=1000"]
 
 
 RECIPES = sorted(path.stem for path in (CONF / "recipe").glob("*.yaml"))

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from nemo_tabular.errors import UserError
 
 SPLITS = ("train", "holdout", "synthetic")
 # Row ids are unique across splits so one collection can hold them all and upserts stay idempotent.
 ID_STRIDE = 10**12
 
 
-class VectorStoreError(RuntimeError):
+class VectorStoreError(UserError):
     """The vector store cannot be reached or does not fit the data; the message says why."""
 
 

@@ -1,5 +1,7 @@
 """The one error type evaluation raises for bad inputs, so the CLI can print it without a traceback."""
 
+from nemo_tabular.errors import UserError
 
-class EvaluationError(ValueError):
+
+class EvaluationError(UserError):
     """A missing, empty or inconsistent input; the message names the file and/or column."""

@@ -3,18 +3,16 @@
 import re
 import shlex
 import sys
-from pathlib import Path
 
 from nemo_tabular.launch.jobs import Job
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+CLI_MODULE = "nemo_tabular.cli"
 
 
-def program_argv(job: Job, overrides: list[str], script_root: Path | str | None = None) -> list[str]:
-    """The stage's script and its Hydra overrides; the script path is joined to `script_root` when given
-    (the repository on this machine), else left relative (to a container's working directory)."""
-    script = str(Path(script_root) / job.script) if script_root is not None else job.script
-    return [script, *overrides]
+def program_argv(job: Job, overrides: list[str]) -> list[str]:
+    """What follows `python` (or `torchrun`) to run the stage: the installed CLI as a module, so it needs no
+    checkout or PATH entry (an installed wheel, a container's editable install and this checkout alike)."""
+    return ["-m", CLI_MODULE, job.stage, *overrides]
 
 
 def shell_join(argv: list[str]) -> str:
@@ -48,7 +46,7 @@ def shell_word(value: object) -> str:
 def local_argv(job: Job, overrides: list[str], nproc_per_node: int) -> list[str]:
     """The command that runs `job` on this machine: torchrun --standalone for a distributed stage
     (as a module of this interpreter, so no PATH lookup), plain Python otherwise."""
-    program = program_argv(job, overrides, REPO_ROOT)
+    program = program_argv(job, overrides)
     if not job.distributed:
         return [sys.executable, *program]
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1"]

@@ -7,22 +7,25 @@ from nemo_tabular.launch.errors import LaunchError
 
 @dataclass(frozen=True)
 class Job:
-    """A stage: its entry script (relative to the repository root), its Hydra config, whether it runs
+    """A stage: its `nemo-tabular` subcommand (which is also its Hydra config's name), whether it runs
     one process per GPU on every node (torchrun) or one process, whether that one process needs a GPU,
     and the overrides it gets (before the user's) where the launcher gives it GPUs."""
 
     name: str
-    script: str
-    config_name: str
+    stage: str
     distributed: bool
     needs_gpu: bool
     gpu_overrides: tuple[str, ...] = ()
 
+    @property
+    def config_name(self) -> str:
+        return self.stage
+
 
 JOBS = {
-    "prep": Job("prep", "data_prep/prepare.py", "prepare", distributed=False, needs_gpu=False),
-    "train": Job("train", "scripts/train.py", "train", distributed=True, needs_gpu=True),
-    "sample": Job("sample", "scripts/sample.py", "sample", distributed=False, needs_gpu=True,
+    "prep": Job("prep", "prepare", distributed=False, needs_gpu=False),
+    "train": Job("train", "train", distributed=True, needs_gpu=True),
+    "sample": Job("sample", "sample", distributed=False, needs_gpu=True,
                   gpu_overrides=("device=cuda",)),
 }
 

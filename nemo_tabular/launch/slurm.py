@@ -1,4 +1,4 @@
-"""Slurm backend: render a stage's sbatch script from scripts/slurm/ and submit it with sbatch."""
+"""Slurm backend: render a stage's sbatch script from the Slurm templates (scripts/slurm/) and submit it."""
 
 import shutil
 import subprocess
@@ -9,17 +9,16 @@ import jinja2
 from omegaconf import DictConfig, OmegaConf
 
 from nemo_tabular.launch.cluster_values import check_cluster_values
-from nemo_tabular.launch.command import REPO_ROOT, program_argv, shell_join, shell_word
+from nemo_tabular.launch.command import program_argv, shell_join, shell_word
 from nemo_tabular.launch.errors import LaunchError
 from nemo_tabular.launch.jobs import Job
-
-TEMPLATE_DIR = REPO_ROOT / "scripts" / "slurm"
+from nemo_tabular.resources import resource_dir
 
 
 def _environment() -> jinja2.Environment:
     """Jinja2 over scripts/slurm/, strict about missing values, keeping the templates' line layout."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        loader=jinja2.FileSystemLoader(resource_dir("slurm")),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -36,16 +35,14 @@ def sbatch_context(job: Job, cluster: DictConfig, overrides: list[str]) -> dict:
     check_cluster_values(settings, slurm=True)  # launch() checked already; a direct render must not skip it
     nodes = settings["nodes"] if job.distributed else 1
     gpus_per_node = settings["gpus_per_node"] if job.distributed else int(job.needs_gpu)
-    # In the container the project is the working directory; on the host, scripts run from this checkout.
-    script_root = None if settings["container_image"] else REPO_ROOT
     return {
         **settings,
-        "description": f"nemo-tabular {job.name}: {job.script} on {nodes} node(s) x {gpus_per_node} GPU(s)",
+        "description": f"nemo-tabular {job.name}: nemo-tabular {job.stage} on {nodes} node(s) x {gpus_per_node} GPU(s)",
         "template": f"{job.name}.sbatch.j2",
         "nodes": nodes,
         "gpus_per_node": gpus_per_node,
         "exclusive": settings["exclusive"] and job.distributed,
-        "program": shell_join(program_argv(job, overrides, script_root)),
+        "program": shell_join(program_argv(job, overrides)),
     }
 
 

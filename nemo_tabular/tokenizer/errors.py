@@ -1,9 +1,10 @@
 """The one error type bad tabular input raises, so callers can add the file name and re-raise."""
 
 import numpy as np
+from nemo_tabular.errors import UserError
 
 
-class TokenizerError(ValueError):
+class TokenizerError(UserError):
     """A value, column or token the tokenizer cannot handle; the message names column, row and value."""
 
 

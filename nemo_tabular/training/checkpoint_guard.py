@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 from torch.distributed.checkpoint.filesystem import _StorageInfo
 from torch.distributed.checkpoint.metadata import BytesStorageMetadata, Metadata
+from nemo_tabular.errors import UserError
 
 METADATA_FILE = ".metadata"
 BACKENDS_FILE = "metadata.json"
@@ -54,7 +55,7 @@ ALLOWED_GLOBALS = {
 }
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint that is unsafe to open or damaged; the message names the file and what is wrong."""
 
 

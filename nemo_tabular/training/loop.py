@@ -55,6 +55,14 @@ def init_distributed() -> torch.device:
     return torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
 
 
+def leave_process_group() -> None:
+    """Undo init_distributed and megatron's parallel state, so one process can train again (the Python API)."""
+    if parallel_state.model_parallel_is_initialized():
+        parallel_state.destroy_model_parallel()
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def resolve_precision(precision: str) -> bool:
     """True for bf16: 'auto' means bf16 on GPUs that support it, fp32 on CPU."""
     if precision == "auto":

@@ -1,0 +1,69 @@
+"""`nemo-tabular sample`: synthetic rows (mode=sample) or forecasts of given histories (mode=forecast)."""
+
+from __future__ import annotations
+
+import time
+
+from omegaconf import DictConfig, OmegaConf
+
+
+def run(cfg: DictConfig, bundle=None) -> str:
+    """Do what cfg.mode asks and return a one-line summary; `bundle` is the model already open (the Python API
+    keeps it between calls), else cfg.model_path is opened."""
+    import torch
+
+    from nemo_tabular.sampling.loading import open_model
+    from nemo_tabular.run_dir import PreparedData
+    from nemo_tabular.sampling import SampleOptions, SamplingSettings, sample_to_file
+    from nemo_tabular.sampling.copies import TrainingRows
+    from nemo_tabular.sampling.forecast import ForecastOptions, forecast_paths, summarize_paths
+    from nemo_tabular.sampling.parallel import planned_workers
+    from nemo_tabular.sampling.sampler import filters_copies
+    from nemo_tabular.io import TableWriter, read_table
+
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    prepared = PreparedData(cfg.paths.data_dir)
+    if bundle is None:
+        bundle = open_model(cfg.model_path, layout_of(cfg.model_path, prepared), device=cfg.device,
+                            precision=cfg.precision)
+    settings = SamplingSettings(float(cfg.temperature), int(cfg.top_k), float(cfg.top_p))
+    started = time.perf_counter()
+    if cfg.mode == "sample":
+        conditions = cfg.conditions
+        if isinstance(conditions, DictConfig):
+            conditions = OmegaConf.to_container(conditions)
+        n_rows = cfg.n_rows if cfg.n_rows is not None else prepared.split_count("train", "rows", "set n_rows")
+        max_rows = cfg.max_rows_per_entity
+        if max_rows is None and bundle.layout.sequential:
+            max_rows = prepared.split_count("train", "longest_document_rows", "set max_rows_per_entity")
+        reject = None
+        if cfg.reject_copies_of is not None and filters_copies(conditions):
+            reject = TrainingRows.from_table(bundle.tokenizer, cfg.reject_copies_of)
+        options = SampleOptions(n_rows=int(n_rows), batch_size=int(cfg.batch_size), seed=int(cfg.seed),
+                                settings=settings, conditions=conditions, max_rows_per_entity=max_rows,
+                                n_entities=cfg.n_entities, use_cache=bool(cfg.kv_cache), reject_copies=reject)
+        workers = planned_workers(cfg.workers, int(n_rows), cfg.device)
+        rows = sample_to_file(bundle, cfg.out, options, chunk_rows=int(cfg.chunk_rows), workers=workers)
+        seconds = time.perf_counter() - started
+        dropped = f"; {reject.summary()}" if reject is not None else ""
+        return f"wrote {rows:,} rows to {cfg.out} in {seconds:.1f}s ({rows / seconds:,.0f} rows/s){dropped}"
+    spec = cfg.forecast
+    options = ForecastOptions(horizon=int(spec.horizon), n_paths=int(spec.n_paths),
+                              quantiles=list(spec.quantiles), batch_size=int(cfg.batch_size),
+                              seed=int(cfg.seed), settings=settings, use_cache=bool(cfg.kv_cache),
+                              force_order=bool(spec.force_order))
+    paths = forecast_paths(bundle, read_table(spec.history, "history"), options)
+    if spec.paths_out:
+        with TableWriter(spec.paths_out) as writer:
+            writer.write(paths)
+    with TableWriter(spec.out) as writer:
+        writer.write(summarize_paths(bundle, paths, options))
+    return f"wrote forecasts of {len(paths):,} rows to {spec.out} in {time.perf_counter() - started:.1f}s"
+
+
+def layout_of(model_path: str, prepared):
+    """The table layout a checkpoint samples with: the run's meta.json (a bundle carries its own, so None)."""
+    from nemo_tabular.sampling import TableLayout, is_bundle
+
+    return None if is_bundle(model_path) else TableLayout.from_json(prepared.meta)

@@ -181,8 +181,9 @@ def gpt(tokenizer, seed: int):
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    """A checkpoint directory as training writes it: tokenizer, config, `latest` and one dist checkpoint
-    (weights, `_extra_state` byte items, the RNG ShardedObject, a step), plus the model that was saved."""
+    """A checkpoint directory as training wrote it before the tracker file (a `latest` marker, which still
+    loads): tokenizer, config and one dist checkpoint (weights, `_extra_state` byte items, the RNG
+    ShardedObject, a step), plus the model that was saved. tests/test_checkpoint_layout.py has today's layout."""
     from megatron.core import dist_checkpointing
 
     from nemo_tabular.cpu_compat import enable_cpu_support

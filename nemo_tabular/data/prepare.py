@@ -1,9 +1,11 @@
-"""Data prep orchestration: fit (or load) the tokenizer, encode, order into documents, split, write the data dir."""
+"""Data prep orchestration: order rows into documents, split, fit (or load) the tokenizer on the training
+split, encode, write the data dir."""
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +23,8 @@ from nemo_tabular.data.errors import DataPrepError
 from nemo_tabular.data.indexed import DocumentWriter
 from nemo_tabular.data.schema import ChunkCoercer, check_columns, declared_kinds, leading_first
 from nemo_tabular.data.scratch import RowStore, TokenStore
-from nemo_tabular.data.sources import count_rows, iter_chunks, open_source, source_columns
-from nemo_tabular.data.splits import SPLITS, split_documents, split_series
+from nemo_tabular.data.sources import check_source, count_rows, iter_chunks, open_source, source_columns
+from nemo_tabular.data.splits import SPLITS, TRAIN, row_splits, split_documents, split_series
 from nemo_tabular.io import replace_directory
 from nemo_tabular.run_dir import META_FILE, TOKENIZER_FILE, PreparedData
 from nemo_tabular.tokenizer import TabularTokenizer, TokenizerError, TokenizerFitter
@@ -80,69 +82,122 @@ class PrepOptions:
 
 
 def prepare_dataset(cfg: DictConfig) -> Path:
-    """Tokenize `cfg.dataset` into `cfg.paths.data_dir` (see docs/architecture.md) and return that path."""
+    """Tokenize `cfg.dataset` into `cfg.paths.data_dir` (see docs/architecture.md) and return that path.
+
+    The split comes first and the tokenizer is fitted on the training split alone, so no value,
+    category or range that only valid/test hold reaches tokenizer.json or the model. Passes over the
+    source, each streamed in `chunk_rows` chunks: the document keys (only group_by/order_by are read),
+    the fit (training rows), the encoding (all rows; held-out values outside the training range are
+    clipped, unseen categories take the rare token, and meta.json counts both).
+    """
     options = PrepOptions.from_config(cfg)
     with open_source(options.source) as path:
         columns = source_columns(path)
         check_columns(path, columns, options.group_by, options.order_by, options.overrides, options.drop,
                       options.target, options.first_columns)
-        tokenizer = load_or_fit_tokenizer(path, options)
+        check_source(path, options.drop)
+        layout, document_split = assign_splits(scan_documents(path, options, columns), options)
+        row_split = row_splits(layout, document_split)
+        tokenizer = load_or_fit_tokenizer(path, options, row_split)
         with replace_directory(options.output) as work:
             tokenizer.save(work / TOKENIZER_FILE)
             scratch = work / ".scratch"
             scratch.mkdir()
-            keys, tokens, rows = encode_source(path, options, tokenizer, work / TOKENIZER_FILE, scratch)
-            layout, document_split = assign_splits(keys, options)
+            tokens, rows, outside = encode_source(path, options, tokenizer, work / TOKENIZER_FILE, scratch,
+                                                  row_split)
             counts = write_splits(work, layout, document_split, tokens.open(), rows, tokenizer, options.chunk_rows)
             shutil.rmtree(scratch)
-            write_meta(work / META_FILE, options, tokenizer, counts)
+            write_meta(work / META_FILE, options, tokenizer, counts, outside)
     return options.output
 
 
-def chunk_stream(path: Path, options: PrepOptions, description: str) -> Iterator[pd.DataFrame]:
-    """The source's chunks with consistent column types, behind a progress bar over rows."""
+def chunk_stream(path: Path, options: PrepOptions, description: str,
+                 columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+    """The source's chunks with consistent column types, behind a progress bar over rows.
+
+    `columns` reads only those columns (the key pass); otherwise every kept column, in token order.
+    """
     kinds = declared_kinds(options.overrides)
     coerce = ChunkCoercer(path, kinds, options.order_by)
     text_columns = [c for c, kind in kinds.items() if kind == "category"]
-    chunks = iter_chunks(path, options.chunk_rows, options.limit_rows, text_columns, options.drop)
+    chunks = iter_chunks(path, options.chunk_rows, options.limit_rows, text_columns, options.drop, columns)
     with tqdm(total=count_rows(path, options.limit_rows), unit="rows", unit_scale=True, desc=description) as bar:
         for chunk in chunks:
-            yield coerce(chunk[leading_first(list(chunk.columns), options.first_columns)])
+            if columns is None:
+                chunk = chunk[leading_first(list(chunk.columns), options.first_columns)]
+            yield coerce(chunk)
             bar.update(len(chunk))
 
 
-def load_or_fit_tokenizer(path: Path, options: PrepOptions) -> TabularTokenizer:
-    """Load `tokenizer_path`, or fit a tokenizer in one streaming pass over the source (pass 1, writes nothing)."""
+def scan_documents(path: Path, options: PrepOptions, columns: list[str]) -> DocumentKeys:
+    """Pass 1: every row's document keys (group_by, order_by values), reading only those columns.
+
+    A flat table needs only its row count: Parquet metadata has it, a CSV's first kept column is read.
+    """
+    keys = DocumentKeys(options.group_by, options.order_by)
+    wanted = options.group_by + options.order_by
+    if not wanted:
+        known = count_rows(path, options.limit_rows)
+        if known is not None:
+            keys.rows = known
+            return keys
+        wanted = [next(c for c in columns if c not in options.drop)]
+    for chunk in chunk_stream(path, options, "read keys", columns=wanted):
+        keys.add(chunk)
+    return keys
+
+
+def load_or_fit_tokenizer(path: Path, options: PrepOptions, row_split: np.ndarray) -> TabularTokenizer:
+    """Load `tokenizer_path`, or fit a tokenizer on the training rows in one streaming pass (writes nothing).
+
+    Held-out rows are only observed, to reserve the missing and rare tokens their encoding needs.
+    """
     if options.tokenizer_path:
         try:
             return TabularTokenizer.load(options.tokenizer_path)
         except TokenizerError as err:
             raise DataPrepError(f"tokenizer_path: {err}") from err
+    if not (row_split == TRAIN).any():
+        raise DataPrepError(f"{path}: the training split is empty ({len(row_split)} rows; split.valid="
+                            f"{options.valid}, split.test={options.test}); lower them or give more rows")
     try:
         fitter = TokenizerFitter(options.tokenizer_settings, options.overrides)
         for chunk in chunk_stream(path, options, "fit tokenizer"):
-            fitter.update(chunk)
+            train = row_split[chunk.index.to_numpy()] == TRAIN
+            if train.any():
+                fitter.update(chunk[train])
+            if not train.all():
+                fitter.observe_held_out(chunk[~train])
         return fitter.finish()
     except TokenizerError as err:
         raise DataPrepError(f"{path}: {err}") from err
 
 
 def encode_source(
-    path: Path, options: PrepOptions, tokenizer: TabularTokenizer, tokenizer_file: Path, scratch: Path
-) -> tuple[DocumentKeys, TokenStore, RowStore]:
-    """Pass 2: encode every chunk to scratch tokens, keep its rows for the parquet splits and its document keys."""
-    keys = DocumentKeys(options.group_by, options.order_by)
+    path: Path, options: PrepOptions, tokenizer: TabularTokenizer, tokenizer_file: Path, scratch: Path,
+    row_split: np.ndarray,
+) -> tuple[TokenStore, RowStore, dict[str, dict[str, int]]]:
+    """Last pass: encode every chunk to scratch tokens and keep its rows for the parquet splits.
+
+    Returns, per held-out split, how many values per column lie outside the tokenizer's ranges or
+    categories (their tokens are clipped or rare; their .parquet rows keep the values as they are).
+    """
     tokens = TokenStore(scratch / "tokens.int32", tokenizer.row_width)
     rows = RowStore(scratch / "rows")
+    outside = {split: Counter() for split in SPLITS if split != SPLITS[TRAIN]}
     chunks = chunk_stream(path, options, "encode")
     try:
-        for chunk, encoded in encode_chunks(chunks, tokenizer, tokenizer_file, options.workers):
-            keys.add(chunk)
+        for chunk, encoded in encode_chunks(chunks, tokenizer, tokenizer_file, options.workers, row_split):
             rows.append(chunk)
             tokens.append(encoded)
+            chunk_split = row_split[chunk.index.to_numpy()]
+            for split in outside:
+                held_out = chunk_split == SPLITS.index(split)
+                if held_out.any():
+                    outside[split].update(tokenizer.outside_counts(chunk[held_out]))
     except TokenizerError as err:
         raise DataPrepError(f"{path}: {err}") from err
-    return keys, tokens, rows
+    return tokens, rows, {split: {c: n for c, n in counts.items() if n} for split, counts in outside.items()}
 
 
 def assign_splits(keys: DocumentKeys, options: PrepOptions) -> tuple[DocumentLayout, np.ndarray]:
@@ -200,8 +255,10 @@ def write_splits(
     return counts
 
 
-def write_meta(path: Path, options: PrepOptions, tokenizer: TabularTokenizer, counts: Mapping[str, dict]) -> None:
-    """meta.json: what was prepared from where, and how much of it went to each split."""
+def write_meta(path: Path, options: PrepOptions, tokenizer: TabularTokenizer, counts: Mapping[str, dict],
+               outside: Mapping[str, dict[str, int]]) -> None:
+    """meta.json: what was prepared from where, how much of it went to each split, and what the tokenizer
+    was fitted on (the training split, or a given file) with the held-out values outside it per column."""
     meta = {
         "dataset": options.name,
         "source": options.source,
@@ -218,6 +275,8 @@ def write_meta(path: Path, options: PrepOptions, tokenizer: TabularTokenizer, co
         "eor_id": tokenizer.eor_id,
         "eod_id": tokenizer.eod_id,
         "splits": dict(counts),
+        "tokenizer_fitted_on": options.tokenizer_path or "train",
+        "held_out_outside_tokenizer": dict(outside),  # per split and column: clipped, or <rare>, in the tokens
     }
     path.write_text(json.dumps(meta, indent=2) + "\n")
 
@@ -233,4 +292,15 @@ def summary(output: Path, seconds: float) -> str:
         f"prepared {meta['dataset']}: {rows:,} rows in {documents:,} documents ({per_split})\n"
         f"tokens per row {meta['tokens_per_row']}, vocab size {meta['vocab_size']}, "
         f"{seconds:.1f} s ({rows / max(seconds, 1e-9):,.0f} rows/s) -> {output}"
+        + outside_summary(meta.get("held_out_outside_tokenizer") or {})
     )
+
+
+def outside_summary(outside: Mapping[str, Mapping[str, int]]) -> str:
+    """A line naming the held-out values the training-split tokenizer does not cover, or nothing."""
+    parts = [f"{split} " + ", ".join(f"{column} {n:,}" for column, n in columns.items())
+             for split, columns in outside.items() if columns]
+    if not parts:
+        return ""
+    return ("\nheld-out values outside the training split's ranges/categories (clipped or <rare> in the tokens, "
+            "as they are in the .parquet): " + "; ".join(parts))

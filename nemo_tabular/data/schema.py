@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -68,8 +69,11 @@ class ChunkCoercer:
                 self.numeric[column] = is_numeric(series)
             if self.numeric.get(column) and not is_numeric(series):
                 chunk[column] = self._parse(series, pd.to_numeric, "a number")
-            elif self._is_date(column, series) and not pd.api.types.is_datetime64_any_dtype(series):
-                chunk[column] = self._parse(series, pd.to_datetime, "a date")
+            elif self._is_date(column, series):
+                if not pd.api.types.is_datetime64_any_dtype(series):
+                    chunk[column] = self._parse(series, self._to_dates, "a date")
+            elif column not in self.kinds and is_text(series):
+                self._refuse_numbers_among_text(series)
         return chunk
 
     def _is_date(self, column: str, series: pd.Series) -> bool:
@@ -87,6 +91,62 @@ class ChunkCoercer:
             value = series.loc[row]
             raise DataPrepError(f"{self.path}: column {series.name!r} row {row}: cannot parse {value!r} as {what}")
         return parsed
+
+    def _to_dates(self, series: pd.Series, errors: str = "coerce") -> pd.Series:
+        """pandas' date parse, except that text with UTC offsets becomes UTC datetimes (the same instants).
+
+        pandas leaves text with several offsets (a zone across DST) as objects and gives each single
+        offset its own dtype, so chunks would disagree; in UTC every chunk has one dtype and the
+        tokenizer records the zone "UTC". Text mixing values with and without an offset is refused.
+        """
+        parsed = _quiet_to_datetime(series, errors=errors)
+        if not (isinstance(parsed.dtype, pd.DatetimeTZDtype) or parsed.dtype == object):
+            return parsed
+        failed = parsed.isna().to_numpy() & series.notna().to_numpy()
+        if failed.any():
+            self._refuse_naive_beside_aware(series, failed)
+        return pd.to_datetime(series, errors=errors, utc=True)
+
+    def _refuse_naive_beside_aware(self, series: pd.Series, failed: np.ndarray) -> None:
+        """Values that failed a parse whose other values carry a UTC offset: if they are dates without
+        one, the column has no one meaning; refuse it naming both rows (else `_parse` names the value)."""
+        retried = _quiet_to_datetime(series[failed], errors="coerce", format="mixed").dropna()
+        naive = [row for row, value in retried.items() if value.tzinfo is None]
+        if naive:
+            row, other = naive[0], series.index[int(np.flatnonzero(~failed & series.notna().to_numpy())[0])]
+            raise DataPrepError(
+                f"{self.path}: column {series.name!r} row {row}: {series.loc[row]!r} has no UTC offset while "
+                f"row {other} has one; give every value an offset, or none")
+
+    def _refuse_numbers_among_text(self, series: pd.Series) -> None:
+        """A column of text in which some values are numbers is refused, not silently made a category.
+
+        Either kind may be what the user means (codes such as '007' and 'A1', or numbers with a typo),
+        so the message names the column, examples of both, and the declaration that decides.
+        """
+        present = series.dropna()
+        numbers = pd.to_numeric(present, errors="coerce").notna().to_numpy()
+        if not numbers.any() or numbers.all():
+            return
+        name = series.name
+        examples = ", ".join(repr(v) for v in pd.unique(present[numbers])[:2])
+        text_row = present.index[int(np.flatnonzero(~numbers)[0])]
+        raise DataPrepError(
+            f"{self.path}: column {name!r} mixes numbers (e.g. {examples}) and text (e.g. {present.loc[text_row]!r} "
+            f"in row {text_row}); declare its kind: dataset.columns.{name}.kind=category keeps every value as "
+            f"text, kind=float or int refuses the text rows")
+
+
+def _quiet_to_datetime(series: pd.Series, **options) -> pd.Series:
+    """pd.to_datetime without its FutureWarning about mixed offsets (the caller handles them)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*mixed time zones", category=FutureWarning)
+        return pd.to_datetime(series, **options)
+
+
+def is_text(series: pd.Series) -> bool:
+    """Strings (object or string dtype), as opposed to numbers, booleans and dates."""
+    return pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)
 
 
 def is_numeric(series: pd.Series) -> bool:

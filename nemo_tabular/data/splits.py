@@ -36,3 +36,10 @@ def split_series(layout: DocumentLayout, valid: float, test: float) -> tuple[Doc
     keep = np.diff(cuts) > 0
     bounds = np.concatenate([cuts[:-1][keep], cuts[-1:]])
     return DocumentLayout(layout.row_order, bounds), np.arange(3, dtype=np.int8)[keep]
+
+
+def row_splits(layout: DocumentLayout, document_split: np.ndarray) -> np.ndarray:
+    """The split id (int8) of every file row, from its document's split: what the fit and encode passes select by."""
+    splits = np.empty(len(layout.row_order), dtype=np.int8)
+    splits[layout.row_order] = np.repeat(document_split.astype(np.int8), layout.lengths())
+    return splits

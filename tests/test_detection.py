@@ -95,7 +95,7 @@ def test_metrics_json_and_report_carry_detection(halves, tmp_path):
     )
     evaluate(real.iloc[:500], real.iloc[500:1000], synth, tmp_path, target="price", settings=settings)
     written = json.loads((tmp_path / "metrics.json").read_text())
-    assert written["schema_version"] == 2
+    assert written["schema_version"] == 3
     assert set(written["detection"]) == {"model", "folds", "roc_auc", "score", "rows"}
     assert written["detection"]["rows"] == {"holdout": 400, "synthetic": 400}
     assert written["detection"]["score"] == detection_score(written["detection"]["roc_auc"])

@@ -184,20 +184,50 @@ def test_validity_counts_out_of_range_values_and_unseen_categories(train):
     synth.loc[synth.index[0], "size"] = 1e6
     synth.loc[synth.index[1], "grade"] = "unheard-of"
     result = validity(train, synth, column_kinds(train))
-    assert result["method"] == "real_ranges"
+    assert result["method"] == "training_split"
+    assert result["definition"] == (
+        "a row is valid when every value lies within the training split: numbers and dates inside its "
+        "[min, max], categories among its values, missing values only where it has them")
     assert result["valid_share"] == pytest.approx(0.8)
     assert result["column_invalid_share"]["size"] == pytest.approx(0.1)
     assert result["column_invalid_share"]["grade"] == pytest.approx(0.1)
     assert result["column_invalid_share"]["price"] == 0.0
 
 
-def test_validity_and_kinds_come_from_the_tokenizer_when_given(train, tokenizer_settings):
+def test_validity_is_one_definition_whether_or_not_a_tokenizer_gives_the_kinds(train, tokenizer_settings):
+    """The row share and the column shares agree: a value only a holdout holds is invalid in both."""
     from nemo_tabular.tokenizer import TabularTokenizer
 
     tokenizer = TabularTokenizer.fit(train, tokenizer_settings)
     assert column_kinds(train, tokenizer) == {spec.name: spec.kind for spec in tokenizer.columns}
     synth = train.iloc[:10].copy()
     synth.loc[synth.index[0], "grade"] = "unheard-of"
-    result = validity(train, synth, column_kinds(train, tokenizer), tokenizer)
-    assert result["method"] == "tokenizer"
-    assert result["valid_share"] == pytest.approx(0.9)
+    synth.loc[synth.index[1], "price"] = train["price"].max() + 1.0
+    synth.loc[synth.index[2], "grade"] = "<rare>"
+    with_tokenizer = validity(train, synth, column_kinds(train, tokenizer))
+    assert with_tokenizer == validity(train, synth, column_kinds(train))
+    assert with_tokenizer["valid_share"] == pytest.approx(0.7)
+    assert with_tokenizer["column_invalid_share"]["grade"] == pytest.approx(0.2)
+    assert with_tokenizer["column_invalid_share"]["price"] == pytest.approx(0.1)
+
+
+def test_validity_reads_dates_given_as_text_and_zoned(train):
+    synth = train.iloc[:4].copy()
+    as_text = synth.assign(sold=synth["sold"].dt.strftime("%Y-%m-%d"))
+    zoned = synth.assign(sold=synth["sold"].dt.tz_localize("UTC").dt.tz_convert("Asia/Tokyo"))
+    kinds = column_kinds(train)
+    assert validity(train, as_text, kinds)["valid_share"] == validity(train, zoned, kinds)["valid_share"] == 1.0
+    late = synth.assign(sold=train["sold"].max() + pd.Timedelta(days=1))
+    assert validity(train, late, kinds)["column_invalid_share"]["sold"] == 1.0
+
+
+def test_utility_reads_holdout_dates_given_as_text(train, holdout):
+    """A holdout read back from CSV holds its dates as text; conformed, they are the same features."""
+    kinds = column_kinds(train)
+    from_parquet = tstr_vs_trtr(train, train, holdout, "price", kinds, seed=0)
+    from_csv = tstr_vs_trtr(train, train, holdout.assign(sold=holdout["sold"].dt.strftime("%Y-%m-%d")),
+                            "price", kinds, seed=0)
+    assert from_csv == from_parquet
+    dated = tstr_vs_trtr(train, train, holdout.assign(sold=holdout["sold"].astype(str)), "sold", kinds, seed=0)
+    assert dated["train_real_test_real"]["r2"] == tstr_vs_trtr(train, train, holdout, "sold", kinds,
+                                                               seed=0)["train_real_test_real"]["r2"]

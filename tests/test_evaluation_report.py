@@ -87,7 +87,7 @@ def test_metrics_json_schema_is_stable(report):
             "sequential",
         )
     )
-    assert written["schema_version"] == 2
+    assert written["schema_version"] == 3
     assert set(written["inputs"]) == {"real", "holdout", "synthetic"}
     assert set(written["inputs"]["real"]) == {"source", "rows"}
     assert set(written["settings"]) == {
@@ -132,7 +132,8 @@ def test_metrics_json_schema_is_stable(report):
     assert set(written["privacy"]["dcr_p5"]) == {"synthetic_to_train", "holdout_to_train", "ratio"}
     assert set(written["detection"]) == {"model", "folds", "roc_auc", "score", "rows"}
     assert written["detection"]["rows"] == {"holdout": 300, "synthetic": 300}
-    assert set(written["validity"]) == {"method", "valid_share", "column_invalid_share"}
+    assert set(written["validity"]) == {"method", "definition", "valid_share", "column_invalid_share"}
+    assert written["validity"]["method"] == "training_split"
     assert written["sequential"] is None
     assert written["columns"] == {
         "size": "float",

@@ -170,7 +170,7 @@ def _evaluate(
             max_reference_rows=settings.privacy_max_reference_rows,
             progress=settings.progress,
         ),
-        "validity": validity(real, synth, row_kinds, tokenizer),
+        "validity": validity(real, synth, row_kinds),
         "sequential": sequential_metrics(real, synth if synth_entities is None else synth.assign(
             **{name: synth_entities.to_numpy() for name in group_by}), kinds, group_by, order_by)
         if group_by else None,

@@ -65,12 +65,22 @@ def conform(frame: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
     for name, kind in kinds.items():
         series = frame[name]
         if kind == "datetime":
-            result[name] = pd.to_datetime(series, errors="coerce")
+            result[name] = as_utc_datetimes(series)
         elif kind in ("float", "int"):
             result[name] = pd.to_numeric(series, errors="coerce").astype("float64")
         else:
             result[name] = as_labels(series)
     return pd.DataFrame(result, index=frame.index)
+
+
+def as_utc_datetimes(series: pd.Series) -> pd.Series:
+    """Datetimes as naive UTC, whatever they came as: zoned (a tokenizer with a timezone decodes so),
+    text with UTC offsets (a CSV), or naive (taken as they are), so every table compares the same instants."""
+    if isinstance(series.dtype, pd.DatetimeTZDtype):
+        return series.dt.tz_convert("UTC").dt.tz_localize(None)
+    if pd.api.types.is_datetime64_dtype(series.dtype):
+        return series
+    return pd.to_datetime(series, errors="coerce", utc=True).dt.tz_localize(None)
 
 
 def sdmetrics_metadata(kinds: dict[str, str], table: str) -> dict:

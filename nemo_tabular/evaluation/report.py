@@ -12,7 +12,7 @@ import numpy as np
 
 from nemo_tabular.io import write_text
 
-SCHEMA_VERSION = 2  # 2: detection
+SCHEMA_VERSION = 3  # 2: detection; 3: validity against the training split alone (method, definition)
 METRICS_KEYS = (
     "schema_version",
     "inputs",
@@ -111,6 +111,16 @@ def _detection_section(detection: dict) -> str:
     return note + _table(scores + details, ("metric", "value"))
 
 
+def _validity_section(validity: dict) -> str:
+    """The valid share and each column's invalid share, under the one definition they share."""
+    definition = validity.get("definition", "")
+    note = f"<p>Against the training split: {html.escape(definition)}.</p>" if definition else ""
+    rows = [("valid_share", validity["valid_share"])] + [
+        (f"column_invalid_share.{name}", share) for name, share in validity["column_invalid_share"].items()
+    ]
+    return note + _table(rows, ("metric", "value"))
+
+
 def render_html(metrics: dict, column_images: dict[str, str], heatmap: str | None) -> str:
     """The whole report as one HTML page with every figure embedded."""
     sections = [
@@ -120,9 +130,11 @@ def render_html(metrics: dict, column_images: dict[str, str], heatmap: str | Non
     for key, title in (
         ("utility", "Utility (train synthetic, test real)"),
         ("privacy", "Privacy (distance to closest record)"),
-        ("validity", "Validity"),
-        ("sequential", "Sequential structure"),
     ):
+        if metrics[key] is not None:
+            sections.append(f"<h2>{title}</h2>" + _table(_flatten(metrics[key]), ("metric", "value")))
+    sections.append(f"<h2>Validity</h2>{_validity_section(metrics['validity'])}")
+    for key, title in (("sequential", "Sequential structure"),):
         if metrics[key] is not None:
             sections.append(f"<h2>{title}</h2>" + _table(_flatten(metrics[key]), ("metric", "value")))
     sections.append(

@@ -7,7 +7,7 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.metrics import accuracy_score, r2_score, roc_auc_score
 
-from nemo_tabular.evaluation.metadata import NUMERIC_KINDS, as_labels, as_numbers
+from nemo_tabular.evaluation.metadata import NUMERIC_KINDS, as_labels, as_numbers, conform
 
 MAX_NATIVE_CATEGORIES = 255  # HistGradientBoosting's limit; wider columns are passed as category codes
 
@@ -83,7 +83,12 @@ def tstr_vs_trtr(
     kinds: dict[str, str],
     seed: int,
 ) -> dict:
-    """Score models trained on synthetic and on real rows on the same holdout, and their ratio."""
+    """Score models trained on synthetic and on real rows on the same holdout, and their ratio.
+
+    Every table is conformed to the column kinds first: a holdout read from CSV holds its dates as text,
+    which would otherwise become NaN features (and NaN targets) while the Parquet tables keep them.
+    """
+    real, synth, holdout = (conform(frame, kinds) for frame in (real, synth, holdout))
     categories = {
         name: sorted(as_labels(real[name]).unique())
         for name, kind in kinds.items()

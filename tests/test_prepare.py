@@ -15,7 +15,7 @@ from hydra import compose, initialize_config_dir
 from nemo_tabular.data.errors import DataPrepError
 from nemo_tabular.data.prepare import prepare_dataset
 from nemo_tabular.data.splits import SPLITS, split_documents, split_sizes
-from nemo_tabular.tokenizer import TabularTokenizer
+from nemo_tabular.tokenizer import RARE_LABEL, TabularTokenizer
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Transformer Engine and Apex are not installed")
@@ -68,6 +68,18 @@ def assert_same_rows(decoded: pd.DataFrame, real: pd.DataFrame, tokenizer: Tabul
             assert [str(v) for v in got] == [str(v) for v in want], spec.name
 
 
+def as_encoded(held_out: pd.DataFrame, tokenizer: TabularTokenizer) -> pd.DataFrame:
+    """Held-out rows as their tokens hold them: numbers clipped to the training range, unseen categories <rare>."""
+    encoded = held_out.copy()
+    for spec in tokenizer.columns:
+        if spec.kind in ("float", "int"):
+            scale = 10.0 ** spec.decimals
+            encoded[spec.name] = held_out[spec.name].clip(spec.low / scale, spec.high / scale)
+        elif spec.kind == "category":
+            encoded[spec.name] = held_out[spec.name].where(held_out[spec.name].isin(spec.categories), RARE_LABEL)
+    return encoded
+
+
 def diamonds_csv(tmp_path: Path, rows: int = 2000) -> Path:
     """The first `rows` rows of diamonds as a small CSV fixture."""
     path = tmp_path / "diamonds.csv"
@@ -117,7 +129,8 @@ def test_txhousing_groups_become_ordered_documents(tmp_path):
         real = pd.read_parquet(data_dir / f"{split}.parquet")
         documents = read_split(data_dir, split, tokenizer)
         tokens = np.concatenate(documents)
-        assert_same_rows(tokenizer.decode(tokens), real, tokenizer)
+        assert_same_rows(tokenizer.decode(tokens), as_encoded(real, tokenizer) if split != "train" else real,
+                         tokenizer)
         start = 0
         cities = []
         for doc in documents:
@@ -136,6 +149,7 @@ def test_txhousing_groups_become_ordered_documents(tmp_path):
     assert not (train & valid or train & test or valid & test), "a city in two splits"
     assert train | valid | test == set(source["city"])
     assert (len(valid), len(test)) == (2, 5)
+    assert set(tokenizer.column("city").categories) == train  # held-out cities are <rare> in the tokens
 
 
 def test_first_columns_lead_the_token_order_and_the_rows_round_trip(tmp_path):
@@ -203,11 +217,11 @@ def test_rerun_replaces_output_and_failed_rerun_keeps_it(tmp_path):
     assert json.loads((data_dir / "meta.json").read_text())["seed"] == 9
     bad = tmp_path / "bigger.csv"
     table = pd.read_csv(source)
-    table.loc[7, "price"] = 10**7  # outside the range of the given tokenizer: fails in pass 2, mid-build
+    table.loc[7, "cut"] = "Flawless"  # a category the given tokenizer has no token for: fails mid-build
     table.to_csv(bad, index=False)
     tokenizer_copy = tmp_path / "tokenizer.json"
     tokenizer_copy.write_text((data_dir / "tokenizer.json").read_text())
-    with pytest.raises(DataPrepError, match=r"bigger\.csv.*price"):
+    with pytest.raises(DataPrepError, match=r"bigger\.csv: column 'cut': row 7 holds 'Flawless'"):
         prep(tmp_path, f"dataset.source={bad}", f"tokenizer_path={tokenizer_copy}")
     assert json.loads((data_dir / "meta.json").read_text())["seed"] == 9
     assert [p.name for p in data_dir.parent.iterdir() if p.name.startswith(".")] == []

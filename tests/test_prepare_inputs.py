@@ -20,6 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
 from nemo_tabular.data.errors import DataPrepError
@@ -358,3 +360,57 @@ def test_infinity_names_file_column_and_row(tmp_path, value, text):
     assert failure(tmp_path, source) == (
         f"{source}: column 'x': row 2 holds {text}; an infinity has no token: replace it (e.g. with a missing "
         f"value) or drop the row")
+
+
+# ---------------------------------------------------------------- fuzz: a valid table round-trips, an invalid one is one line
+
+
+VALUES = {
+    "float": st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([1e-300, -1e300, 0.0, 2.5])),
+    "int": st.integers(-10**12, 10**12),
+    "text": st.one_of(st.text(st.characters(blacklist_categories=("Cs",)), max_size=6), st.none()),
+    "bool": st.booleans(),
+    "minutes": st.integers(0, 10**6),
+    "mixed": st.one_of(st.text(st.characters(blacklist_categories=("Cs",)), max_size=4), st.integers(0, 9).map(str)),
+}
+
+
+@st.composite
+def small_tables(draw) -> tuple[pd.DataFrame, bool]:
+    """A few rows of random kinds (NaN, infinities, extreme magnitudes, unicode, number/text mixes), and
+    whether to write it as Parquet."""
+    rows = draw(st.integers(3, 20))
+    kinds = draw(st.lists(st.sampled_from(sorted(VALUES)), min_size=1, max_size=4))
+    table = pd.DataFrame({f"c{i}_{kind}": draw(st.lists(VALUES[kind], min_size=rows, max_size=rows))
+                          for i, kind in enumerate(kinds)})
+    for name in [c for c in table.columns if c.endswith("_minutes")]:
+        table[name] = pd.Timestamp("2020-01-01") + pd.to_timedelta(table[name], unit="m")
+    return table, draw(st.booleans())
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(case=small_tables())
+def test_random_small_tables_round_trip_or_fail_in_one_line(tmp_path_factory, case):
+    table, parquet = case
+    directory = tmp_path_factory.mktemp("fuzz")
+    source = directory / ("t.parquet" if parquet else "t.csv")
+    table.to_parquet(source) if parquet else table.to_csv(source, index=False)
+    try:
+        data_dir = prep(directory, source, {"split": {"valid": 0.2, "test": 0.2}})
+    except DataPrepError as err:
+        assert "\n" not in str(err) and str(err).startswith(f"{source}: ")
+        return
+    tokenizer = TabularTokenizer.load(data_dir / "tokenizer.json")
+    train = pd.read_parquet(data_dir / "train.parquet")
+    decoded = tokenizer.decode(split_tokens(data_dir, "train", tokenizer))
+    assert len(decoded) == len(train)
+    for spec in tokenizer.columns:
+        got, want = decoded[spec.name], train[spec.name]
+        if spec.kind in ("float", "int"):
+            np.testing.assert_allclose(got.to_numpy(float), np.round(want.to_numpy(float), spec.decimals),
+                                       rtol=1e-12, atol=0.0)
+        elif spec.kind == "datetime":
+            assert (got.astype("int64") // 10**9).tolist() == (want.astype("int64") // 10**9).tolist()
+        else:
+            assert [None if pd.isna(v) else str(v) for v in got] == [None if pd.isna(v) else str(v) for v in want]

@@ -107,6 +107,17 @@ def test_small_values_get_the_decimals_they_need():
     assert tok.decode(tok.encode(df))["v"].tolist() == [0.0001, 0.0003, 0.0]
 
 
+@pytest.mark.parametrize(("values", "message"), [
+    ([0.0625, 1.8e304], r"\[0\.0625, 1\.8e\+304\] at 4 decimals"),
+    ([9.3e18, 9.3e18], r"\[9\.3e\+18, 9\.3e\+18\] at 0 decimals"),
+])
+def test_magnitudes_past_the_grid_are_refused_naming_the_column(values, message):
+    with pytest.raises(TokenizerError, match=rf"^column 'v': its range {message} reaches past the 2\*\*62 grid "
+                                             rf"positions the tokenizer encodes; declare fewer decimals or rescale "
+                                             rf"the column$"):
+        TabularTokenizer.fit(pd.DataFrame({"v": values}), SETTINGS)
+
+
 @pytest.mark.parametrize("value", [np.inf, -np.inf])
 def test_infinity_is_refused_naming_column_row_and_value(value):
     df = pd.DataFrame({"v": [1.0, 2.0, value]})

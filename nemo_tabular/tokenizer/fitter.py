@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .codecs import NumericCodec, parse_datetimes, parse_numbers, to_grid
+from .codecs import MAX_GRID, NumericCodec, parse_datetimes, parse_numbers, to_grid
 from .errors import TokenizerError, plain
 from .schema import MAX_BASE
 from .spec import DATETIME_UNITS_NS, KINDS, ColumnSpec
@@ -201,8 +201,7 @@ class TokenizerFitter:
             if declared is None and kind == "float":  # a declared precision is the user's: round(x, decimals)
                 _check_inferred_precision(name, stats, decimals)
         scale = 10.0**decimals
-        low = int(np.rint(stats.low * (1.0 if kind == "datetime" else scale)))
-        high = int(np.rint(stats.high * (1.0 if kind == "datetime" else scale)))
+        low, high = _grid_range(name, stats, 1.0 if kind == "datetime" else scale, decimals)
         transform = fit_transform(transform_name, stats.sample, low / scale, high / scale)
         if transform.name == "none":
             n_codes, step, transform_json = high - low + 1, None, None
@@ -272,11 +271,26 @@ def _decimals_needed(values: np.ndarray, max_decimals: int) -> int:
 
     The tolerance is relative so that tiny values (1e-300) are not taken for zeros needing no decimals.
     """
-    for decimals in range(max_decimals + 1):
-        rounded = np.round(values, decimals)
-        if np.all(np.abs(rounded - values) <= 1e-9 * np.abs(values)):
-            return decimals
+    with np.errstate(over="ignore", invalid="ignore"):  # huge values overflow in np.round; _grid_range names them
+        for decimals in range(max_decimals + 1):
+            rounded = np.round(values, decimals)
+            if np.all(np.abs(rounded - values) <= 1e-9 * np.abs(values)):
+                return decimals
     return max_decimals
+
+
+def _grid_range(name: str, stats: _ColumnStats, scale: float, decimals: int) -> tuple[int, int]:
+    """The column's grid [low, high] at `scale`; a range the int64 grid cannot hold is refused, naming it.
+
+    Values like 1.8e304 (or 1e18 at 4 decimals) would otherwise overflow to inf or past int64 deep
+    inside the codec; the limit is MAX_GRID (2**62) for each end and for the span between them.
+    """
+    low, high = np.rint(stats.low * scale), np.rint(stats.high * scale)
+    if max(abs(low), abs(high), high - low) > MAX_GRID:
+        raise TokenizerError(
+            f"column {name!r}: its range [{stats.low:.6g}, {stats.high:.6g}] at {decimals} decimals reaches past "
+            f"the 2**62 grid positions the tokenizer encodes; declare fewer decimals or rescale the column")
+    return int(low), int(high)
 
 
 def _check_inferred_precision(name: str, stats: _ColumnStats, decimals: int) -> None:

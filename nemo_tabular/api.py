@@ -166,7 +166,7 @@ class TabularGPT:
     def _sample_stage(self, values: dict) -> None:
         """Run the CLI's sample stage with `values`, keeping the opened model for the next call."""
         from nemo_tabular.cli import sample as sample_stage
-        from nemo_tabular.sampling.loading import open_model
+        from nemo_tabular.sampling.loading import open_model, run_layout
 
         if self._bundle_dir is not None:  # a bundle carries no training rows to reject copies of
             values = {"run": str(self._bundle_dir), "model_path": str(self._bundle_dir), "reject_copies_of": None,
@@ -180,8 +180,7 @@ class TabularGPT:
         values["device"] = self.device or ("cuda" if cuda_available() else "cpu")
         cfg = self._config("sample", values)
         if self._bundle is None:
-            prepared = PreparedData(cfg.paths.data_dir)
-            self._bundle = open_model(cfg.model_path, sample_stage.layout_of(cfg.model_path, prepared),
+            self._bundle = open_model(cfg.model_path, run_layout(cfg.model_path, cfg.paths.data_dir),
                                       device=cfg.device, precision=cfg.precision)
         log.info(sample_stage.run(cfg, bundle=self._bundle))
 

@@ -87,7 +87,8 @@ def root_cause(err: BaseException) -> BaseException:
 def load_stage_config(config_name: str, overrides: Sequence[str] = (),
                       values: Mapping[str, Any] | None = None) -> DictConfig:
     """conf/<config_name>.yaml composed with Hydra overrides, then `values` ({dotted key: Python value}, which
-    need no override syntax) set, and every key resolved. A bad key or value is a ConfigError naming it.
+    need no override syntax) set. A bad key or value is a ConfigError naming it. Keys resolve when read, so
+    a key that derives from a run is an error only where it is used (evaluate can judge files outside a run).
     Without Hydra's job machinery: no log directory, nothing written."""
     register_resolvers()
     try:
@@ -95,16 +96,19 @@ def load_stage_config(config_name: str, overrides: Sequence[str] = (),
             cfg = compose(config_name=config_name, overrides=list(overrides))
         for key, value in (values or {}).items():
             OmegaConf.update(cfg, key, value, merge=False)
-        OmegaConf.resolve(cfg)
     except (HydraException, OmegaConfBaseException) as err:
-        cause = root_cause(err)
-        if cause is not err:
-            raise cause from None
         if unknown := re.match(r"Could not override '([^']+)'", str(err)):
             raise ConfigError(f"{unknown.group(1)}: no such key in conf/{config_name}.yaml (its --help lists them); "
                               f"+{unknown.group(1)}=... adds a new one") from None
-        raise ConfigError(first_line(err)) from None
+        raise user_error(err) from None
     return cfg
+
+
+def user_error(err: BaseException) -> UserError | FileNotFoundError:
+    """A Hydra or OmegaConf error as the user error behind it (a ConfigError a resolver raised, a missing
+    meta.json) or as a one-line ConfigError."""
+    cause = root_cause(err)
+    return cause if cause is not err else ConfigError(first_line(err))
 
 
 def first_line(err: BaseException) -> str:

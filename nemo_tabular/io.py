@@ -29,6 +29,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from nemo_tabular.errors import UserError
+
 PARQUET_SUFFIXES = (".parquet", ".pq")
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zst", ".csv.zip")
 AT_FDCWD = -100  # <fcntl.h>: paths relative to the working directory
@@ -36,7 +38,7 @@ RENAME_EXCHANGE = 2  # <linux/fs.h>: swap the two paths atomically
 NO_EXCHANGE = {errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.ENOENT}
 
 
-class TableError(ValueError):
+class TableError(UserError):
     """A table file that is missing, unreadable, empty or of an unknown format; the message names the file."""
 
 

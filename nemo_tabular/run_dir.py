@@ -7,11 +7,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from nemo_tabular.errors import UserError
 
 META_FILE = "meta.json"
 TOKENIZER_FILE = "tokenizer.json"
 SPLITS = ("train", "valid", "test")
-PREPARE_COMMAND = "data_prep/prepare.py"
+PREPARE_COMMAND = "nemo-tabular prepare"
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class PreparedData:
             raise FileNotFoundError(f"{err}{alternative}") from None
         counts = meta.get("splits", {}).get(split, {})
         if key not in counts:
-            raise ValueError(f"{self.meta_path}: no {key!r} (prepared by an older version); prepare the dataset "
+            raise UserError(f"{self.meta_path}: no {key!r} (prepared by an older version); prepare the dataset "
                              f"again{alternative}")
         return int(counts[key])
 
@@ -68,7 +69,7 @@ def read_meta(path: Path) -> dict[str, Any]:
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: not valid JSON ({err}); run {PREPARE_COMMAND} again") from None
+        raise UserError(f"{path}: not valid JSON ({err}); run {PREPARE_COMMAND} again") from None
     if not isinstance(meta, dict):
-        raise ValueError(f"{path}: expected a JSON object; run {PREPARE_COMMAND} again")
+        raise UserError(f"{path}: expected a JSON object; run {PREPARE_COMMAND} again")
     return meta

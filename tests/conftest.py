@@ -6,7 +6,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from nemo_tabular.config import register_resolvers
+
 REPO = Path(__file__).resolve().parents[1]
+register_resolvers()  # conf/'s ${table_name:...}, ${run_path:...}, ... for tests that compose configs themselves
 
 
 def load_tokenizer_settings(**overrides) -> dict:

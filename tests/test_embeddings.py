@@ -78,17 +78,18 @@ def test_embed_and_search_scripts(bundle_dir, tables, tmp_path):
     data.mkdir(parents=True)
     train.to_parquet(data / "train.parquet")
     holdout.to_parquet(data / "test.parquet")
-    common = [f"paths.root={tmp_path}", "dataset.name=run", f"model_path={bundle_dir}", "max_rows=200"]
+    (data / "meta.json").write_text(json.dumps({"dataset": "run", "group_by": [], "order_by": []}))
+    common = [f"run={tmp_path / 'run'}", f"model_path={bundle_dir}", "max_rows=200"]
     done = subprocess.run([sys.executable, str(REPO / "scripts" / "embed.py"), *common],
                           capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[0])["rows"] == {"train": 200, "holdout": 200}
     (tmp_path / "q.json").write_text(train.iloc[[3]].to_json(orient="records"))
-    found = subprocess.run([sys.executable, str(REPO / "scripts" / "search.py"), *common[:3],
+    found = subprocess.run([sys.executable, str(REPO / "scripts" / "search.py"), *common[:2],
                             f"query={tmp_path / 'q.json'}", "k=2", "filter="],
                            capture_output=True, text=True, cwd=tmp_path)
     assert found.returncode == 0, found.stderr
     assert "train" in found.stdout
-    bad = subprocess.run([sys.executable, str(REPO / "scripts" / "embed.py"), *common[:3],
+    bad = subprocess.run([sys.executable, str(REPO / "scripts" / "embed.py"), *common[:2],
                           "milvus.uri=/nowhere/store.sqlite"], capture_output=True, text=True, cwd=tmp_path)
     assert bad.returncode == 1 and "neither a Milvus Lite file" in bad.stderr

@@ -24,14 +24,14 @@ def test_a_missing_or_old_meta_json_is_named_with_what_to_do(tmp_path):
     meta = tmp_path / "meta.json"
     with pytest.raises(FileNotFoundError) as missing:
         PreparedData(tmp_path).split_count("train", "rows", instead="set n_rows")
-    assert str(missing.value) == f"{meta}: not found; run data_prep/prepare.py first or set n_rows"
+    assert str(missing.value) == f"{meta}: not found; run nemo-tabular prepare first or set n_rows"
     meta.write_text(json.dumps({"splits": {"train": {"rows": 3}}}))
     with pytest.raises(ValueError) as old:
         PreparedData(tmp_path).split_count("train", "longest_document_rows", instead="set max_rows_per_entity")
     assert str(old.value) == (f"{meta}: no 'longest_document_rows' (prepared by an older version); prepare the "
                               "dataset again or set max_rows_per_entity")
     meta.write_text("{not json")
-    with pytest.raises(ValueError, match=f"{meta}: not valid JSON .*; run data_prep/prepare.py again"):
+    with pytest.raises(ValueError, match=f"{meta}: not valid JSON .*; run nemo-tabular prepare again"):
         PreparedData(tmp_path).meta
     meta.write_text("[1, 2]")
     with pytest.raises(ValueError, match="expected a JSON object"):

@@ -53,7 +53,7 @@ def test_no_budget_changes_nothing():
 def test_split_tokens_come_from_meta_json(tmp_path):
     (tmp_path / "meta.json").write_text(json.dumps({"splits": {"train": {"rows": 3, "tokens": 57}}}))
     assert train_split_tokens(tmp_path) == 57
-    with pytest.raises(FileNotFoundError, match="meta.json: not found; run data_prep/prepare.py first"):
+    with pytest.raises(FileNotFoundError, match="meta.json: not found; run nemo-tabular prepare first"):
         train_split_tokens(tmp_path / "missing")
 
 

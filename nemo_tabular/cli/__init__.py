@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             from nemo_tabular.config import load_stage_config
 
             check_config(name, load_stage_config(stage.config_name, overrides))
-    except UserError as err:
+    except (UserError, FileNotFoundError) as err:
         fail(str(err), err if verbose else None)
     run_with_hydra(stage, overrides, verbose)
 
@@ -103,11 +103,19 @@ def run_with_hydra(stage: Stage, overrides: list[str], verbose: bool) -> None:
 
     @hydra.main(config_path=str(config_dir()), config_name=stage.config_name, version_base="1.3")
     def entry(cfg) -> None:
+        from omegaconf.errors import OmegaConfBaseException
+
+        from nemo_tabular.config import root_cause
+
         module = importlib.import_module(f"nemo_tabular.cli.{stage.name}")
         try:
             summary = module.run(cfg)
         except (UserError, FileNotFoundError) as err:
             fail(str(err), err if verbose else None)
+        except OmegaConfBaseException as err:  # a key read late that derives from a run nobody named, ...
+            if (cause := root_cause(err)) is err:
+                raise  # a bug: keep the traceback
+            fail(str(cause), err if verbose else None)
         if summary:
             print(summary)
 

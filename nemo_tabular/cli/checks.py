@@ -11,7 +11,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
+from nemo_tabular.config import user_error
 from nemo_tabular.errors import ConfigError
 
 MISSING = object()
@@ -172,9 +174,13 @@ CROSS_CHECKS: dict[str, tuple[Callable[[DictConfig], list[str]], ...]] = {
 
 
 def lookup(cfg: DictConfig, key: str):
-    """cfg's value at a dotted key (resolving interpolations), or MISSING where the composed config lacks it."""
-    value = OmegaConf.select(cfg, key, default=MISSING, throw_on_missing=False)
-    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+    """cfg's value at a dotted key (resolving interpolations), or MISSING where the composed config lacks it;
+    an interpolation that fails is the user error behind it."""
+    try:
+        value = OmegaConf.select(cfg, key, default=MISSING, throw_on_missing=False)
+        return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+    except OmegaConfBaseException as err:
+        raise user_error(err) from None
 
 
 def check_config(stage: str, cfg: DictConfig, rules: Mapping[str, Mapping[str, Rule]] = RULES) -> None:

@@ -14,13 +14,11 @@ def run(cfg: DictConfig) -> str:
     from nemo_tabular.io import write_text
     from nemo_tabular.embeddings import RowEmbedder, RowVectorStore, connect
     from nemo_tabular.embeddings.pipeline import embed_run
-    from nemo_tabular.sampling.loading import open_model
-    from nemo_tabular.run_dir import PreparedData
-    from nemo_tabular.sampling import TableLayout
+    from nemo_tabular.sampling.loading import open_model, run_layout
 
     torch.set_num_threads(int(cfg.threads))
-    layout = TableLayout.from_json(PreparedData(cfg.paths.data_dir).meta)
-    embedder = RowEmbedder(open_model(cfg.model_path, layout), int(cfg.batch_size))
+    embedder = RowEmbedder(open_model(cfg.model_path, run_layout(cfg.model_path, cfg.paths.data_dir)),
+                           int(cfg.batch_size))
     client = connect(cfg.milvus.uri, cfg.milvus.token)
     try:
         store = RowVectorStore(client, cfg.collection, embedder.dim, cfg.milvus.index_type, cfg.milvus.metric)

@@ -12,7 +12,7 @@ def run(cfg: DictConfig, bundle=None) -> str:
     keeps it between calls), else cfg.model_path is opened."""
     import torch
 
-    from nemo_tabular.sampling.loading import open_model
+    from nemo_tabular.sampling.loading import open_model, run_layout
     from nemo_tabular.run_dir import PreparedData
     from nemo_tabular.sampling import SampleOptions, SamplingSettings, sample_to_file
     from nemo_tabular.sampling.copies import TrainingRows
@@ -25,7 +25,7 @@ def run(cfg: DictConfig, bundle=None) -> str:
         torch.set_num_threads(int(cfg.threads))
     prepared = PreparedData(cfg.paths.data_dir)
     if bundle is None:
-        bundle = open_model(cfg.model_path, layout_of(cfg.model_path, prepared), device=cfg.device,
+        bundle = open_model(cfg.model_path, run_layout(cfg.model_path, cfg.paths.data_dir), device=cfg.device,
                             precision=cfg.precision)
     settings = SamplingSettings(float(cfg.temperature), int(cfg.top_k), float(cfg.top_p))
     started = time.perf_counter()
@@ -61,9 +61,3 @@ def run(cfg: DictConfig, bundle=None) -> str:
         writer.write(summarize_paths(bundle, paths, options))
     return f"wrote forecasts of {len(paths):,} rows to {spec.out} in {time.perf_counter() - started:.1f}s"
 
-
-def layout_of(model_path: str, prepared):
-    """The table layout a checkpoint samples with: the run's meta.json (a bundle carries its own, so None)."""
-    from nemo_tabular.sampling import TableLayout, is_bundle
-
-    return None if is_bundle(model_path) else TableLayout.from_json(prepared.meta)

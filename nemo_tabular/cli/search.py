@@ -11,12 +11,10 @@ def run(cfg: DictConfig) -> str:
 
     from nemo_tabular.embeddings import RowEmbedder, RowVectorStore, VectorStoreError, connect
     from nemo_tabular.embeddings.pipeline import read_query, search_rows
-    from nemo_tabular.sampling.loading import open_model
-    from nemo_tabular.run_dir import PreparedData
-    from nemo_tabular.sampling import TableLayout
+    from nemo_tabular.sampling.loading import open_model, run_layout
 
     torch.set_num_threads(int(cfg.threads))
-    embedder = RowEmbedder(open_model(cfg.model_path, TableLayout.from_json(PreparedData(cfg.paths.data_dir).meta)))
+    embedder = RowEmbedder(open_model(cfg.model_path, run_layout(cfg.model_path, cfg.paths.data_dir)))
     client = connect(cfg.milvus.uri, cfg.milvus.token)
     try:
         if not client.has_collection(cfg.collection):

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from nemo_tabular.errors import ConfigError
 
 HEAD_DIM = 32
 FFN_RATIO = 4
@@ -29,7 +30,7 @@ class ModelSize:
 
     def __post_init__(self) -> None:
         if self.layers < 1 or self.width < HEAD_DIM or self.width % HEAD_DIM:
-            raise ValueError(f"model size {self}: expected layers >= 1 and a width that is a multiple of {HEAD_DIM}")
+            raise ConfigError(f"model size {self}: expected layers >= 1 and a width that is a multiple of {HEAD_DIM}")
 
     @property
     def heads(self) -> int:
@@ -129,7 +130,7 @@ def choose_size(planned_tokens: int, budget_seconds: float | None, throughput: T
     `planned_tokens`: what the run's steps would feed; `budget_seconds`: a time budget that may end it sooner.
     """
     if not candidates:
-        raise ValueError("model=auto: no candidate size fits the parallel layout")
+        raise ConfigError("model=auto: no candidate size fits the parallel layout")
 
     def tokens(size: ModelSize) -> int:
         if budget_seconds is None:
@@ -161,6 +162,6 @@ def is_auto(model_cfg) -> bool:
     auto = [key for key in SHAPE_KEYS if str(model_cfg.get(key)) == "auto"]
     if auto and len(auto) != len(SHAPE_KEYS):
         fixed = ", ".join(f"model.{key}={model_cfg.get(key)}" for key in SHAPE_KEYS if key not in auto)
-        raise ValueError(f"{fixed} with model=auto: model=auto sets {', '.join(SHAPE_KEYS)} together; "
+        raise ConfigError(f"{fixed} with model=auto: model=auto sets {', '.join(SHAPE_KEYS)} together; "
                          f"give all four numbers or start from a fixed size (model=tiny)")
     return bool(auto)

@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from nemo_tabular.columns import as_list
 from nemo_tabular.io import replace_directory
 from nemo_tabular.tokenizer import TabularTokenizer
+from nemo_tabular.errors import UserError
 
 from .model import GPT, GPTConfig
 
@@ -95,7 +96,7 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu",
     if meta.get("format") != FORMAT or meta.get("version") not in VERSIONS:
         hint = ("; it is a Hugging Face model directory (an HF export): load it with transformers"
                 if "model_type" in meta else "")
-        raise ValueError(f"{path / CONFIG_FILE}: not a {FORMAT} config of version "
+        raise UserError(f"{path / CONFIG_FILE}: not a {FORMAT} config of version "
                          f"{' or '.join(map(str, VERSIONS))}{hint}")
     model = GPT(GPTConfig(**meta["model"]))
     model.load_state_dict(load_file(str(path / WEIGHTS_FILE)), strict=True)

@@ -13,6 +13,7 @@ from functools import cached_property
 import torch
 
 from nemo_tabular.tokenizer import TabularTokenizer
+from nemo_tabular.errors import UserError
 
 
 @dataclass
@@ -37,7 +38,7 @@ class SlotConstraints:
 
     def __init__(self, tokenizer: TabularTokenizer, vocab_size: int, device=None):
         if vocab_size < tokenizer.vocab_size:
-            raise ValueError(f"model vocabulary ({vocab_size}) is smaller than the tokenizer's "
+            raise UserError(f"model vocabulary ({vocab_size}) is smaller than the tokenizer's "
                              f"({tokenizer.vocab_size}): wrong tokenizer for this model?")
         self.row_width = tokenizer.row_width
         self.device = device

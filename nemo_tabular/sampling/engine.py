@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+from nemo_tabular.errors import ConfigError
 
 from .constraints import Allowed, SlotConstraints
 from .model import GPT, KVCache
@@ -147,7 +148,7 @@ def generate_rows(model: GPT, constraints: SlotConstraints, prompt: torch.Tensor
     lead = length % width
     total = length + n_rows * width
     if total > n_positions and n_positions < 2 * width:
-        raise ValueError(f"the model's context ({n_positions} tokens) must hold two rows of {width} tokens "
+        raise ConfigError(f"the model's context ({n_positions} tokens) must hold two rows of {width} tokens "
                          f"to slide over longer sequences")
     device = prompt.device
     seq = torch.empty(batch, total, dtype=torch.long, device=device)

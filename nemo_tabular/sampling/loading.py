@@ -55,3 +55,11 @@ def open_model(path: str | os.PathLike, layout: TableLayout, device: str = "cpu"
     bundle = bundle_from_checkpoint(path, layout)
     bundle.model.to(device=device, dtype=dtype)
     return bundle
+
+
+def run_layout(model_path: str | os.PathLike, data_dir: str | os.PathLike) -> TableLayout | None:
+    """The layout open_model needs for `model_path`: None for a bundle (it carries its own), else the prepared
+    run's (data_dir's meta.json), since a checkpoint stores weights and tokenizer but not how rows group."""
+    from nemo_tabular.run_dir import PreparedData
+
+    return None if is_bundle(model_path) else TableLayout.from_json(PreparedData(data_dir).meta)

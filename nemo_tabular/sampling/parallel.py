@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from nemo_tabular.hardware import usable_cores
 from nemo_tabular.io import TableWriter
+from nemo_tabular.errors import ConfigError
 
 from .bundle import Bundle
 from .conditions import is_table, read_conditions
@@ -92,7 +93,7 @@ def planned_workers(workers: int | str, n_rows: int, device: str) -> int:
     """`workers` as given, or for 'auto' one per ROWS_PER_WORKER rows up to the usable cores (1 off the CPU)."""
     if workers != "auto":
         if int(workers) < 1:
-            raise ValueError(f"workers={workers}: expected a count >= 1 or 'auto'")
+            raise ConfigError(f"workers={workers}: expected a count >= 1 or 'auto'")
         return int(workers)
     if not str(device).startswith("cpu"):
         return 1
@@ -109,10 +110,10 @@ def sample_in_parallel(bundle: Bundle, out: str | os.PathLike, options: SampleOp
     numbered on across shares. A worker's error is raised here; nothing is left on disk then.
     """
     if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+        raise ConfigError(f"workers must be >= 1, got {workers}")
     device = bundle.model.wte.weight.device
     if device.type != "cpu":
-        raise ValueError(f"workers={workers} runs sampling processes on CPU cores; on {device}, use workers=1 "
+        raise ConfigError(f"workers={workers} runs sampling processes on CPU cores; on {device}, use workers=1 "
                          "and a larger batch_size")
     final = TableWriter(out)  # checks the file type before any work
     shares = share_options(options, workers, bundle.layout.sequential)

@@ -12,6 +12,7 @@ import torch
 from tqdm import tqdm
 
 from nemo_tabular.io import TableWriter
+from nemo_tabular.errors import ConfigError, UserError
 
 from .bundle import Bundle
 from .conditions import forced_tokens, is_table, read_conditions
@@ -45,7 +46,7 @@ class SampleOptions:
 
     def __post_init__(self):
         if self.n_rows < 1 or self.batch_size < 1:
-            raise ValueError(f"n_rows and batch_size must be >= 1, got {self.n_rows} and {self.batch_size}")
+            raise ConfigError(f"n_rows and batch_size must be >= 1, got {self.n_rows} and {self.batch_size}")
 
 
 def stable_dtypes(frame: pd.DataFrame, bundle: Bundle) -> pd.DataFrame:
@@ -142,7 +143,7 @@ def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFram
                 frame, counts = frame.iloc[wanted].reset_index(drop=True), counts[wanted]
             batches_of_copies = batches_of_copies + 1 if frame.empty else 0
             if batches_of_copies == MAX_BATCHES_OF_COPIES:
-                raise ValueError(f"{MAX_BATCHES_OF_COPIES} batches in a row held only copies of training rows; "
+                raise UserError(f"{MAX_BATCHES_OF_COPIES} batches in a row held only copies of training rows; "
                                  "the conditions fix too much or the model memorized the table "
                                  "(reject_copies_of=null keeps copies)")
         if sequential:

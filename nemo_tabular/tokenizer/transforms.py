@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
+from nemo_tabular.errors import ConfigError
 
 TRANSFORMS = ("none", "log1p", "yeo-johnson", "quantile")
 _QUANTILE_KNOTS = 1000
@@ -77,7 +78,7 @@ class Transform:
 def fit_transform(name: str, sample: np.ndarray, low: float, high: float) -> Transform:
     """Fit transform `name` on a sample of a column whose grid range is [low, high]."""
     if name not in TRANSFORMS:
-        raise ValueError(f"unknown transform {name!r}; choose one of {', '.join(TRANSFORMS)}")
+        raise ConfigError(f"unknown transform {name!r}; choose one of {', '.join(TRANSFORMS)}")
     if name in ("none", "log1p") or high <= low:
         return Transform(name if high > low else "none", low, high)
     if name == "yeo-johnson":

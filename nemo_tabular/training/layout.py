@@ -5,6 +5,7 @@ from __future__ import annotations
 from omegaconf import DictConfig
 
 from nemo_tabular.model.sizing import is_auto, layout_candidates
+from nemo_tabular.errors import ConfigError
 
 
 def validate_parallel_layout(cfg: DictConfig, world_size: int, gpus_per_node: int | None = None) -> int:
@@ -30,7 +31,7 @@ def validate_parallel_layout(cfg: DictConfig, world_size: int, gpus_per_node: in
         problems.append(f"train.global_batch={train.global_batch} is not divisible by train.micro_batch x "
                         f"data parallel = {train.micro_batch} x {dp}")
     if problems:
-        raise ValueError("invalid parallel layout: " + "; ".join(problems))
+        raise ConfigError("invalid parallel layout: " + "; ".join(problems))
     return dp
 
 

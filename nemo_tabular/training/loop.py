@@ -31,6 +31,7 @@ from nemo_tabular.model.sizing import (REFERENCE, SHAPE_KEYS, choose_size, is_au
                                       machine_throughput)
 from nemo_tabular.run_dir import PreparedData
 from nemo_tabular.tokenizer import TabularTokenizer
+from nemo_tabular.errors import ConfigError
 
 from .checkpoint import CONFIG_FILE, latest_checkpoint, load_model_weights, load_training_state, save_checkpoint, unwrap
 from .data import batches, build_datasets
@@ -68,9 +69,9 @@ def resolve_precision(precision: str) -> bool:
     if precision == "auto":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if precision not in ("bf16", "fp32"):
-        raise ValueError(f"precision={precision!r}: expected auto, bf16 or fp32")
+        raise ConfigError(f"precision={precision!r}: expected auto, bf16 or fp32")
     if precision == "bf16" and not torch.cuda.is_available():
-        raise ValueError("precision=bf16 needs a GPU; use precision=fp32 or auto on CPU")
+        raise ConfigError("precision=bf16 needs a GPU; use precision=fp32 or auto on CPU")
     return precision == "bf16"
 
 

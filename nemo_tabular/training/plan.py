@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nemo_tabular.run_dir import PreparedData
+from nemo_tabular.errors import ConfigError
 
 
 def train_split_tokens(data_dir: str | Path) -> int:
@@ -27,10 +28,10 @@ def planned_steps(steps: int | str, epochs: float, train_tokens: int, tokens_per
     """`steps` as given, or for steps='auto' enough steps to pass `epochs` times over the train tokens."""
     if steps != "auto":
         if int(steps) < 0:
-            raise ValueError(f"train.steps={steps}: expected a count >= 0 or 'auto'")
+            raise ConfigError(f"train.steps={steps}: expected a count >= 0 or 'auto'")
         return int(steps)
     if not epochs or float(epochs) <= 0:
-        raise ValueError(f"train.steps=auto needs train.epochs > 0, got {epochs}")
+        raise ConfigError(f"train.steps=auto needs train.epochs > 0, got {epochs}")
     return max(1, int(min_steps or 1), math.ceil(float(epochs) * train_tokens / tokens_per_step))
 
 
@@ -43,7 +44,7 @@ def planned_dropout(dropout: float | str, steps: int | str, epochs: float, train
     past `train.epochs` passes (a small table, read so often that it is memorized), else 0."""
     if dropout != "auto":
         if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"model.dropout={dropout}: expected a probability in [0, 1) or 'auto'")
+            raise ConfigError(f"model.dropout={dropout}: expected a probability in [0, 1) or 'auto'")
         return float(dropout)
     if steps != "auto":
         return 0.0
@@ -57,7 +58,7 @@ def evaluation_interval(eval_every: int | str, steps: int) -> int:
     if eval_every == "auto":
         return max(1, steps // 20)
     if int(eval_every) < 0:
-        raise ValueError(f"train.eval_every={eval_every}: expected a count >= 0 or 'auto'")
+        raise ConfigError(f"train.eval_every={eval_every}: expected a count >= 0 or 'auto'")
     return int(eval_every)
 
 
@@ -71,7 +72,7 @@ class TimeBudget:
 
     def __post_init__(self) -> None:
         if self.minutes is not None and float(self.minutes) <= 0:
-            raise ValueError(f"train.max_minutes={self.minutes}: expected minutes > 0 or null")
+            raise ConfigError(f"train.max_minutes={self.minutes}: expected minutes > 0 or null")
 
     @property
     def usable_seconds(self) -> float | None:
@@ -101,7 +102,7 @@ class EarlyStopping:
 
     def __post_init__(self) -> None:
         if self.patience is not None and int(self.patience) < 1:
-            raise ValueError(f"train.patience={self.patience}: expected validations >= 1 or null")
+            raise ConfigError(f"train.patience={self.patience}: expected validations >= 1 or null")
 
     def improved(self, step: int, loss: float) -> bool:
         """Record a validation; True when it is the best so far."""

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
 from nemo_tabular.errors import UserError
 
 META_FILE = "meta.json"

@@ -18,12 +18,11 @@ from pathlib import Path
 from queue import Empty
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 from tqdm import tqdm
 
 from nemo_tabular.hardware import usable_cores
-from nemo_tabular.io import TableWriter
+from nemo_tabular.io import TableWriter, iter_table_chunks
 from nemo_tabular.errors import ConfigError
 
 from .bundle import Bundle
@@ -174,8 +173,7 @@ def join_parts(parts: list[str], final: TableWriter, entity: str | None, chunk_r
     with final as writer:
         for part in parts:
             next_offset = offset
-            for batch in pq.ParquetFile(part).iter_batches(batch_size=chunk_rows):
-                frame = batch.to_pandas()
+            for frame in iter_table_chunks(part, chunk_rows):
                 if entity is not None and len(frame):
                     frame[entity] += offset
                     next_offset = int(frame[entity].max()) + 1

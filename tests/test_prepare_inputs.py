@@ -414,3 +414,19 @@ def test_random_small_tables_round_trip_or_fail_in_one_line(tmp_path_factory, ca
             assert (got.astype("int64") // 10**9).tolist() == (want.astype("int64") // 10**9).tolist()
         else:
             assert [None if pd.isna(v) else str(v) for v in got] == [None if pd.isna(v) else str(v) for v in want]
+
+
+def test_the_cli_prints_a_read_error_as_one_line(tmp_path):
+    """`nemo-tabular prepare` on a truncated .csv.gz: exit 1, one 'error: <file>: ...' line, no traceback
+    (the other messages above reach the CLI the same way, as DataPrepError)."""
+    import subprocess
+    import sys
+
+    source = tmp_path / "cut.csv.gz"
+    source.write_bytes(gzip.compress(csv_bytes())[:2000])
+    done = subprocess.run([sys.executable, "-m", "nemo_tabular.cli", "prepare", f"source={source}",
+                           f"paths.root={tmp_path / 'runs'}"], cwd=tmp_path, capture_output=True, text=True)
+    assert (done.returncode, done.stderr) == (1, f"error: {source}: cannot read the file, it is truncated or "
+                                                 f"corrupt (Compressed file ended before the end-of-stream marker "
+                                                 f"was reached)\n")
+    assert not list((tmp_path / "runs").rglob("data")) if (tmp_path / "runs").exists() else True

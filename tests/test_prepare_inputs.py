@@ -254,6 +254,15 @@ def test_numbers_mixed_with_text_are_refused_with_the_override_that_decides(tmp_
     assert TabularTokenizer.load(data_dir / "tokenizer.json").column("code").categories == ["1", "2.5", "7", "abc"]
 
 
+def test_entity_ids_may_mix_numbers_and_text(tmp_path):
+    source = tmp_path / "ids.csv"
+    pd.DataFrame({"customer": ["17", "X-17", "18", "X-18"] * 3, "t": np.arange(12) % 3,
+                  "x": np.arange(12) + 0.5}).to_csv(source, index=False)
+    data_dir = prep(tmp_path, source, {"split": {"valid": 0, "test": 0}}, group_by="customer", order_by="t")
+    assert TabularTokenizer.load(data_dir / "tokenizer.json").column("customer").categories == [
+        "17", "18", "X-17", "X-18"]
+
+
 def test_text_categories_and_numbers_alone_are_not_mixed(tmp_path):
     source = tmp_path / "plain.csv"
     pd.DataFrame({"grade": ["A", "B"] * 10, "x": ["1", "2"] * 10}).to_csv(source, index=False)

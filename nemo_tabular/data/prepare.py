@@ -118,7 +118,7 @@ def chunk_stream(path: Path, options: PrepOptions, description: str,
     `columns` reads only those columns (the key pass); otherwise every kept column, in token order.
     """
     kinds = declared_kinds(options.overrides)
-    coerce = ChunkCoercer(path, kinds, options.order_by)
+    coerce = ChunkCoercer(path, kinds, options.order_by, options.group_by)
     text_columns = [c for c, kind in kinds.items() if kind == "category"]
     chunks = iter_chunks(path, options.chunk_rows, options.limit_rows, text_columns, options.drop, columns)
     with tqdm(total=count_rows(path, options.limit_rows), unit="rows", unit_scale=True, desc=description) as bar:

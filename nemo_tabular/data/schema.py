@@ -55,10 +55,12 @@ def declared_kinds(overrides: Mapping[str, Mapping[str, object]]) -> dict[str, s
 class ChunkCoercer:
     """Fixes each column's type family (declared, or from its first non-empty chunk) and holds later chunks to it."""
 
-    def __init__(self, path: Path, kinds: Mapping[str, str], order_by: Sequence[str]) -> None:
+    def __init__(self, path: Path, kinds: Mapping[str, str], order_by: Sequence[str],
+                 group_by: Sequence[str] = ()) -> None:
         self.path = path
         self.kinds = dict(kinds)
         self.order_by = list(order_by)
+        self.labels = set(group_by)  # entity ids are labels: '17' beside 'X-17' is no mix of kinds
         self.numeric = {column: kind in NUMERIC_KINDS for column, kind in self.kinds.items()}
 
     def __call__(self, chunk: pd.DataFrame) -> pd.DataFrame:
@@ -72,7 +74,7 @@ class ChunkCoercer:
             elif self._is_date(column, series):
                 if not pd.api.types.is_datetime64_any_dtype(series):
                     chunk[column] = self._parse(series, self._to_dates, "a date")
-            elif column not in self.kinds and is_text(series):
+            elif column not in self.kinds and column not in self.labels and is_text(series):
                 self._refuse_numbers_among_text(series)
         return chunk
 

@@ -76,6 +76,7 @@ class TabularGPT:
         cfg = self._config("train", train_values, [f"model={self.model}"])
         from nemo_tabular.training.loop import leave_process_group, train
 
+        leave_process_group()  # loading a checkpoint here earlier set up a one-process group of its own
         try:
             self.train_summary = train(cfg)
         finally:
@@ -197,11 +198,8 @@ class TabularGPT:
 
     def _stage_values(self, stage: str) -> dict[str, Any]:
         """The constructor's overrides that `stage`'s config has."""
-        from omegaconf import OmegaConf
-
-        base = stage_defaults(stage)
-        return {key: value for key, value in self.overrides.items()
-                if OmegaConf.select(base, key, default=checks.MISSING) is not checks.MISSING}
+        keys = stage_defaults(stage)
+        return {key: value for key, value in self.overrides.items() if has_key(keys, key)}
 
     def _source_file(self, data: pd.DataFrame | str | os.PathLike) -> Path:
         """`data` as a file prepare can read: a path as given, a DataFrame written into the run directory."""
@@ -217,21 +215,25 @@ class TabularGPT:
             raise UserError(f"{what} needs a fitted model: call fit(df) first, or TabularGPT.load(<run directory>)")
 
 
-_DEFAULTS: dict[str, Any] = {}
+_DEFAULTS: dict[str, dict] = {}
 
 
-def stage_defaults(stage: str):
-    """A stage's config as composed with no overrides and nothing resolved (which keys it has)."""
+def stage_defaults(stage: str) -> dict:
+    """A stage's config as composed with no overrides, as plain unresolved containers (which keys it has)."""
     if stage not in _DEFAULTS:
-        from hydra import compose, initialize_config_dir
+        from omegaconf import OmegaConf
 
-        from nemo_tabular.config import register_resolvers
-        from nemo_tabular.resources import config_dir
-
-        register_resolvers()
-        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            _DEFAULTS[stage] = compose(config_name=stage)
+        _DEFAULTS[stage] = OmegaConf.to_container(load_stage_config(stage), resolve=False)
     return _DEFAULTS[stage]
+
+
+def has_key(tree: dict, dotted: str) -> bool:
+    """True when the nested mapping holds the dotted key (a.b.c)."""
+    for part in dotted.split("."):
+        if not isinstance(tree, dict) or part not in tree:
+            return False
+        tree = tree[part]
+    return True
 
 
 def refuse_reimported_main() -> None:

@@ -15,7 +15,7 @@ DEMO_MINUTES ?= 3
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q torch==$(TORCH_VERSION)
@@ -25,11 +25,11 @@ $(STAMP): pyproject.toml
 # The whole pipeline on CPU in minutes: prepare, train (model=auto sizes the GPT for the budget), sample as many rows as the
 # training split, evaluate (runs/<dataset>/report/), embed rows into Milvus Lite and audit them.
 demo: install
-	$(BIN)/python data_prep/prepare.py dataset=$(DATASET)
-	$(BIN)/python scripts/train.py dataset=$(DATASET) train.max_minutes=$(DEMO_MINUTES) threads=2
-	$(BIN)/python scripts/sample.py dataset=$(DATASET)
-	$(BIN)/python scripts/evaluate.py dataset=$(DATASET)
-	$(BIN)/python scripts/embed.py dataset=$(DATASET)
+	$(BIN)/nemo-tabular prepare dataset=$(DATASET)
+	$(BIN)/nemo-tabular train dataset=$(DATASET) train.max_minutes=$(DEMO_MINUTES) threads=2
+	$(BIN)/nemo-tabular sample dataset=$(DATASET)
+	$(BIN)/nemo-tabular evaluate dataset=$(DATASET)
+	$(BIN)/nemo-tabular embed dataset=$(DATASET)
 
 test: install
 	$(BIN)/python -m pytest -q tests

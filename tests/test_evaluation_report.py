@@ -68,6 +68,18 @@ def test_report_html_holds_a_plot_per_column_and_the_heatmap(report):
     assert "http" not in page  # self-contained: nothing to fetch
 
 
+def test_report_states_the_validity_definition(report):
+    metrics, out = report
+    page = (out / "report.html").read_text()
+    section = page[page.index("<h2>Validity</h2>"):]
+    assert section.startswith(
+        "<h2>Validity</h2><p>Against the training split: a row is valid when every value lies within the training "
+        "split: numbers and dates inside its [min, max], categories among its values, missing values only where it "
+        "has them.</p><table><tr><th>metric</th><th>value</th></tr><tr><td>valid_share</td>")
+    for name in metrics["validity"]["column_invalid_share"]:
+        assert f"<td>column_invalid_share.{name}</td>" in section
+
+
 def test_metrics_json_schema_is_stable(report):
     metrics, out = report
     written = json.loads((out / "metrics.json").read_text())

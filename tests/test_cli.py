@@ -11,7 +11,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import REPO
-from nemo_tabular.cli.checks import check_config, number, one_of, whole
+from nemo_tabular.cli.checks import FREE_FORM, RULES, check_config, number, one_of, whole
 from nemo_tabular.config import load_stage_config, table_name
 from nemo_tabular.errors import ConfigError
 
@@ -62,6 +62,38 @@ def test_stage_configs_pass_their_own_checks():
                              "sample": ["dataset=diamonds"], "export": ["dataset=diamonds"],
                              "launch": []}.items():
         check_config(stage, load_stage_config(stage, overrides))
+
+
+def leaf_keys(tree: dict, prefix: str = ""):
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            yield from leaf_keys(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
+
+
+@pytest.mark.parametrize("stage", sorted(RULES))
+def test_every_key_of_every_stage_has_a_rule(stage):
+    """A key without a rule would reach the stage unchecked: each leaf of the composed config has one, or is
+    checked where it is read (FREE_FORM), or is a per-column tokenizer override (column_overrides). Later
+    stages read only dataset.name of a demo dataset."""
+    overrides = [] if stage == "launch" else ["dataset=diamonds"]
+    tree = OmegaConf.to_container(load_stage_config(stage, overrides), resolve=False)
+    unchecked = [key for key in leaf_keys(tree) if key not in RULES[stage] and key not in FREE_FORM.get(stage, ())
+                 and not key.startswith("dataset.columns.")
+                 and not (stage != "prepare" and key.startswith("dataset.") and key != "dataset.name")]
+    assert unchecked == []
+
+
+def test_per_column_overrides_are_checked_like_tokenizer_keys():
+    cfg = load_stage_config("prepare", ["dataset=diamonds", "dataset.columns.carat.decimals=-1",
+                                        "+dataset.columns.cut.kind=text", "+dataset.columns.x.digits=3"])
+    with pytest.raises(ConfigError) as bad:
+        check_config("prepare", cfg)
+    assert str(bad.value).startswith("dataset.columns.carat.decimals=-1: expected a whole number >= 0 or null; "
+                                     "dataset.columns.x.digits: no such tokenizer key; expected one of base, ")
+    assert str(bad.value).endswith("dataset.columns.cut.kind='text': expected one of float, int, category, "
+                                   "datetime, bool")
 
 
 def test_a_config_error_is_one_line_before_torch_is_imported(tmp_path):

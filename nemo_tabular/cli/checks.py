@@ -40,6 +40,14 @@ class Rule:
             return None if isinstance(value, bool) else self.expected()
         if self.kind == "text":
             return None if isinstance(value, str) and value else self.expected()
+        if self.kind == "names":  # column names: one, or a list of them
+            names = [value] if isinstance(value, str) else value
+            ok = isinstance(names, list) and all(isinstance(name, str) and name for name in names)
+            return None if ok else self.expected()
+        if self.kind == "numbers":
+            ok = isinstance(value, list) and value and all(Rule("number", self.minimum, self.maximum).problem(item)
+                                                           is None for item in value)
+            return None if ok else self.expected()
         number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
         if number is None or not math.isfinite(number):
             return self.expected()
@@ -54,7 +62,8 @@ class Rule:
             text = "one of " + ", ".join(map(str, self.choices))
         else:
             text = {"int": "a whole number", "number": "a number", "bool": "true or false",
-                    "text": "a non-empty string"}[self.kind]
+                    "text": "a non-empty string", "names": "a column name or a list of them",
+                    "numbers": "a list of numbers"}[self.kind]
             if self.minimum is not None and self.maximum is not None:
                 text += f" in [{self.minimum:g}, {self.maximum:g}]"
             elif self.minimum is not None:
@@ -80,6 +89,15 @@ def one_of(*choices) -> Rule:
 FLAG = Rule("bool")
 TEXT = Rule("text")
 PATH_OR_NULL = Rule("text", nullable=True)
+NAMES = Rule("names", nullable=True)
+ANY_TEXT = Rule("text", words=("",))  # may be empty (search's filter: "" = all rows)
+PATHS = {f"paths.{key}": TEXT for key in ("root", "run_dir", "data_dir", "checkpoint_dir")}
+RUN = {"run": PATH_OR_NULL, "dataset.name": PATH_OR_NULL}  # a later stage reads only the dataset's name
+MILVUS = {"milvus.uri": TEXT, "milvus.token": PATH_OR_NULL, "milvus.index_type": TEXT,
+          "milvus.metric": one_of("COSINE", "IP", "L2")}
+# keys whose value is checked where it is read, by the code that understands it
+FREE_FORM = {"sample": {"conditions"},  # a {column: value} mapping or a table file: sampling/conditions.py
+             "launch": {"overrides", "recipe_overrides", "cluster.env"}}  # launch/validation.py and the stage
 THREADS = whole(1, null=True)
 SEED = whole(0)
 
@@ -96,12 +114,14 @@ MODEL_SHAPE = {"num_layers": whole(1, "auto"), "hidden_size": whole(1, "auto"),
 
 RULES: dict[str, dict[str, Rule]] = {
     "prepare": {
-        "split.valid": number(0, 0.9), "split.test": number(0, 0.9),
+        **PATHS, "source": PATH_OR_NULL, "dataset.name": PATH_OR_NULL, "dataset.source": PATH_OR_NULL,
+        "dataset.group_by": NAMES, "dataset.order_by": NAMES, "dataset.drop": NAMES, "dataset.first_columns": NAMES,
+        "dataset.target": PATH_OR_NULL, "split.valid": number(0, 0.9), "split.test": number(0, 0.9),
         "seed": SEED, "chunk_rows": whole(1), "workers": whole(1), "limit_rows": whole(1, null=True),
         "tokenizer_path": PATH_OR_NULL, **{f"tokenizer.{key}": rule for key, rule in TOKENIZER.items()},
     },
     "train": {
-        "parallel.tensor": whole(1), "parallel.pipeline": whole(1), "train.micro_batch": whole(1),
+        **PATHS, **RUN, "model.name": TEXT, "parallel.tensor": whole(1), "parallel.pipeline": whole(1), "train.micro_batch": whole(1),
         "train.global_batch": whole(1), "train.steps": whole(0, "auto"), "train.epochs": number(0),
         "train.max_minutes": number(0.01, null=True), "train.min_steps": whole(0), "train.stop_at": whole(1, null=True),
         "train.lr": number(0), "train.min_lr": number(0), "train.warmup": whole(0), "train.weight_decay": number(0),
@@ -111,7 +131,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "init_from": PATH_OR_NULL, "threads": THREADS, **{f"model.{key}": rule for key, rule in MODEL_SHAPE.items()},
     },
     "sample": {
-        "mode": one_of("sample", "forecast"), "model_path": TEXT, "device": TEXT,
+        **PATHS, **RUN, "forecast.quantiles": Rule("numbers", minimum=0, maximum=1), "mode": one_of("sample", "forecast"), "model_path": TEXT, "device": TEXT,
         "precision": one_of("auto", "fp32", "bf16"), "threads": THREADS, "workers": whole(1, "auto"), "seed": SEED,
         "batch_size": whole(1), "kv_cache": FLAG, "temperature": number(0), "top_k": whole(0),
         "top_p": number(1e-9, 1), "out": TEXT, "n_rows": whole(1, null=True),
@@ -121,22 +141,49 @@ RULES: dict[str, dict[str, Rule]] = {
         "forecast.paths_out": PATH_OR_NULL,
     },
     "evaluate": {
-        "real": TEXT, "holdout": TEXT, "synth": TEXT, "out": TEXT, "target": PATH_OR_NULL, "tokenizer": PATH_OR_NULL,
+        **PATHS, **RUN, "group_by": NAMES, "order_by": NAMES, "real": TEXT, "holdout": TEXT, "synth": TEXT, "out": TEXT, "target": PATH_OR_NULL, "tokenizer": PATH_OR_NULL,
         "seed": SEED, "fidelity_max_rows": whole(1, null=True), "utility_max_rows": whole(1, null=True),
         "privacy_max_synthetic_rows": whole(1, null=True), "privacy_max_reference_rows": whole(1, null=True),
         "detection_max_rows": whole(2, null=True), "detection_folds": whole(2), "detection_max_iter": whole(1),
         "threads": THREADS, "progress": FLAG,
     },
     "embed": {
+        **PATHS, **RUN, **MILVUS, **{f"tables.{split}": PATH_OR_NULL for split in ("train", "holdout", "synthetic")},
         "model_path": TEXT, "collection": TEXT, "table": PATH_OR_NULL, "split": one_of("train", "holdout", "synthetic"),
         "max_rows": whole(1, null=True), "seed": SEED, "batch_size": whole(1), "threads": whole(1),
         "audit.n_synthetic": whole(0), "audit.quantile": number(0, 1), "audit.out": TEXT,
     },
-    "export": {"checkpoint": TEXT, "bundle_dir": PATH_OR_NULL, "hf_dir": PATH_OR_NULL},
-    "search": {"model_path": TEXT, "collection": TEXT, "query": TEXT, "k": whole(1), "threads": whole(1),
+    "export": {**PATHS, **RUN, "checkpoint": TEXT, "bundle_dir": PATH_OR_NULL, "hf_dir": PATH_OR_NULL},
+    "search": {**PATHS, **RUN, **MILVUS, "filter": ANY_TEXT, "model_path": TEXT, "collection": TEXT, "query": TEXT, "k": whole(1), "threads": whole(1),
                "out": PATH_OR_NULL},
-    "launch": {"job": TEXT, "dry_run": FLAG},
+    "launch": {"job": TEXT, "dry_run": FLAG, "cluster.scheduler": one_of("local", "slurm"), "cluster.nodes": whole(1),
+               "cluster.gpus_per_node": whole(1)},
 }
+
+
+COLUMN_KEYS = {**TOKENIZER, "kind": one_of("float", "int", "category", "datetime", "bool")}
+
+
+def column_overrides(cfg: DictConfig) -> list[str]:
+    """dataset.columns.<name>.<key>: any tokenizer key (or kind) per column, each checked like the tokenizer's own."""
+    columns = lookup(cfg, "dataset.columns")
+    if columns in (None, MISSING):
+        return []
+    if not isinstance(columns, dict):
+        return [f"dataset.columns={columns!r}: expected a mapping {{column: {{key: value}}}}"]
+    problems = []
+    for column, settings in columns.items():
+        if not isinstance(settings, dict):
+            problems.append(f"dataset.columns.{column}={settings!r}: expected a mapping of tokenizer keys")
+            continue
+        for key, value in settings.items():
+            rule = COLUMN_KEYS.get(key)
+            if rule is None:
+                problems.append(f"dataset.columns.{column}.{key}: no such tokenizer key; expected one of "
+                                f"{', '.join(COLUMN_KEYS)}")
+            elif (expected := rule.problem(value)) is not None:
+                problems.append(f"dataset.columns.{column}.{key}={value!r}: expected {expected}")
+    return problems
 
 
 def prepare_sources(cfg: DictConfig) -> list[str]:
@@ -169,7 +216,7 @@ def export_outputs(cfg: DictConfig) -> list[str]:
 
 
 CROSS_CHECKS: dict[str, tuple[Callable[[DictConfig], list[str]], ...]] = {
-    "prepare": (prepare_sources,), "sample": (sample_modes,), "export": (export_outputs,),
+    "prepare": (column_overrides, prepare_sources), "sample": (sample_modes,), "export": (export_outputs,),
 }
 
 

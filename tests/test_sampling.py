@@ -207,7 +207,9 @@ def test_sample_script_writes_rows_and_reports_bad_conditions(flat, tmp_path):
     bundle_dir = tmp_path / "bundle"
     save_bundle(bundle_dir, flat.model.config, flat.model.state_dict(), flat.tokenizer, TableLayout())
     out = tmp_path / "synth.csv"
-    common = [sys.executable, str(REPO / "scripts" / "sample.py"), f"model_path={bundle_dir}", f"run={tmp_path / 'diamonds'}"]
+    # fp32 as in this process: precision=auto would take bf16 on a CPU with native bf16 and draw other rows
+    common = [sys.executable, str(REPO / "scripts" / "sample.py"), f"model_path={bundle_dir}", f"run={tmp_path / 'diamonds'}",
+              "precision=fp32"]
     missing = subprocess.run(common + ["n_rows=40", f"out={out}"], capture_output=True, text=True, cwd=REPO)
     train = tmp_path / "diamonds" / "data" / "train.parquet"
     assert missing.returncode == 1 and f"error: {train}: training rows (reject_copies_of) file not found" in missing.stderr

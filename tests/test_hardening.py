@@ -349,9 +349,11 @@ def test_sample_cli_on_a_crafted_checkpoint_prints_one_line_and_runs_nothing(che
     """The probe from issue 18: `scripts/sample.py model_path=<crafted>` used to run the payload."""
     iteration, marker = checkpoint / "iter_0000003", tmp_path / "ran"
     (iteration / ".metadata").write_bytes(pickle.dumps(RunsCode(marker)))
-    out = tmp_path / "synth.parquet"
+    out, run = tmp_path / "synth.parquet", tmp_path / "run"
+    (run / "data").mkdir(parents=True)
+    (run / "data" / "meta.json").write_text(json.dumps({"group_by": [], "order_by": []}))  # a flat table's run
     done = subprocess.run([sys.executable, str(REPO / "scripts" / "sample.py"), f"model_path={checkpoint}",
-                           f"paths.root={tmp_path}", "n_rows=10", f"out={out}", f"hydra.run.dir={tmp_path}/hydra"],
+                           f"run={run}", "n_rows=10", f"out={out}", f"hydra.run.dir={tmp_path}/hydra"],
                           capture_output=True, text=True, cwd=tmp_path, timeout=300,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 1, done.stderr[-2000:]

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 from omegaconf import DictConfig, OmegaConf
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a notebook gets its widget bar
 
 from nemo_tabular.columns import as_list
 from nemo_tabular.data.documents import DocumentKeys, DocumentLayout

@@ -19,7 +19,7 @@ from queue import Empty
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a notebook gets its widget bar
 
 from nemo_tabular.hardware import usable_cores
 from nemo_tabular.io import TableWriter, iter_table_chunks

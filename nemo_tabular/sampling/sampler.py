@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a notebook gets its widget bar
 
 from nemo_tabular.io import TableWriter
 from nemo_tabular.errors import ConfigError, UserError

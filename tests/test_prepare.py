@@ -27,9 +27,11 @@ TXHOUSING = importlib.resources.files("plotnine").joinpath("data/txhousing.csv")
 
 
 def config(tmp_path: Path, *overrides: str):
-    """The composed `prepare` config writing under tmp_path, single process unless overridden."""
+    """The composed `prepare` config writing under tmp_path, single process unless overridden; diamonds unless
+    another dataset is named."""
+    dataset = [] if any(override.startswith("dataset=") for override in overrides) else ["dataset=diamonds"]
     with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
-        return compose("prepare", overrides=[f"paths.root={tmp_path / 'runs'}", "workers=1", *overrides])
+        return compose("prepare", overrides=[*dataset, f"paths.root={tmp_path / 'runs'}", "workers=1", *overrides])
 
 
 def prep(tmp_path: Path, *overrides: str) -> Path:

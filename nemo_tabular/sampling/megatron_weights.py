@@ -9,10 +9,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from nemo_tabular.errors import UserError
+
 from .model import GPTConfig
 
 
-class ExportError(ValueError):
+class ExportError(UserError):
     """A model whose architecture the standalone GPT (or GPT-2) cannot represent exactly."""
 
 

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from nemo_tabular.hardware import machine_name
+
 CLI = [sys.executable, "-m", "nemo_tabular.cli"]
 COMMANDS = {
     "python -c pass (floor)": [sys.executable, "-c", "pass"],
@@ -32,11 +34,6 @@ def seconds(command: list[str], cwd: Path) -> float:
     return time.perf_counter() - started
 
 
-def cpu_model() -> str:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "?")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
@@ -45,7 +42,7 @@ def main() -> None:
     medians = {name: statistics.median(seconds(command, cwd) for _ in range(args.repeats))
                for name, command in COMMANDS.items()}
     floor = medians["python -c pass (floor)"]
-    print(f"CPU: {cpu_model()}; median of {args.repeats} fresh processes each")
+    print(f"CPU: {machine_name()}; median of {args.repeats} fresh processes each")
     print("| command | seconds | x python start-up |\n|---|---|---|")
     for name, value in medians.items():
         print(f"| `{name}` | {value:.2f} | {value / floor:.1f}x |")

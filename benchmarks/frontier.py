@@ -31,6 +31,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from nemo_tabular.hardware import machine_name
 from nemo_tabular.io import atomic_path
 from nemo_tabular.model.sizing import ModelSize
 from nemo_tabular.run_dir import PreparedData
@@ -58,14 +59,6 @@ FIELDS = ["date", "cpu", "table", "train_rows", "train_tokens", "tokens_per_row"
           "planned_cpu_s", "train_cpu_s", "final_valid_loss", "sample_rows", "sample_cpu_s", "quality",
           "column_shapes", "pair_trends", "tstr_trtr", "dcr_share", "exact_copies", "holdout_copies", "validity"]
 lock = threading.Lock()
-
-
-def cpu_model() -> str:
-    """lscpu's model name, recorded with every figure."""
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    name = next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "?")
-    isa = os.environ.get("ONEDNN_MAX_CPU_ISA")
-    return f"{name} (ISA capped at {isa})" if isa else name
 
 
 def parse_size(text: str) -> ModelSize:
@@ -225,7 +218,7 @@ def done_keys(cpu: str) -> set[tuple]:
 
 
 def sweep(args: argparse.Namespace) -> None:
-    cpu = cpu_model()
+    cpu = machine_name()
     done = done_keys(cpu)
     todo = [(table, size, float(budget)) for table in args.tables for budget in args.budgets
             for size in map(parse_size, args.sizes) if (cpu, table, size.layers, size.width, float(budget)) not in done]

@@ -35,6 +35,33 @@ def native_bf16(flags: frozenset[str] | None = None, environ: dict | None = None
     return bool(flags & BF16_FLAGS) and not capped and not aten
 
 
+def cpu_kind(flags: frozenset[str] | None = None, environ: dict | None = None) -> str:
+    """The vector ISA that matmuls get here, as benchmark rows record it beside lscpu's model name (one name,
+    such as "AMD EPYC", covers AVX2-only and AVX512-BF16 parts): amx, avx512_bf16, avx512 or avx2; an
+    AVX2 cap (ONEDNN_MAX_CPU_ISA / ATEN_CPU_CAPABILITY) reads as avx2."""
+    environ = os.environ if environ is None else environ
+    flags = cpu_flags() if flags is None else flags
+    capped = (environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper().startswith("AVX2")
+              or environ.get("ATEN_CPU_CAPABILITY", "").lower() in ("avx2", "default"))
+    if capped or "avx512f" not in flags:
+        return "avx2" if "avx2" in flags else "baseline"
+    if native_bf16(flags, environ):
+        return "amx" if "amx_bf16" in flags else "avx512_bf16"
+    return "avx512"
+
+
+def machine_name() -> str:
+    """lscpu's model name with the ISA kind, e.g. "AMD EPYC (avx512_bf16)": what every benchmark row records."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    except OSError:
+        out = ""
+    name = next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "?")
+    return f"{name} ({cpu_kind()})"
+
+
 def usable_cores() -> int:
     """The cores this process may run on (its CPU affinity), at least 1."""
     try:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from nemo_tabular.hardware import cpu_flags, native_bf16, sampling_dtype
+from nemo_tabular.hardware import cpu_flags, cpu_kind, native_bf16, sampling_dtype
 from nemo_tabular.model.sizing import (LADDER, TOKENS_PER_PARAM, ModelSize, Throughput, choose_size, is_auto,
                                        layout_candidates)
 from nemo_tabular.sampling.parallel import planned_workers
@@ -85,6 +85,19 @@ def test_native_bf16_follows_the_cpu_flags_and_the_isa_caps():
     assert not native_bf16(flags, environ={"ATEN_CPU_CAPABILITY": "avx2"})
     assert native_bf16(flags, environ={"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX"})
     assert cpu_flags("") == frozenset()
+
+
+@pytest.mark.parametrize("flags, environ, kind", [
+    ({"avx2", "avx512f", "amx_bf16"}, {}, "amx"),
+    ({"avx2", "avx512f", "avx512_bf16"}, {}, "avx512_bf16"),
+    ({"avx2", "avx512f"}, {}, "avx512"),
+    ({"avx2", "fma"}, {}, "avx2"),
+    ({"avx2", "avx512f", "amx_bf16"}, {"ONEDNN_MAX_CPU_ISA": "AVX2"}, "avx2"),  # an AMX Xeon run as AVX2-only
+    ({"avx2", "avx512f", "avx512_bf16"}, {"ATEN_CPU_CAPABILITY": "avx2"}, "avx2"),
+    ({"sse4_2"}, {}, "baseline"),
+])
+def test_cpu_kind_tells_machines_with_one_model_name_apart(flags, environ, kind):
+    assert cpu_kind(frozenset(flags), environ) == kind
 
 
 def test_sampling_dtype():

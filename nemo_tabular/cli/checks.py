@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from nemo_tabular.config import user_error
+from nemo_tabular.config import NO_RUN, user_error
 from nemo_tabular.errors import ConfigError
 
 MISSING = object()
@@ -141,7 +141,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "forecast.paths_out": PATH_OR_NULL,
     },
     "evaluate": {
-        **PATHS, **RUN, "group_by": NAMES, "order_by": NAMES, "real": TEXT, "holdout": TEXT, "synth": TEXT, "out": TEXT, "target": PATH_OR_NULL, "tokenizer": PATH_OR_NULL,
+        **PATHS, "paths.run_dir": PATH_OR_NULL, **RUN, "group_by": NAMES, "order_by": NAMES, "real": TEXT, "holdout": TEXT, "synth": TEXT, "out": TEXT, "target": PATH_OR_NULL, "tokenizer": PATH_OR_NULL,
         "seed": SEED, "fidelity_max_rows": whole(1, null=True), "utility_max_rows": whole(1, null=True),
         "privacy_max_synthetic_rows": whole(1, null=True), "privacy_max_reference_rows": whole(1, null=True),
         "detection_max_rows": whole(2, null=True), "detection_folds": whole(2), "detection_max_iter": whole(1),
@@ -220,21 +220,30 @@ CROSS_CHECKS: dict[str, tuple[Callable[[DictConfig], list[str]], ...]] = {
 }
 
 
-def lookup(cfg: DictConfig, key: str):
-    """cfg's value at a dotted key (resolving interpolations), or MISSING where the composed config lacks it;
-    an interpolation that fails is the user error behind it."""
+# Stages that judge files outside a run (evaluate real=... holdout=... synth=...): there a key that derives from a
+# run nobody named is checked where it is read, so paths.data_dir cannot refuse explicit files.
+RUN_OPTIONAL = {"evaluate"}
+
+
+def lookup(cfg: DictConfig, key: str, run_optional: bool = False):
+    """cfg's value at a dotted key (resolving interpolations), or MISSING where the composed config lacks it
+    (or, with `run_optional`, where it derives from a run nobody named); an interpolation that fails is the
+    user error behind it."""
     try:
         value = OmegaConf.select(cfg, key, default=MISSING, throw_on_missing=False)
         return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
     except OmegaConfBaseException as err:
-        raise user_error(err) from None
+        error = user_error(err)
+        if run_optional and str(error) == NO_RUN:
+            return MISSING
+        raise error from None
 
 
 def check_config(stage: str, cfg: DictConfig, rules: Mapping[str, Mapping[str, Rule]] = RULES) -> None:
     """Raise one ConfigError listing every key of `stage` with a value it cannot use."""
     problems = []
     for key, rule in rules.get(stage, {}).items():
-        value = lookup(cfg, key)
+        value = lookup(cfg, key, run_optional=stage in RUN_OPTIONAL)
         if value is MISSING:
             continue
         if (expected := rule.problem(value)) is not None:

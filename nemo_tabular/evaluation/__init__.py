@@ -2,6 +2,7 @@
 
 from nemo_tabular.evaluation.api import EvaluationSettings, evaluate
 from nemo_tabular.evaluation.errors import EvaluationError
-from nemo_tabular.evaluation.forecast import quantiles_from_paths, score_forecasts
+from nemo_tabular.evaluation.forecast import forecast_metrics, quantiles_from_paths, score_forecasts
 
-__all__ = ["EvaluationError", "EvaluationSettings", "evaluate", "quantiles_from_paths", "score_forecasts"]
+__all__ = ["EvaluationError", "EvaluationSettings", "evaluate", "forecast_metrics", "quantiles_from_paths",
+           "score_forecasts"]

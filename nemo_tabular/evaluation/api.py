@@ -20,7 +20,7 @@ from nemo_tabular.evaluation.plots import association_difference_plot, column_pl
 from nemo_tabular.evaluation.privacy import privacy_metrics
 from nemo_tabular.evaluation.report import SCHEMA_VERSION, write_report
 from nemo_tabular.evaluation.sampling import subsample
-from nemo_tabular.evaluation.sequential import sequential_metrics
+from nemo_tabular.evaluation.sequential import sequential_metrics, with_forecast
 from nemo_tabular.sampling.sampler import ENTITY_COLUMN
 from nemo_tabular.evaluation.utility import tstr_vs_trtr
 from nemo_tabular.evaluation.validity import validity
@@ -80,10 +80,14 @@ def evaluate(
     group_by: Keys = None,
     order_by: Keys = None,
     settings: EvaluationSettings = EvaluationSettings(),
+    forecast: dict | None = None,
 ) -> dict:
-    """Compare synthetic rows with the training rows and an unseen holdout; write a report to `out` if given."""
+    """Compare synthetic rows with the training rows and an unseen holdout; write a report to `out` if given.
+
+    `forecast`: scores from evaluation.forecast.forecast_metrics, written under sequential.forecast.
+    """
     with threadpool_limits(limits=settings.threads):
-        return _evaluate(real, holdout, synth, out, target, tokenizer, group_by, order_by, settings)
+        return _evaluate(real, holdout, synth, out, target, tokenizer, group_by, order_by, settings, forecast)
 
 
 def _evaluate(
@@ -96,6 +100,7 @@ def _evaluate(
     group_by: Keys,
     order_by: Keys,
     settings: EvaluationSettings,
+    forecast: dict | None = None,
 ) -> dict:
     """The body of `evaluate`, run under its thread limit."""
     real, real_source = _load(real, "real")
@@ -175,6 +180,8 @@ def _evaluate(
             **{name: synth_entities.to_numpy() for name in group_by}), kinds, group_by, order_by)
         if group_by else None,
     }
+    if forecast is not None:
+        metrics["sequential"] = with_forecast(metrics["sequential"], forecast, group_by, order_by)
     if out is not None:
         images = {
             name: column_plot(real_sample[name], synth_sample[name], kind) for name, kind in row_kinds.items()

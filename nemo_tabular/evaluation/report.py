@@ -121,6 +121,40 @@ def _validity_section(validity: dict) -> str:
     return note + _table(rows, ("metric", "value"))
 
 
+FORECAST_METHODS = {"model": "ours", "seasonal_naive": "SeasonalNaive", "auto_ets": "AutoETS",
+                    "auto_arima": "AutoARIMA"}
+
+
+def _forecast_section(forecast: dict | None) -> str:
+    """Our forecasts beside the statsforecast baselines (evaluation.forecast.forecast_metrics), if scored."""
+    if not forecast:
+        return ""
+    methods = ["model", *forecast["baselines"]["scored"]]
+    note = (
+        f"<h3>Forecasts against baselines</h3><p>{forecast['entities']} entities, horizon {forecast['horizon']}, "
+        f"season length {forecast['season_length']} ({html.escape(forecast['season_length_from'])}). "
+        "MASE: mean absolute error over each entity's in-sample seasonal-naive error (below 1 beats that naive "
+        "forecast on the history). Scaled CRPS: CRPS over the same scale (for a point forecast it equals MASE). "
+        f"Coverage: share of truths inside the central {forecast['interval']:.0%} interval (ideal "
+        f"{forecast['interval']:.0%}). CRPS: {html.escape(forecast['crps'])}. Lower MASE and CRPS are better; "
+        "overall = mean over columns.</p>"
+    )
+    skipped = "".join(f"<p>Skipped {FORECAST_METHODS.get(name, name)}: {html.escape(str(reason))}</p>"
+                      for name, reason in forecast["baselines"]["skipped"].items())
+    overall = [(FORECAST_METHODS.get(name, name), scores["mase"], scores["scaled_crps"], scores["coverage"],
+                scores.get("fallbacks")) for name, scores in forecast["overall"].items()]
+    columns = [(column, FORECAST_METHODS.get(name, name), result["points"], result[name]["mase"],
+                result[name]["crps"], result[name]["scaled_crps"], result[name]["coverage"])
+               for column, result in forecast["columns"].items() for name in methods]
+    excluded = [(column, reason, count) for column, result in forecast["columns"].items()
+                for reason, count in result["excluded"].items()]
+    return (
+        note + skipped + _table(overall, ("method", "MASE", "scaled CRPS", "coverage", "fallbacks"))
+        + _table(columns, ("column", "method", "points", "MASE", "CRPS", "scaled CRPS", "coverage"))
+        + (_table(excluded, ("column", "left out", "count")) if excluded else "")
+    )
+
+
 def render_html(metrics: dict, column_images: dict[str, str], heatmap: str | None) -> str:
     """The whole report as one HTML page with every figure embedded."""
     sections = [
@@ -136,7 +170,9 @@ def render_html(metrics: dict, column_images: dict[str, str], heatmap: str | Non
     sections.append(f"<h2>Validity</h2>{_validity_section(metrics['validity'])}")
     for key, title in (("sequential", "Sequential structure"),):
         if metrics[key] is not None:
-            sections.append(f"<h2>{title}</h2>" + _table(_flatten(metrics[key]), ("metric", "value")))
+            rows = {name: value for name, value in metrics[key].items() if name != "forecast"}
+            sections.append(f"<h2>{title}</h2>" + _table(_flatten(rows), ("metric", "value"))
+                            + _forecast_section(metrics[key].get("forecast")))
     sections.append(
         "<h2>Inputs and settings</h2>"
         + _table(_flatten({"inputs": metrics["inputs"], "settings": metrics["settings"]}), ("key", "value"))

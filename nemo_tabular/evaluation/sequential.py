@@ -85,3 +85,14 @@ def sequential_metrics(
         "length": length_distribution(real, synth, group_by),
         "lag1_autocorrelation": autocorrelation_comparison(real, synth, kinds, group_by, order_by),
     }
+
+
+def with_forecast(sequential: dict | None, forecast: dict, group_by: list[str], order_by: list[str]) -> dict:
+    """The sequential section with forecast scores (evaluation.forecast.forecast_metrics) under `forecast`.
+
+    A single series (order_by without group_by) has no entity-length or autocorrelation comparison, so its
+    section holds only the keys and the forecast.
+    """
+    section = dict(sequential) if sequential is not None else {"group_by": group_by, "order_by": order_by}
+    section["forecast"] = forecast
+    return section

@@ -4,6 +4,9 @@ Every file and directory made here gets the mode a plain `open()` or `mkdir()` w
 0777 less the umask (tempfile's mkstemp/mkdtemp would make them owner-only).
 
 - `write_text` and `atomic_path`: a temp file beside the target, fsync'd, then `os.replace`d over it.
+- Temp files and directories are named `.<target>.<pid>@<host>.<random>.<tmp|partial>`; one that a killed
+  process (SIGKILL, power loss) left behind is removed by the next write of the same target on the same
+  host (`remove_stale`), and one from another host or an older version is reported, not touched.
 - `replace_directory` and `swap_directory`: a directory built beside the target takes its place. On Linux
   the two are exchanged in one `renameat2(RENAME_EXCHANGE)`, so the target path is never missing; where
   that call does not exist (other systems, old libc, some network filesystems) the old directory is
@@ -18,9 +21,12 @@ import contextlib
 import ctypes
 import errno
 import functools
+import logging
 import os
+import re
 import secrets
 import shutil
+import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -38,8 +44,26 @@ RENAME_EXCHANGE = 2  # <linux/fs.h>: swap the two paths atomically
 NO_EXCHANGE = {errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.ENOENT}
 
 
+log = logging.getLogger(__name__)
+
+
 class TableError(UserError):
     """A table file that is missing, unreadable, empty or of an unknown format; the message names the file."""
+
+
+class OutputError(UserError):
+    """An output that cannot be written where it was asked for (permissions, read-only or full disk);
+    the message names the path and the reason."""
+
+
+def output_error(path: Path, err: OSError) -> OutputError:
+    """`err` (raised while creating a file or directory for `path`) as one line naming `path` and where it
+    failed: the directory, rather than the hidden temp name inside it."""
+    where = Path(err.filename) if err.filename is not None else path.parent
+    if where.name.startswith(f".{path.name}."):
+        where = where.parent
+    return OutputError(f"{path}: cannot be written ({err.strerror or err}: {where}); choose another location, "
+                       "or make that directory writable")
 
 
 # ---------------------------------------------------------------- files
@@ -58,7 +82,6 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     On an error the temp file is removed and `path` keeps its old content.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = _reserve(path, "tmp", _create_file)
     try:
         yield temporary
@@ -71,14 +94,90 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def _reserve(path: Path, kind: str, create: Callable[[Path], None]) -> Path:
-    """Create a new, uniquely named hidden file or directory beside `path` and return its path."""
-    while True:
-        candidate = path.with_name(f".{path.name}.{secrets.token_hex(4)}.{kind}")
-        try:
-            create(candidate)
-            return candidate
-        except FileExistsError:
+    """Create a new, uniquely named hidden file or directory beside `path` and return its path.
+
+    The name carries this process's id and host, so the next run can tell a leftover of a killed
+    process from the work of a running one; stale leftovers of `path` are removed first. A directory
+    that cannot be written raises OutputError naming `path`.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale(path)
+        while True:
+            candidate = path.with_name(f".{path.name}.{os.getpid()}@{_host()}.{secrets.token_hex(4)}.{kind}")
+            try:
+                create(candidate)
+                return candidate
+            except FileExistsError:
+                continue
+    except OSError as err:
+        raise output_error(path, err) from err
+
+
+TEMP_KINDS = ("tmp", "partial")
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)@(?P<host>[A-Za-z0-9_-]+)\.[0-9a-f]{8}\.(?P<kind>tmp|partial)$")
+_OLD_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{8}\.(?P<kind>tmp|partial|previous)$")  # before pids
+
+
+@functools.cache
+def _host() -> str:
+    """This machine's name as it appears in temp names: letters, digits, '_' and '-', at most 32."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:32] or "host"
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process `pid` exists on this host (one of another user counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OverflowError:  # not a possible pid
+        return False
+    return True
+
+
+def remove_stale(path: str | os.PathLike) -> list[Path]:
+    """Remove the temp files and directories of `path` that a process no longer running on this host left
+    (it was killed before it could clean up); return what was removed.
+
+    Leftovers from another host (a shared filesystem) or without a process id (written before ids were
+    part of the name) may belong to a running job, so they are only reported, once per call.
+    """
+    path = Path(path)
+    removed = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(f".{path.name}."):
             continue
+        found = _TEMP_NAME.match(entry.name)
+        if found is not None and found["name"] == path.name:
+            pid = int(found["pid"])
+            if found["host"] != _host() or pid == os.getpid() or _process_alive(pid):
+                if found["host"] != _host():
+                    log.warning("%s: left by process %s on host %s, which may still be writing it; delete it if "
+                                "no job there is running", entry.path, pid, found["host"])
+                continue
+            leftover = Path(entry.path)
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(leftover)
+                else:
+                    leftover.unlink(missing_ok=True)
+            except OSError as err:
+                log.warning("%s: left by process %s, which no longer runs, but cannot be removed (%s)",
+                            leftover, pid, err.strerror or err)
+                continue
+            log.warning("%s: removed, left by process %s, which was stopped before it could finish", leftover, pid)
+            removed.append(leftover)
+        elif (old := _OLD_TEMP_NAME.match(entry.name)) is not None and old["name"] == path.name:
+            log.warning("%s: left by an interrupted earlier run (its name holds no process id); delete it if no "
+                        "other run is writing %s", entry.path, path)
+    return removed
 
 
 def _create_file(path: Path) -> None:
@@ -121,7 +220,6 @@ def _fsync_directory(path: Path) -> None:
 def replace_directory(target: str | os.PathLike) -> Iterator[Path]:
     """Yield an empty directory beside `target` to fill; a clean exit swaps it in, an error removes it."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
     work = _reserve(target, "partial", _create_directory)
     try:
         yield work
@@ -129,6 +227,17 @@ def replace_directory(target: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def scratch_directory(beside: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty hidden directory beside `beside` (e.g. the shares of an output before they are joined),
+    removed on exit whatever happens; one a killed process left is removed by the next run."""
+    work = _reserve(Path(beside), "partial", _create_directory)
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def swap_directory(new: str | os.PathLike, target: str | os.PathLike) -> None:

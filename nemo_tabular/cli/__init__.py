@@ -10,6 +10,8 @@ a bad value answer in a second or two. User errors print one line; bugs keep the
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib
 import sys
 from collections.abc import Sequence
@@ -107,15 +109,29 @@ def run_with_hydra(stage: Stage, overrides: list[str], verbose: bool) -> None:
 
         from nemo_tabular.config import root_cause
 
+        from nemo_tabular.interrupts import Terminated, signals_as_exceptions
+
         module = importlib.import_module(f"nemo_tabular.cli.{stage.name}")
+        # torchrun and the launcher manage their own children's signals; every other stage cleans up on SIGTERM
+        handling = signals_as_exceptions() if stage.name not in OWN_SIGNALS else contextlib.nullcontext()
         try:
-            summary = module.run(cfg)
+            with handling:
+                summary = module.run(cfg)
         except (UserError, FileNotFoundError) as err:
             fail(str(err), err if verbose else None)
         except OmegaConfBaseException as err:  # a key read late that derives from a run nobody named, ...
             if (cause := root_cause(err)) is err:
                 raise  # a bug: keep the traceback
             fail(str(cause), err if verbose else None)
+        except Terminated as err:
+            fail(f"stopped by {err.signal_name}; its temporary files are removed", err if verbose else None,
+                 code=int(err.code))
+        except KeyboardInterrupt as err:
+            fail("interrupted; its temporary files are removed", err if verbose else None, code=130)
+        except OSError as err:
+            if err.errno not in USER_OS_ERRORS:
+                raise  # a bug or a broken machine: keep the traceback
+            fail(os_error_line(err), err if verbose else None)
         if summary:
             print(summary)
 
@@ -123,11 +139,24 @@ def run_with_hydra(stage: Stage, overrides: list[str], verbose: bool) -> None:
     entry()
 
 
-def fail(message: str, err: BaseException | None = None) -> None:
-    """Print `error: message` (and err's traceback when asked for) and exit 1."""
+def fail(message: str, err: BaseException | None = None, code: int = 1) -> None:
+    """Print `error: message` (and err's traceback when asked for) and exit with `code` (1 by default)."""
     if err is not None:
         import traceback
 
         traceback.print_exception(err)
     print(f"error: {message}", file=sys.stderr)
-    sys.exit(1)
+    sys.exit(code)
+
+
+OWN_SIGNALS = ("train", "launch")
+# OS errors a user fixes (a read-only or full output directory, a file where a directory should be): one line
+USER_OS_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR, errno.EISDIR,
+                  errno.ENAMETOOLONG}
+
+
+def os_error_line(err: OSError) -> str:
+    """`path: reason` for an OSError (both paths of a rename), without Python's [Errno N] prefix."""
+    paths = [str(name) for name in (err.filename, err.filename2) if name is not None]
+    reason = err.strerror or str(err)
+    return f"{' -> '.join(paths)}: {reason}" if paths else reason

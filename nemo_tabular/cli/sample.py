@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 from omegaconf import DictConfig, OmegaConf
@@ -44,6 +45,7 @@ def run(cfg: DictConfig, bundle=None) -> str:
                                 settings=settings, conditions=conditions, max_rows_per_entity=max_rows,
                                 n_entities=cfg.n_entities, use_cache=bool(cfg.kv_cache), reject_copies=reject)
         workers = planned_workers(cfg.workers, int(n_rows), cfg.device)
+        warn_if_huge(bundle, options, cfg.out, workers)
         rows = sample_to_file(bundle, cfg.out, options, chunk_rows=int(cfg.chunk_rows), workers=workers)
         seconds = time.perf_counter() - started
         dropped = f"; {reject.summary()}" if reject is not None else ""
@@ -61,3 +63,14 @@ def run(cfg: DictConfig, bundle=None) -> str:
         writer.write(summarize_paths(bundle, paths, options))
     return f"wrote forecasts of {len(paths):,} rows to {spec.out} in {time.perf_counter() - started:.1f}s"
 
+
+def warn_if_huge(bundle, options, out: str, workers: int) -> None:
+    """Before a run of more than MEASURE_ABOVE_ROWS rows, measure a short batch and print `warning: ...` with
+    the estimate when the run would take over a day or outgrow the output disk's free space."""
+    from nemo_tabular.sampling.conditions import is_table
+    from nemo_tabular.sampling.estimate import MEASURE_ABOVE_ROWS, estimate_sampling
+
+    if options.n_rows <= MEASURE_ABOVE_ROWS or is_table(options.conditions):  # a table of conditions sets the rows
+        return
+    if (warning := estimate_sampling(bundle, options, out, workers).warning()) is not None:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)

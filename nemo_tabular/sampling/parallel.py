@@ -8,10 +8,12 @@ from (seed, share), so the rows depend on seed, batch_size and workers and on no
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 import pickle
-import tempfile
+import signal
+import sys
 import traceback
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +24,7 @@ import torch
 from tqdm.auto import tqdm  # a notebook gets its widget bar
 
 from nemo_tabular.hardware import usable_cores
-from nemo_tabular.io import TableWriter, iter_table_chunks
+from nemo_tabular.io import TableWriter, iter_table_chunks, scratch_directory
 from nemo_tabular.errors import ConfigError
 
 from .bundle import Bundle
@@ -63,16 +65,26 @@ def share_options(options: SampleOptions, workers: int, sequential: bool) -> lis
 
 
 def sample_share(share: int, bundle: Bundle, options: SampleOptions, part: str, chunk_rows: int, threads: int,
-                 messages) -> None:
+                 messages, parent: int | None = None) -> None:
     """A worker's job: write its share to the Parquet file `part` and report rows, then its copy counters.
 
-    Any failure is sent to the parent, which raises it.
+    Any failure is sent to the parent, which raises it. A worker whose parent (process id `parent`) died,
+    SIGKILL included, stops too: nobody would read its share.
     """
+    if parent is not None:
+        die_with_parent()
+        if os.getppid() != parent:  # the parent died while this process started up
+            raise SystemExit(1)
+
+    def report(rows: int) -> None:
+        if parent is not None and os.getppid() != parent:  # where die_with_parent is not available
+            raise SystemExit(1)
+        messages.put(("rows", share, rows))
+
     try:
         torch.set_num_threads(threads)
         with TableWriter(part) as writer:
-            write_frames(iter_samples(bundle, options), writer, chunk_rows,
-                         lambda rows: messages.put(("rows", share, rows)))
+            write_frames(iter_samples(bundle, options), writer, chunk_rows, report)
         reject = options.reject_copies
         counters = None if reject is None else (reject.checked, reject.rejected, reject.left_out)
         messages.put(("done", share, counters))
@@ -83,6 +95,17 @@ def sample_share(share: int, bundle: Bundle, options: SampleOptions, part: str, 
         except Exception:  # noqa: BLE001 - an exception that does not pickle still reaches the parent as text
             err = RuntimeError(f"{type(err).__name__}: {err}\n{err.__notes__[-1]}")
         messages.put(("error", share, err))
+
+
+def die_with_parent() -> None:
+    """Ask Linux to send this process SIGTERM when its parent exits, killed or not (prctl PR_SET_PDEATHSIG);
+    elsewhere a no-op (the worker then notices at its next batch)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 ROWS_PER_WORKER = 20_000  # a worker's start-up (~2 s of imports and loading) pays off past about this many rows
@@ -117,14 +140,13 @@ def sample_in_parallel(bundle: Bundle, out: str | os.PathLike, options: SampleOp
     final = TableWriter(out)  # checks the file type before any work
     shares = share_options(options, workers, bundle.layout.sequential)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     context = multiprocessing.get_context("spawn")  # fork after torch has started threads can hang
     messages = context.Queue()
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as parts_dir:
-        parts = [str(Path(parts_dir) / f"share{i}.parquet") for i in range(len(shares))]
+    with scratch_directory(out) as parts_dir:  # removed on any exit; one a killed run left, the next run removes
+        parts = [str(parts_dir / f"share{i}.parquet") for i in range(len(shares))]
         threads = max(1, torch.get_num_threads() // len(shares))
         processes = [context.Process(target=sample_share, daemon=True,
-                                     args=(i, bundle, share, parts[i], chunk_rows, threads, messages))
+                                     args=(i, bundle, share, parts[i], chunk_rows, threads, messages, os.getpid()))
                      for i, share in enumerate(shares)]
         try:
             for worker in processes:

@@ -1,5 +1,6 @@
 """Forecasting: k future rows per path, order_by values increasing past the history, summaries, errors."""
 
+import json
 import subprocess
 import sys
 from importlib.resources import files
@@ -18,8 +19,10 @@ from nemo_tabular.tokenizer import TabularTokenizer, TokenizerError
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def random_bundle(table: pd.DataFrame, layout: TableLayout, rows_in_context: int) -> Bundle:
-    tok = TabularTokenizer.fit(table, load_tokenizer_settings())
+def random_bundle(table: pd.DataFrame, layout: TableLayout, rows_in_context: int,
+                  tok: TabularTokenizer | None = None) -> Bundle:
+    """An untrained GPT seeing `rows_in_context` rows, with `tok` (else a tokenizer fitted on `table`)."""
+    tok = tok or TabularTokenizer.fit(table, load_tokenizer_settings())
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=tok.vocab_size, n_positions=rows_in_context * tok.row_width + 1, n_layer=2,
                           n_head=2, n_kv_head=2, head_dim=8, d_model=16, d_ff=32))
@@ -102,3 +105,27 @@ def test_forecast_script_writes_summary_and_paths(txhousing, tmp_path):
     parallel = subprocess.run(command + ["workers=2"], capture_output=True, text=True, cwd=REPO)
     assert parallel.returncode == 1
     assert "error: workers=2: forecasting runs in one process; set workers=1" in parallel.stderr
+
+
+def test_forecasting_past_the_training_split_forces_the_true_future_years(tmp_path):
+    """prepare fits the tokenizer on macrodata's training split alone (1959 Q1 - 2002 Q1); the time axis's
+    headroom lets a forecast from train + valid force the test split's own years, not a clipped 2002."""
+    from hydra import compose, initialize_config_dir
+
+    from nemo_tabular.data.prepare import prepare_dataset
+
+    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("prepare", overrides=["dataset=macrodata", f"paths.root={tmp_path}", "workers=1"])
+    data_dir = prepare_dataset(cfg)
+    train, valid, test = (pd.read_parquet(data_dir / f"{split}.parquet") for split in ("train", "valid", "test"))
+    tok = TabularTokenizer.load(data_dir / "tokenizer.json")
+    assert train.year.max() == 2002 and tok.column("year").high == 2013 and test.year.max() == 2009
+    outside = json.loads((data_dir / "meta.json").read_text())["held_out_outside_tokenizer"]  # columns that clip
+    assert "realgdp" in outside["test"] and "year" not in outside["valid"] and "year" not in outside["test"]
+    bundle = random_bundle(train, TableLayout([], ["year", "quarter"]), rows_in_context=4, tok=tok)
+    paths = forecast_paths(bundle, pd.concat([train, valid]), ForecastOptions(horizon=8, n_paths=2))
+    truth = list(zip(test.year[:8], test.quarter[:8]))  # 2004 Q4 .. 2006 Q3
+    assert truth[0] == (2004, 4) and truth[-1] == (2006, 3)
+    for _, path in paths.groupby("path"):
+        assert list(zip(path.year, path.quarter)) == truth
+

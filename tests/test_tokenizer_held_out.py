@@ -181,3 +181,56 @@ def test_a_bad_timezone_in_tokenizer_json_is_named(tmp_path, zone, message):
     with pytest.raises(TokenizerError, match=f"column 't': {message}"):
         TabularTokenizer.load(path)
 
+
+
+# --- order_headroom: the time axis reaches past the training split, from the training split alone -----------
+
+MACRODATA = pd.read_csv(__import__("importlib.resources").resources.files("statsmodels") / "datasets" / "macrodata"
+                        / "macrodata.csv")[["year", "quarter", "realgdp"]]
+
+
+def test_the_outermost_order_by_column_gets_headroom_and_the_inner_one_none():
+    train, test = MACRODATA.iloc[:173], MACRODATA.iloc[183:]  # 1959 Q1 - 2002 Q1; 2004 Q4 - 2009 Q3
+    fitter = TokenizerFitter(SETTINGS, order_by=["year", "quarter"])
+    fitter.update(train)
+    fitter.observe_held_out(test)
+    tok = fitter.finish()
+    year, quarter = tok.column("year"), tok.column("quarter")
+    assert (year.low, year.high) == (1959, 2002 + 11)  # 0.25 x the 43-year training span, rounded up
+    assert (quarter.low, quarter.high) == (1, 4)  # it cycles: no headroom
+    assert tok.column("realgdp").to_json() == TabularTokenizer.fit(train, SETTINGS).column("realgdp").to_json()
+    # the holdout shapes nothing: fitted without it, the same tokenizer
+    assert TabularTokenizer.fit(train, SETTINGS, order_by=["year", "quarter"]).to_json() == tok.to_json()
+    decoded = tok.decode(tok.encode(test, out_of_range="clip"))  # realgdp clips; every test year is itself
+    assert decoded["year"].tolist() == test["year"].tolist()
+
+
+@pytest.mark.parametrize(("headroom", "high"), [(0, 2002), (1.0, 2045), (5.0, 2058)])
+def test_order_headroom_is_a_share_of_the_span_that_never_costs_a_digit(headroom, high):
+    tok = TabularTokenizer.fit(MACRODATA.iloc[:173], load_tokenizer_settings(order_headroom=headroom),
+                               order_by=["year", "quarter"])
+    assert tok.column("year").high == high  # 5.0 would reach 2217: capped at 100 one-digit codes, 1959 + 99
+    assert tok.column("year").code_len == 1
+
+
+def test_a_date_axis_extends_in_its_unit_and_later_dates_round_trip():
+    dates = pd.DataFrame({"date": pd.date_range("2001-01-01", periods=25, freq="MS")})
+    tok = TabularTokenizer.fit(dates.iloc[:13], load_tokenizer_settings(out_of_range="error"), order_by=["date"])
+    later = dates.iloc[13:16]  # 2002-02 .. 2002-04: within a quarter of the 2001 span past 2002-01
+    assert tok.decode(tok.encode(later))["date"].tolist() == later["date"].tolist()
+    with pytest.raises(TokenizerError, match="outside the fitted range"):
+        tok.encode(dates.iloc[17:18])  # 2002-06: past the headroom
+
+
+def test_headroom_keeps_every_digit_of_the_time_axis_when_fill_all_is_off():
+    train = pd.DataFrame({"year": [1990, 2000, 2010]})
+    tok = TabularTokenizer.fit(train, load_tokenizer_settings(fill_all=False), order_by=["year"])
+    assert tok.column("year").digit_values is None
+    assert tok.decode(tok.encode(pd.DataFrame({"year": [2013]})))["year"].tolist() == [2013]
+
+
+def test_a_negative_order_headroom_is_refused_and_a_per_column_one_is_honoured():
+    with pytest.raises(TokenizerError, match=r"column 'year': order_headroom must be >= 0, not -1.0"):
+        TabularTokenizer.fit(MACRODATA.iloc[:10], load_tokenizer_settings(order_headroom=-1), order_by=["year"])
+    tok = TabularTokenizer.fit(MACRODATA.iloc[:173], SETTINGS, {"year": {"order_headroom": 0}}, order_by=["year"])
+    assert tok.column("year").high == 2002

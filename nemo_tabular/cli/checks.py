@@ -105,7 +105,7 @@ TOKENIZER = {
     "base": whole(2), "max_code_len": whole(1), "decimals": whole(0, null=True), "max_decimals": whole(0),
     "transform": one_of("none", "log1p", "yeo-johnson", "quantile"), "fill_all": FLAG, "min_count": whole(1),
     "max_categories": whole(1), "datetime_unit": one_of("s", "m", "h", "D"), "out_of_range": one_of("error", "clip"),
-    "nullable": FLAG,
+    "nullable": FLAG, "order_headroom": number(0),
 }
 MODEL_SHAPE = {"num_layers": whole(1, "auto"), "hidden_size": whole(1, "auto"),
                "num_attention_heads": whole(1, "auto"), "ffn_hidden_size": whole(1, "auto"),

@@ -161,7 +161,7 @@ def load_or_fit_tokenizer(path: Path, options: PrepOptions, row_split: np.ndarra
         raise DataPrepError(f"{path}: the training split is empty ({len(row_split)} rows; split.valid="
                             f"{options.valid}, split.test={options.test}); lower them or give more rows")
     try:
-        fitter = TokenizerFitter(options.tokenizer_settings, options.overrides)
+        fitter = TokenizerFitter(options.tokenizer_settings, options.overrides, order_by=options.order_by)
         for chunk in chunk_stream(path, options, "fit tokenizer"):
             train = row_split[chunk.index.to_numpy()] == TRAIN
             if train.any():

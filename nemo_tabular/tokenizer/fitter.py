@@ -8,12 +8,18 @@ given to `observe_held_out` never add a value, category, range, decimal or trans
 decide whether a column reserves its missing token and its rare token, so that they can be encoded
 (a held-out category the fitting rows lack takes the rare token, a held-out number outside the
 range is clipped to it; see TabularTokenizer.encode).
+
+The one range that reaches past the fitting rows is the time axis: the outermost order_by column
+(`year` of [year, month], or a single date) grows past its fitted maximum by `order_headroom` times
+its fitted span, so forecasts and the later splits of a series cut in time (whose years lie after
+the training split's) encode and force their own order values instead of clipping to the last
+training year. The headroom is computed from the fitting rows alone, never from held-out values.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +33,9 @@ from .transforms import TRANSFORMS, fit_transform
 
 SAMPLE_SIZE = 100_000
 COLUMN_KEYS = ("kind", "decimals", "transform", "base", "fill_all", "min_count", "datetime_unit",
-               "out_of_range", "nullable")
+               "out_of_range", "nullable", "order_headroom")
+# settings older configs (and hand-written settings dicts) may lack, with the value they then take
+SETTING_DEFAULTS = {"order_headroom": 0.25}
 
 
 @dataclass
@@ -58,8 +66,11 @@ class _HeldOut:
 class TokenizerFitter:
     """Accumulates column statistics chunk by chunk; `finish()` returns the TabularTokenizer."""
 
-    def __init__(self, settings: Mapping, columns: Mapping | None = None, seed: int = 0):
-        self.settings = dict(settings)
+    def __init__(self, settings: Mapping, columns: Mapping | None = None, seed: int = 0,
+                 order_by: Sequence[str] = ()):
+        """`order_by`: the table's time order; its outermost column gets `order_headroom` (see the module)."""
+        self.settings = {**SETTING_DEFAULTS, **dict(settings)}
+        self.time_axis = str(order_by[0]) if order_by else None
         self.overrides = {str(k): dict(v or {}) for k, v in (columns or {}).items()}
         for name, override in self.overrides.items():
             unknown = set(override) - set(COLUMN_KEYS)
@@ -202,6 +213,10 @@ class TokenizerFitter:
                 _check_inferred_precision(name, stats, decimals)
         scale = 10.0**decimals
         low, high = _grid_range(name, stats, 1.0 if kind == "datetime" else scale, decimals)
+        fitted_high = high
+        if name == self.time_axis and transform_name == "none":
+            high = _with_headroom(name, low, high, float(self.setting(name, "order_headroom")), base,
+                                  int(self.settings["max_code_len"]))
         transform = fit_transform(transform_name, stats.sample, low / scale, high / scale)
         if transform.name == "none":
             n_codes, step, transform_json = high - low + 1, None, None
@@ -227,7 +242,7 @@ class TokenizerFitter:
                           out_of_range=self.setting(name, "out_of_range"), decimals=decimals,
                           unit=unit, timezone=zone, low=low, high=high, base=base, code_len=code_len,
                           n_codes=n_codes, transform=transform_json, step=step)
-        if not self.setting(name, "fill_all"):
+        if not self.setting(name, "fill_all") and high == fitted_high:  # headroom keeps every digit: its values
             spec.digit_values = self._seen_digits(spec, stats)
         return spec
 
@@ -291,6 +306,26 @@ def _grid_range(name: str, stats: _ColumnStats, scale: float, decimals: int) -> 
             f"column {name!r}: its range [{stats.low:.6g}, {stats.high:.6g}] at {decimals} decimals reaches past "
             f"the 2**62 grid positions the tokenizer encodes; declare fewer decimals or rescale the column")
     return int(low), int(high)
+
+
+def _with_headroom(name: str, low: int, high: int, fraction: float, base: int, max_code_len: int) -> int:
+    """The time axis's grid maximum extended by `fraction` of its fitted span (rounded up), from the fit alone.
+
+    The extension never costs a digit: it stops where the fitted range's own digits end (base**code_len
+    codes), so the row width, and every model sized on it, stays what the training split needs. A
+    negative fraction is refused; 0 turns headroom off.
+    """
+    if fraction < 0:
+        raise TokenizerError(f"column {name!r}: order_headroom must be >= 0, not {fraction}")
+    if fraction == 0 or high <= low:
+        return high
+    codes = high - low + 1
+    code_len = 1
+    while base**code_len < codes and code_len < max_code_len:
+        code_len += 1
+    room = max(base**code_len - codes, 0)
+    extra = min(int(np.ceil(fraction * (high - low))), room, int(MAX_GRID) - high)
+    return high + max(extra, 0)
 
 
 def _check_inferred_precision(name: str, stats: _ColumnStats, decimals: int) -> None:

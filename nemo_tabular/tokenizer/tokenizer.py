@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -51,11 +51,11 @@ class TabularTokenizer:
 
     @classmethod
     def fit(cls, df: pd.DataFrame, settings: Mapping, columns: Mapping | None = None,
-            seed: int = 0) -> "TabularTokenizer":
-        """Fit on one in-memory DataFrame (see TokenizerFitter for chunked fitting)."""
+            seed: int = 0, order_by: Sequence[str] = ()) -> "TabularTokenizer":
+        """Fit on one in-memory DataFrame (see TokenizerFitter for chunked fitting and order_by's headroom)."""
         from .fitter import TokenizerFitter
 
-        fitter = TokenizerFitter(settings, columns, seed=seed)
+        fitter = TokenizerFitter(settings, columns, seed=seed, order_by=order_by)
         fitter.update(df)
         return fitter.finish()
 

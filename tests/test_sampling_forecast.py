@@ -129,3 +129,19 @@ def test_forecasting_past_the_training_split_forces_the_true_future_years(tmp_pa
     for _, path in paths.groupby("path"):
         assert list(zip(path.year, path.quarter)) == truth
 
+
+def test_an_entity_the_tokenizer_never_saw_is_forecast_as_its_rare_token(txhousing):
+    """Held-out cities (the test split of a grouped table) are <rare> in the tokens; their forecast is forced
+    as <rare> too, and the paths carry the city's own name."""
+    from nemo_tabular.tokenizer import TokenizerFitter
+
+    table, _ = txhousing
+    fitter = TokenizerFitter(load_tokenizer_settings(), order_by=["year", "month"])
+    fitter.update(table[table.city != "Waco"])
+    fitter.observe_held_out(table[table.city == "Waco"])
+    tok = fitter.finish()
+    assert tok.column("city").rare and "Waco" not in tok.column("city").categories
+    bundle = random_bundle(table, TableLayout(["city"], ["year", "month"]), rows_in_context=6, tok=tok)
+    history = table[(table.city == "Waco") & (table.year < 2015)]
+    paths = forecast_paths(bundle, history, ForecastOptions(horizon=3, n_paths=2))
+    assert set(paths.city) == {"Waco"} and list(paths.month[:3]) == [1, 2, 3] and set(paths.year) == {2015}

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nemo_tabular.tokenizer import TokenizerError
+from nemo_tabular.tokenizer import RARE_LABEL, TabularTokenizer, TokenizerError
 from nemo_tabular.tokenizer.errors import plain
 
 from .bundle import Bundle
@@ -83,13 +83,26 @@ def future_order_values(history: pd.DataFrame, order_by: list[str], kinds: dict[
     return pd.DataFrame(rows, columns=order_by)
 
 
+def entity_label(tok: TabularTokenizer, name: str, value):
+    """The group_by value as its token stands for it: an entity the tokenizer never saw (a held-out city) is
+    the rare category where the column has one, as encoding the history's rows makes it."""
+    spec = tok.column(name)
+    if spec.kind == "category" and spec.rare and not pd.isna(value) and value not in set(spec.categories):
+        return RARE_LABEL
+    return value
+
+
 def entity_forced_tokens(bundle: Bundle, history: pd.DataFrame, horizon: int, force_order: bool) -> np.ndarray:
-    """(horizon, row_width - 1) ids: the entity's tokenized group_by values and, if asked, the future order_by values."""
+    """(horizon, row_width - 1) ids: the entity's tokenized group_by values and, if asked, the future order_by values.
+
+    The future order_by values reach past the training split's range where the tokenizer's time axis has
+    headroom (tokenizer.order_headroom); past that they cannot be forced and the error says so.
+    """
     tok, layout = bundle.tokenizer, bundle.layout
     fixed = pd.DataFrame(index=range(horizon))
     for name in layout.group_by:
         if name in tok.column_names:
-            fixed[name] = [history[name].iloc[-1]] * horizon
+            fixed[name] = [entity_label(tok, name, history[name].iloc[-1])] * horizon
     order_by = [name for name in layout.order_by if name in tok.column_names]
     if force_order and order_by:
         kinds = {name: tok.column(name).kind for name in order_by}
@@ -100,7 +113,8 @@ def entity_forced_tokens(bundle: Bundle, history: pd.DataFrame, horizon: int, fo
         return forced_tokens(tok, fixed)
     except TokenizerError as err:
         raise TokenizerError(f"{err} (a future order_by value outside the fitted range cannot be forced; "
-                             f"set force_order=false to let the model generate it)") from None
+                             f"set force_order=false to let the model generate it, or prepare again with a "
+                             f"larger tokenizer.order_headroom)") from None
 
 
 def prompt_tokens(bundle: Bundle, history: pd.DataFrame) -> np.ndarray:

@@ -19,8 +19,8 @@ from safetensors.torch import load_file, save_file
 from nemo_tabular.columns import as_list
 from nemo_tabular.io import replace_directory
 from nemo_tabular.tokenizer import TabularTokenizer
-from nemo_tabular.errors import UserError
 
+from .bundle_schema import BundleError, check_bundle_config, check_weight_shapes
 from .model import GPT, GPTConfig
 
 FORMAT = "nemo-tabular-gpt"
@@ -30,6 +30,7 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tabular_tokenizer.json"
 V1_TOKENIZER_FILE = "tokenizer.json"  # the name version 1 bundles gave it
+MAX_CONFIG_BYTES = 2**20  # a config.json is a few hundred bytes of sizes and column names
 
 
 @dataclass
@@ -92,14 +93,26 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device = "cpu",
     path = Path(path)
     if not is_bundle(path):
         raise FileNotFoundError(f"{path}: not a model bundle (needs {WEIGHTS_FILE} and {CONFIG_FILE})")
-    meta = json.loads((path / CONFIG_FILE).read_text())
-    if meta.get("format") != FORMAT or meta.get("version") not in VERSIONS:
+    config_file = path / CONFIG_FILE
+    if config_file.stat().st_size > MAX_CONFIG_BYTES:
+        raise BundleError(f"{config_file}: {config_file.stat().st_size} bytes, more than any bundle config "
+                          f"({MAX_CONFIG_BYTES} bytes at most)")
+    try:
+        meta = json.loads(config_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise BundleError(f"{config_file}: not valid JSON ({err})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") not in VERSIONS:
         hint = ("; it is a Hugging Face model directory (an HF export): load it with transformers"
-                if "model_type" in meta else "")
-        raise UserError(f"{path / CONFIG_FILE}: not a {FORMAT} config of version "
-                         f"{' or '.join(map(str, VERSIONS))}{hint}")
-    model = GPT(GPTConfig(**meta["model"]))
+                if isinstance(meta, dict) and "model_type" in meta else "")
+        raise BundleError(f"{config_file}: not a {FORMAT} config of version "
+                          f"{' or '.join(map(str, VERSIONS))}{hint}")
+    config = check_bundle_config(meta, config_file)  # every size bounded before anything is allocated
+    check_weight_shapes(config, path / WEIGHTS_FILE)  # and the model exactly as large as the weights file
+    model = GPT(config)
     model.load_state_dict(load_file(str(path / WEIGHTS_FILE)), strict=True)
     model.to(device=device, dtype=dtype).eval()
     tokenizer = TabularTokenizer.load(path / (TOKENIZER_FILE if meta["version"] >= 2 else V1_TOKENIZER_FILE))
+    if tokenizer.vocab_size > config.vocab_size:
+        raise BundleError(f"{config_file}: model.vocab_size is {config.vocab_size}, fewer ids than its tokenizer's "
+                          f"{tokenizer.vocab_size}")
     return Bundle(model, tokenizer, TableLayout.from_json(meta.get("table")))

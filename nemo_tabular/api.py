@@ -182,7 +182,7 @@ class TabularGPT:
         cfg = self._config("sample", values)
         if self._bundle is None:
             self._bundle = open_model(cfg.model_path, run_layout(cfg.model_path, cfg.paths.data_dir),
-                                      device=cfg.device, precision=cfg.precision)
+                                      device=cfg.device, precision=cfg.precision, trust=bool(cfg.trust_checkpoint))
         log.info(sample_stage.run(cfg, bundle=self._bundle))
 
     def _run(self, stage: str, values: dict) -> None:

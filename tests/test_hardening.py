@@ -167,6 +167,7 @@ class RunsCode:
 
 
 SYSTEM = f"{os.system.__module__}.system"  # posix.system on Linux
+TRUST = "; trust_checkpoint=true opens it anyway, if you trust whoever made it"  # every refusal names the escape
 
 
 def gpt(tokenizer, seed: int):
@@ -258,7 +259,7 @@ def test_metadata_that_pickles_os_system_is_refused_and_runs_nothing(checkpoint,
     before = files_under(tmp_path)
     assert load_error(checkpoint) == (
         f"{iteration / '.metadata'}: refusing to unpickle global {SYSTEM}: checkpoint metadata holds only "
-        f"torch.distributed.checkpoint classes, so this file could run code")
+        f"torch.distributed.checkpoint classes, so this file could run code{TRUST}")
     assert not marker.exists()
     assert files_under(tmp_path) == before
 
@@ -276,7 +277,7 @@ def test_metadata_globals_beyond_torch_metadata_classes_are_refused(checkpoint, 
     meta = checkpoint / "iter_0000003" / ".metadata"
     meta.write_bytes(pickle.dumps(Payload()))
     assert load_error(checkpoint) == (f"{meta}: refusing to unpickle global {name}: checkpoint metadata holds "
-                                      f"only torch.distributed.checkpoint classes, so this file could run code")
+                                      f"only torch.distributed.checkpoint classes, so this file could run code{TRUST}")
 
 
 def test_byte_item_that_pickles_os_system_is_refused(checkpoint, tmp_path):
@@ -292,7 +293,7 @@ def test_byte_item_that_pickles_os_system_is_refused(checkpoint, tmp_path):
     (iteration / ".metadata").write_bytes(pickle.dumps(metadata))
     assert load_error(checkpoint) == (
         f"{iteration / '__9_0.distcp'}: item {index.fqn!r}: refusing to unpickle global {SYSTEM}: checkpoint "
-        f"data holds only tensors and plain values, so this file could run code")
+        f"data holds only tensors and plain values, so this file could run code{TRUST}")
     assert not marker.exists()
 
 
@@ -300,7 +301,7 @@ def test_common_file_that_pickles_os_system_is_refused(checkpoint, tmp_path):
     common, marker = checkpoint / "iter_0000003" / "common.pt", tmp_path / "ran"
     torch.save(RunsCode(marker), common)
     assert load_error(checkpoint) == (f"{common}: refusing to unpickle global {SYSTEM}: checkpoint data holds "
-                                      f"only tensors and plain values, so this file could run code")
+                                      f"only tensors and plain values, so this file could run code{TRUST}")
     assert not marker.exists()
 
 
@@ -359,9 +360,72 @@ def test_sample_cli_on_a_crafted_checkpoint_prints_one_line_and_runs_nothing(che
     assert done.returncode == 1, done.stderr[-2000:]
     assert done.stderr.strip().splitlines()[-1] == (
         f"error: {iteration / '.metadata'}: refusing to unpickle global {SYSTEM}: checkpoint metadata holds "
-        f"only torch.distributed.checkpoint classes, so this file could run code")
+        f"only torch.distributed.checkpoint classes, so this file could run code{TRUST}")
     assert "Traceback" not in done.stderr
     assert not marker.exists() and not out.exists()
+
+
+def foreign_checkpoint(checkpoint):
+    """The saved checkpoint with one harmless foreign class (a datetime.date) in its .metadata, as another
+    tool's checkpoint could have: the allow-list refuses it, trust_checkpoint=true opens it."""
+    import datetime
+
+    iteration = checkpoint / "iter_0000003"
+    metadata = trusted_metadata(iteration)
+    metadata.made_on = datetime.date(2024, 1, 1)  # an extra attribute: the loader never reads it
+    (iteration / ".metadata").write_bytes(pickle.dumps(metadata))
+    return iteration
+
+
+def test_trust_checkpoint_opens_a_foreign_checkpoint_the_allow_list_refuses(checkpoint, saved):
+    from nemo_tabular.sampling.loading import bundle_from_checkpoint
+    from nemo_tabular.sampling import TableLayout
+    from nemo_tabular.training.checkpoint import load_gpt_for_inference
+
+    iteration = foreign_checkpoint(checkpoint)
+    assert load_error(checkpoint) == (
+        f"{iteration / '.metadata'}: refusing to unpickle global datetime.date: checkpoint metadata holds only "
+        f"torch.distributed.checkpoint classes, so this file could run code{TRUST}")
+    weights = saved[2]["embedding.word_embeddings.weight"]
+    model = load_gpt_for_inference(checkpoint, trust=True)
+    torch.testing.assert_close(model.state_dict()["embedding.word_embeddings.weight"], weights, rtol=0, atol=0)
+    assert bundle_from_checkpoint(checkpoint, TableLayout(), trust=True).model.config.d_model == GPT_SIZE["hidden_size"]
+
+
+def test_trust_still_checks_that_the_shards_are_complete(checkpoint):
+    from nemo_tabular.training.checkpoint_guard import CheckpointError, verify_checkpoint
+
+    iteration = foreign_checkpoint(checkpoint)
+    shard = iteration / "__0_1.distcp"
+    shard.write_bytes(shard.read_bytes()[:10])
+    with pytest.raises(CheckpointError, match=r"__0_1.distcp: truncated: 10 bytes, but the checkpoint metadata "):
+        verify_checkpoint(iteration, trust=True)
+
+
+def test_trust_checkpoint_is_off_by_default_in_every_stage_that_opens_checkpoints():
+    from nemo_tabular.cli.checks import RULES, FLAG
+    from nemo_tabular.config import load_stage_config
+
+    for stage in ("train", "sample", "export", "embed", "search"):
+        assert load_stage_config(stage, ["run=runs/x"]).trust_checkpoint is False
+        assert RULES[stage]["trust_checkpoint"] == FLAG
+        assert "trust_checkpoint: false" in (REPO / "conf" / f"{stage}.yaml").read_text()
+
+
+def test_sample_cli_with_trust_checkpoint_samples_from_the_foreign_checkpoint(checkpoint, tmp_path):
+    foreign_checkpoint(checkpoint)
+    out, run = tmp_path / "synth.csv", tmp_path / "run"
+    (run / "data").mkdir(parents=True)
+    (run / "data" / "meta.json").write_text(json.dumps({"group_by": [], "order_by": []}))
+    command = [sys.executable, "-m", "nemo_tabular.cli", "sample", f"model_path={checkpoint}", f"run={run}",
+               "n_rows=5", f"out={out}", "reject_copies_of=null", "workers=1", f"hydra.run.dir={tmp_path}/hydra"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    refused = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300, env=env)
+    assert refused.returncode == 1 and refused.stderr.strip().splitlines()[-1].endswith(TRUST)
+    done = subprocess.run([*command, "trust_checkpoint=true"], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(pd.read_csv(out)) == 5
 
 
 # --- launcher: cluster.* values in the sbatch script --------------------------------------------------

@@ -17,8 +17,8 @@ def run(cfg: DictConfig) -> str:
     from nemo_tabular.sampling.loading import open_model, run_layout
 
     torch.set_num_threads(int(cfg.threads))
-    embedder = RowEmbedder(open_model(cfg.model_path, run_layout(cfg.model_path, cfg.paths.data_dir)),
-                           int(cfg.batch_size))
+    embedder = RowEmbedder(open_model(cfg.model_path, run_layout(cfg.model_path, cfg.paths.data_dir),
+                                      trust=bool(cfg.trust_checkpoint)), int(cfg.batch_size))
     client = connect(cfg.milvus.uri, cfg.milvus.token)
     try:
         store = RowVectorStore(client, cfg.collection, embedder.dim, cfg.milvus.index_type, cfg.milvus.metric)

@@ -16,7 +16,7 @@ def run(cfg: DictConfig) -> str:
     from nemo_tabular.training.checkpoint_layout import TOKENIZER_FILE  # the checkpoint's, not a bundle's
 
     tokenizer = TabularTokenizer.load(f"{cfg.checkpoint}/{TOKENIZER_FILE}")
-    config, weights = standalone_from_megatron(load_megatron_model(cfg.checkpoint))
+    config, weights = standalone_from_megatron(load_megatron_model(cfg.checkpoint, bool(cfg.trust_checkpoint)))
     lines = []
     if cfg.bundle_dir:
         save_bundle(cfg.bundle_dir, config, weights, tokenizer, TableLayout.from_json(PreparedData(cfg.paths.data_dir).meta))

@@ -27,7 +27,7 @@ def run(cfg: DictConfig, bundle=None) -> str:
     prepared = PreparedData(cfg.paths.data_dir)
     if bundle is None:
         bundle = open_model(cfg.model_path, run_layout(cfg.model_path, cfg.paths.data_dir), device=cfg.device,
-                            precision=cfg.precision)
+                            precision=cfg.precision, trust=bool(cfg.trust_checkpoint))
     settings = SamplingSettings(float(cfg.temperature), int(cfg.top_k), float(cfg.top_p))
     started = time.perf_counter()
     if cfg.mode == "sample":

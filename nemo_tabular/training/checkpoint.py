@@ -60,12 +60,12 @@ def save_checkpoint(checkpoint_dir: str | os.PathLike, step: int, model, optimiz
     return final
 
 
-def load_training_state(path: Path, model, optimizer, scheduler) -> int:
-    """Restore model, optimizer and scheduler from checkpoint `path`; return its step."""
+def load_training_state(path: Path, model, optimizer, scheduler, trust: bool = False) -> int:
+    """Restore model, optimizer and scheduler from checkpoint `path`; return its step (trust: see read_checkpoint)."""
     model_state = unwrap(model).sharded_state_dict()
     template = {"model": model_state, "optimizer": optimizer.sharded_state_dict(model_state, is_loading=True),
                 "scheduler": None, "step": None, "rng": rng_object(None)}
-    state = read_checkpoint(template, path)
+    state = read_checkpoint(template, path, trust)
     unwrap(model).load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
@@ -73,14 +73,15 @@ def load_training_state(path: Path, model, optimizer, scheduler) -> int:
     return int(state["step"])
 
 
-def read_checkpoint(template: dict, path: str | os.PathLike) -> dict:
+def read_checkpoint(template: dict, path: str | os.PathLike, trust: bool = False) -> dict:
     """`template` filled from dist checkpoint `path`, once its files are checked to hold data only.
 
     The one place a checkpoint is read: resume, init_from and load_gpt_for_inference (sampling,
     export, embed, search) all come here. A file that would unpickle code, or a truncated or missing
     shard, raises CheckpointError (a ValueError naming the file) before torch or megatron opens it.
+    trust=True (`trust_checkpoint=true`) opens a foreign checkpoint whose pickles hold other classes.
     """
-    verify_checkpoint(path)
+    verify_checkpoint(path, trust)
     return dist_checkpointing.load(template, str(path))
 
 
@@ -110,14 +111,15 @@ def restore_rng_state(state: dict) -> None:
         tensor_parallel.get_cuda_rng_tracker().set_states(state["tracker"])
 
 
-def load_model_weights(path: Path, model) -> None:
+def load_model_weights(path: Path, model, trust: bool = False) -> None:
     """Load only the weights into `model`, whatever TP/PP layout the checkpoint was saved with."""
-    state = read_checkpoint({"model": unwrap(model).sharded_state_dict()}, path)
+    state = read_checkpoint({"model": unwrap(model).sharded_state_dict()}, path, trust)
     unwrap(model).load_state_dict(state["model"])
 
 
-def load_gpt_for_inference(checkpoint_dir: str | os.PathLike):
-    """The newest checkpoint as one TP=1/PP=1 GPTModel in eval mode, in this single process."""
+def load_gpt_for_inference(checkpoint_dir: str | os.PathLike, trust: bool = False):
+    """The newest checkpoint as one TP=1/PP=1 GPTModel in eval mode, in this single process (trust: see
+    read_checkpoint)."""
     from nemo_tabular.cpu_compat import enable_cpu_support, seed_model_parallel
     from nemo_tabular.model import build_gpt, padded_vocab_size, transformer_config
 
@@ -133,7 +135,7 @@ def load_gpt_for_inference(checkpoint_dir: str | os.PathLike):
     config = transformer_config(cfg.model, 1, 1, bf16=False)
     vocab = padded_vocab_size(tokenizer.vocab_size, int(cfg.model.vocab_multiple), int(cfg.parallel.tensor))
     model = build_gpt(config, vocab, int(cfg.model.seq_length))
-    load_model_weights(path, model)
+    load_model_weights(path, model, trust)
     return model.eval()
 
 

@@ -16,6 +16,10 @@ init_from, sampling, export, embed or search opens it. `verify_checkpoint` runs 
 
 Only then is the directory handed to megatron, which reads the same bytes again. Weights are not
 hashed: a shard whose tensor bytes were altered still loads (as other weights), it just runs nothing.
+
+`trust=True` (the `trust_checkpoint=true` config key of train, sample, export, embed and search) is the
+escape for a foreign checkpoint whose pickles hold other classes: its metadata is then unpickled as
+torch would, and only the completeness checks run. Off by default; each refusal names the key.
 """
 
 from __future__ import annotations
@@ -55,6 +59,10 @@ ALLOWED_GLOBALS = {
 }
 
 
+TRUST_KEY = "trust_checkpoint"
+TRUST_HINT = f"; {TRUST_KEY}=true opens it anyway, if you trust whoever made it"
+
+
 class CheckpointError(UserError):
     """A checkpoint that is unsafe to open or damaged; the message names the file and what is wrong."""
 
@@ -76,22 +84,27 @@ class MetadataUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         if not is_allowed_global(module, name):
             raise CheckpointError(f"{self.path}: refusing to unpickle global {module}.{name}: checkpoint metadata "
-                                  f"holds only torch.distributed.checkpoint classes, so this file could run code")
+                                  f"holds only torch.distributed.checkpoint classes, so this file could run code"
+                                  f"{TRUST_HINT}")
         return super().find_class(module, name)
 
 
-def verify_checkpoint(path: str | os.PathLike) -> Metadata:
-    """Raise CheckpointError unless the dist checkpoint `path` is data only and complete; return its metadata."""
+def verify_checkpoint(path: str | os.PathLike, trust: bool = False) -> Metadata:
+    """Raise CheckpointError unless the dist checkpoint `path` is data only and complete; return its metadata.
+
+    trust=True skips the data-only checks (the allow-list unpickler and the weights-only loads), for a
+    foreign checkpoint its user trusts; the backends, every shard and every item's extent are still checked.
+    """
     path = Path(path)
     check_backends(path / BACKENDS_FILE)
-    metadata = read_metadata(path / METADATA_FILE)
+    metadata = read_metadata(path / METADATA_FILE, trust=trust)
     shard_sizes: dict[str, int] = {}
     for index, info in metadata.storage_data.items():
         fqn = getattr(index, "fqn", index)
         shard = checked_shard(path, metadata_file=path / METADATA_FILE, fqn=fqn, info=info, sizes=shard_sizes)
-        if isinstance(metadata.state_dict_metadata.get(fqn), BytesStorageMetadata):
+        if not trust and isinstance(metadata.state_dict_metadata.get(fqn), BytesStorageMetadata):
             check_byte_item(shard, fqn, info)
-    if (path / COMMON_FILE).is_file():
+    if not trust and (path / COMMON_FILE).is_file():
         check_weights_only(path / COMMON_FILE, (path / COMMON_FILE).read_bytes(), what="")
     return metadata
 
@@ -111,13 +124,13 @@ def check_backends(file: Path) -> None:
             raise CheckpointError(f"{file}: {key} must be {expected!r}, got {backends[key]!r}")
 
 
-def read_metadata(file: Path) -> Metadata:
-    """The checkpoint's `.metadata`, unpickled with MetadataUnpickler."""
+def read_metadata(file: Path, trust: bool = False) -> Metadata:
+    """The checkpoint's `.metadata`, unpickled with MetadataUnpickler (with plain pickle where trusted)."""
     if not file.is_file():
         raise CheckpointError(f"{file}: missing; {file.parent} is not a complete distributed checkpoint")
     try:
         with open(file, "rb") as stream:
-            metadata = MetadataUnpickler(stream, file).load()
+            metadata = pickle.Unpickler(stream).load() if trust else MetadataUnpickler(stream, file).load()
     except CheckpointError:
         raise
     except Exception as err:  # noqa: BLE001 - any failure to parse is a damaged file, named as such
@@ -170,7 +183,8 @@ def check_weights_only(file: Path, data: bytes, what: str) -> None:
         found = re.search(r"GLOBAL ([\w.]+)", str(err))
         if found:
             raise CheckpointError(f"{file}: {what}refusing to unpickle global {found.group(1)}: checkpoint data "
-                                  f"holds only tensors and plain values, so this file could run code") from None
+                                  f"holds only tensors and plain values, so this file could run code"
+                                  f"{TRUST_HINT}") from None
         raise CheckpointError(f"{file}: {what}unreadable, truncated or corrupt "
                               f"({type(err).__name__}: {first_line(err)})") from None
 

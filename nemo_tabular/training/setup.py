@@ -162,7 +162,7 @@ def build_model(plan: RunPlan, tokenizer: TabularTokenizer, device: torch.device
         path = latest_checkpoint(cfg.init_from)
         if path is None:
             raise FileNotFoundError(f"init_from={cfg.init_from}: no checkpoint there")
-        load_model_weights(path, model)
+        load_model_weights(path, model, trust=bool(cfg.get("trust_checkpoint", False)))
     return config, model
 
 
@@ -203,7 +203,7 @@ def resume_training(plan: RunPlan, model: DistributedDataParallel, optimizer: Me
     """
     if not plan.cfg.resume or (path := latest_checkpoint(plan.checkpoint_dir)) is None:
         return 0, plan.steps
-    start = load_training_state(path, model, optimizer, scheduler)
+    start = load_training_state(path, model, optimizer, scheduler, trust=bool(plan.cfg.get("trust_checkpoint", False)))
     if dist.get_rank() == 0:
         log.info("resumed from %s at step %d", path, start)
     return start, int(scheduler.lr_decay_steps) if budget.minutes is not None else plan.steps

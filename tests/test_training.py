@@ -117,6 +117,25 @@ def test_model_auto_sizes_from_the_planned_tokens_and_resume_keeps_the_size(root
     assert "model=auto: 2x64 (98,304 block parameters) trains on 2,048,000 tokens" in done.stdout + done.stderr
 
 
+def test_train_leaves_the_callers_config_as_given(root):
+    """The auto size and dropout are resolved in the run's own copy: the checkpoint holds numbers, the caller's
+    config (the Python API's, reused for the next fit) still says auto."""
+    from nemo_tabular.config import load_stage_config
+    from nemo_tabular.training.loop import leave_process_group
+    from nemo_tabular.training.loop import train as train_here
+
+    cfg = load_stage_config("train", ["dataset=diamonds", f"paths.root={root}", f"paths.run_dir={root}/in-process",
+                                      f"paths.data_dir={root}/data", "train.steps=2", *AUTO])
+    given = OmegaConf.to_yaml(cfg)
+    try:
+        train_here(cfg)
+    finally:
+        leave_process_group()
+    assert OmegaConf.to_yaml(cfg) == given and (cfg.model.hidden_size, cfg.model.dropout) == ("auto", "auto")
+    saved = OmegaConf.load(root / "in-process" / "checkpoints" / "config.yaml").model
+    assert (saved.hidden_size, saved.dropout) == (32, 0.0)
+
+
 def test_auto_length_and_time_budget(root):
     """steps=auto covers train.epochs; a budget shortens the run so the schedule ends and a checkpoint is left."""
     meta = json.loads((root / "data" / "meta.json").read_text())

@@ -324,3 +324,14 @@ def test_forecast_metrics_errors_name_what_is_wrong():
     with pytest.raises(EvaluationError, match=r"history frame has no \['price'\] to score"):
         forecast_metrics(history, future.assign(price=1.0), paths.assign(price=1.0), group_by="shop",
                          order_by=["cycle", "phase"], columns=["price"])
+
+
+def test_a_series_statsforecast_cannot_fit_falls_back_to_seasonal_naive_and_is_counted():
+    history, future, paths = seasonal_case(n_entities=2)
+    history = history.groupby("shop").tail(3)  # three values: AutoETS refuses 'tiny datasets'
+    result = forecast_metrics(history, future, paths, group_by="shop", order_by=["cycle", "phase"],
+                              baselines=("seasonal_naive", "auto_ets"))
+    sales = result["columns"]["sales"]
+    assert sales["auto_ets"]["fallbacks"] == 2 and sales["seasonal_naive"]["fallbacks"] == 0
+    assert sales["auto_ets"]["mase"] == pytest.approx(sales["seasonal_naive"]["mase"])
+    assert result["overall"]["auto_ets"]["fallbacks"] == 2

@@ -93,3 +93,46 @@ def test_embed_and_search_scripts(bundle_dir, tables, tmp_path):
     bad = subprocess.run([sys.executable, str(REPO / "scripts" / "embed.py"), *common[:2],
                           "milvus.uri=/nowhere/store.sqlite"], capture_output=True, text=True, cwd=tmp_path)
     assert bad.returncode == 1 and "neither a Milvus Lite file" in bad.stderr
+
+
+def test_search_cli_readme_filter_hits_without_vectors_and_a_bad_filter_in_one_line(bundle_dir, tables, tmp_path):
+    """README's search line (Hydra-quoted filter) parses and filters; hits print without their 16-float vectors
+    unless show_vectors=true; a filter Milvus cannot parse is one line naming it."""
+    import shlex
+
+    train, holdout = tables
+    data = tmp_path / "run" / "data"
+    data.mkdir(parents=True)
+    train.to_parquet(data / "train.parquet")
+    holdout.to_parquet(data / "test.parquet")
+    (data / "meta.json").write_text(json.dumps({"dataset": "run", "group_by": [], "order_by": []}))
+    cli = [sys.executable, "-m", "nemo_tabular.cli"]
+    common = [f"run={tmp_path / 'run'}", f"model_path={bundle_dir}"]
+    done = subprocess.run([*cli, "embed", *common, "max_rows=200"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (tmp_path / "row.json").write_text(train.iloc[[3]].to_json(orient="records"))
+    readme = (REPO / "README.md").read_text()
+    line = next(line for line in readme.splitlines() if line.startswith("nemo-tabular search "))
+    readme_filter = next(arg for arg in shlex.split(line) if arg.startswith("filter="))
+
+    def search(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*cli, "search", *common, "query=row.json", "k=3", *args],
+                              capture_output=True, text=True, cwd=tmp_path)
+
+    found = search(readme_filter, f"out={tmp_path / 'hits.csv'}")
+    assert found.returncode == 0, found.stderr[-3000:]
+    hits = pd.read_csv(tmp_path / "hits.csv")
+    assert len(hits) == 3 and (hits["split"] == "train").all() and (hits["cut"] == "Ideal").all()
+    assert "vector" not in hits.columns
+    printed = search()
+    assert printed.returncode == 0 and "vector" not in printed.stdout.splitlines()[0].split()
+    with_vectors = search("show_vectors=true", f"out={tmp_path / 'vectors.csv'}")
+    assert with_vectors.returncode == 0, with_vectors.stderr[-3000:]
+    assert len(json.loads(pd.read_csv(tmp_path / "vectors.csv")["vector"][0])) == 16
+    bad = search("filter='split == \"train\" and cut =='")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines()[-1] == (
+        "error: filter='split == \"train\" and cut ==': Milvus cannot use this filter (unexpected end of expression "
+        "at column 28; expression cannot be empty); it is a Milvus boolean expression over split and the row's "
+        "columns, e.g. split == \"train\" and price > 1000")
+    assert "MilvusException" not in bad.stderr  # pymilvus' own logged traceback stays quiet

@@ -155,7 +155,7 @@ RULES: dict[str, dict[str, Rule]] = {
     },
     "export": {**PATHS, **RUN, "checkpoint": TEXT, "trust_checkpoint": FLAG, "bundle_dir": PATH_OR_NULL, "hf_dir": PATH_OR_NULL},
     "search": {**PATHS, **RUN, **MILVUS, "filter": ANY_TEXT, "model_path": TEXT, "trust_checkpoint": FLAG, "collection": TEXT, "query": TEXT, "k": whole(1), "threads": whole(1),
-               "out": PATH_OR_NULL},
+               "out": PATH_OR_NULL, "show_vectors": FLAG},
     "launch": {"job": TEXT, "dry_run": FLAG, "cluster.scheduler": one_of("local", "slurm"), "cluster.nodes": whole(1),
                "cluster.gpus_per_node": whole(1)},
 }

@@ -21,7 +21,7 @@ def run(cfg: DictConfig) -> str:
         if not client.has_collection(cfg.collection):
             raise VectorStoreError(f"no collection {cfg.collection!r} at {cfg.milvus.uri}; run nemo-tabular embed first")
         store = RowVectorStore(client, cfg.collection, embedder.dim, cfg.milvus.index_type, cfg.milvus.metric)
-        hits = search_rows(store, embedder, read_query(cfg.query), int(cfg.k), cfg.filter)
+        hits = search_rows(store, embedder, read_query(cfg.query), int(cfg.k), cfg.filter, bool(cfg.show_vectors))
     finally:
         client.close()
     if cfg.out:

@@ -68,8 +68,10 @@ def read_query(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def search_rows(store: RowVectorStore, embedder: RowEmbedder, query: pd.DataFrame, k: int,
-                filter: str) -> pd.DataFrame:
-    """The k nearest stored rows of each query row, as one table with query index and rank."""
+                filter: str, show_vectors: bool = False) -> pd.DataFrame:
+    """The k nearest stored rows of each query row, as one table with query index and rank; each hit's
+    stored vector (embedder.dim floats) only with show_vectors."""
     hits = store.search(embedder.embed(query, desc="embed query"), k=k, filter=filter)
     records = [{"query": q, "rank": rank, **hit} for q, row in enumerate(hits) for rank, hit in enumerate(row)]
-    return pd.DataFrame(records)
+    table = pd.DataFrame(records)
+    return table if show_vectors else table.drop(columns=["vector"], errors="ignore")

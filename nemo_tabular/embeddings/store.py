@@ -94,10 +94,24 @@ class RowVectorStore:
 
     def search(self, vectors: np.ndarray, k: int = 5, filter: str = "",
                fields: list[str] | None = None) -> list[list[dict]]:
-        """Nearest stored rows for each query vector, best first; `filter` is a Milvus expression."""
-        hits = self.client.search(self.collection, data=vectors.astype(np.float32).tolist(), limit=k,
-                                  filter=filter, output_fields=fields or ["*"],
-                                  search_params={"metric_type": self.metric})
+        """Nearest stored rows for each query vector, best first; `filter` is a Milvus expression, and one
+        Milvus cannot parse is a VectorStoreError naming it (pymilvus' own traceback log is kept quiet)."""
+        from pymilvus.exceptions import MilvusException
+
+        decorators = logging.getLogger("pymilvus.decorators")  # logs every failed call with a traceback
+        level = decorators.level
+        decorators.setLevel(logging.CRITICAL)
+        try:
+            hits = self.client.search(self.collection, data=vectors.astype(np.float32).tolist(), limit=k,
+                                      filter=filter, output_fields=fields or ["*"],
+                                      search_params={"metric_type": self.metric})
+        except MilvusException as err:
+            reason = milvus_reason(err, filter)
+            raise VectorStoreError(f"filter={filter!r}: Milvus cannot use this filter ({reason}); it is a Milvus "
+                                   f"boolean expression over split and the row's columns, e.g. "
+                                   f"split == \"train\" and price > 1000") from None
+        finally:
+            decorators.setLevel(level)
         return [[{"id": h["id"], "distance": float(h["distance"]), **h.get("entity", {})}
                  for h in row] for row in hits]
 
@@ -105,6 +119,13 @@ class RowVectorStore:
         result = self.client.query(self.collection, filter=f'split == "{split}"',
                                    output_fields=["count(*)"])
         return int(result[0]["count(*)"])
+
+
+def milvus_reason(err: Exception, expression: str) -> str:
+    """A MilvusException's message as one line: without the echoed expression and the caret line under it."""
+    lines = [line.strip() for line in str(getattr(err, "message", err)).splitlines()]
+    kept = [line for line in lines if line and line != expression.strip() and set(line) != {"^"}]
+    return "; ".join(kept) or type(err).__name__
 
 
 def _vector_dim(description: Mapping) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from hydra import compose, initialize_config_dir
-from hydra.errors import HydraException
+from hydra.errors import HydraException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -84,6 +84,23 @@ def root_cause(err: BaseException) -> BaseException:
     return cause if cause is not None else err
 
 
+# Maps whose keys the user names (column names): Hydra's struct mode refuses a key it has not seen with
+# "Could not override", so `dataset.columns={amount: {decimals: 2}}` failed although the README shows it.
+OPEN_MAPS = ("dataset.columns",)
+
+
+def open_map_overrides(overrides: Sequence[str]) -> list[str]:
+    """Overrides with `++` (set or add) before keys inside OPEN_MAPS, so `dataset.columns={price: {...}}` and
+    `dataset.columns.price.decimals=2` work as written; the rest unchanged (`+`, `++` and `~` stay as given)."""
+    rewritten = []
+    for override in overrides:
+        key = override.split("=", 1)[0]
+        if "=" in override and any(key == name or key.startswith(f"{name}.") for name in OPEN_MAPS):
+            override = f"++{override}"
+        rewritten.append(override)
+    return rewritten
+
+
 def load_stage_config(config_name: str, overrides: Sequence[str] = (),
                       values: Mapping[str, Any] | None = None) -> DictConfig:
     """conf/<config_name>.yaml composed with Hydra overrides, then `values` ({dotted key: Python value}, which
@@ -93,10 +110,15 @@ def load_stage_config(config_name: str, overrides: Sequence[str] = (),
     register_resolvers()
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            cfg = compose(config_name=config_name, overrides=list(overrides))
+            cfg = compose(config_name=config_name, overrides=open_map_overrides(overrides))
         for key, value in (values or {}).items():
             OmegaConf.update(cfg, key, value, merge=False)
     except (HydraException, OmegaConfBaseException) as err:
+        if isinstance(err, OverrideParseException):
+            reason = first_line(err).split("; See https://")[0]
+            raise ConfigError(f"{err.override}: Hydra cannot parse this override ({reason}); a value with spaces, "
+                              f"quotes or '=' goes in quotes inside the argument, e.g. \"filter='a == \\\"b\\\"'\" "
+                              f"in a shell") from None
         if unknown := re.match(r"Could not override '([^']+)'", str(err)):
             raise ConfigError(f"{unknown.group(1)}: no such key in conf/{config_name}.yaml (its --help lists them); "
                               f"+{unknown.group(1)}=... adds a new one") from None

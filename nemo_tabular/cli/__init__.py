@@ -83,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             from nemo_tabular.launch.cli import pass_through_overrides
 
             overrides = pass_through_overrides(overrides)
+        from nemo_tabular.config import open_map_overrides
+
+        overrides = open_map_overrides(overrides)  # dataset.columns={...} as the README writes it
         hydra_flags = [arg for arg in overrides if arg.startswith("-")]
         if not hydra_flags:  # Hydra's own flags (--cfg, -m, --hydra-help) compose on their own
             from nemo_tabular.cli.checks import check_config

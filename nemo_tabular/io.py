@@ -62,7 +62,10 @@ def output_error(path: Path, err: OSError) -> OutputError:
     where = Path(err.filename) if err.filename is not None else path.parent
     if where.name.startswith(f".{path.name}."):
         where = where.parent
-    return OutputError(f"{path}: cannot be written ({err.strerror or err}: {where}); choose another location, "
+    reason = err.strerror or str(err)
+    if isinstance(err, FileExistsError) and where.exists() and not where.is_dir():  # mkdir over a file
+        reason = "a file, not a directory"
+    return OutputError(f"{path}: cannot be written ({reason}: {where}); choose another location, "
                        "or make that directory writable")
 
 

@@ -74,6 +74,13 @@ def test_holdout_as_synthetic_matches_the_holdouts_own_distances(train, holdout)
     assert result["exact_copy_rate"]["synthetic"] == result["exact_copy_rate"]["holdout"]
 
 
+def test_privacy_reads_holdout_dates_given_as_text(train, holdout):
+    """A holdout read back from CSV holds its dates as text; conformed, they are the same distances."""
+    as_text = holdout.assign(sold=holdout["sold"].dt.strftime("%Y-%m-%d"))
+    synth = draw(400, seed=3)
+    assert run_privacy(train, as_text, synth) == run_privacy(train, holdout, synth)
+
+
 def test_ties_count_half(train):
     result = run_privacy(train, train.copy(), train.copy())  # every row is at distance 0 from both sides
     assert result["dcr_share_closer_to_train"] == 0.5

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import pickle
+import re
 import resource
 import shlex
 import shutil
@@ -426,6 +427,36 @@ def test_sample_cli_with_trust_checkpoint_samples_from_the_foreign_checkpoint(ch
                           timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert len(pd.read_csv(out)) == 5
+
+
+def test_sample_cli_on_a_truncated_shard_prints_one_line_naming_it(checkpoint, tmp_path):
+    iteration = checkpoint / "iter_0000003"
+    shard = iteration / "__0_1.distcp"
+    shard.write_bytes(shard.read_bytes()[:100])
+    run = tmp_path / "run"
+    (run / "data").mkdir(parents=True)
+    (run / "data" / "meta.json").write_text(json.dumps({"group_by": [], "order_by": []}))
+    done = subprocess.run([sys.executable, "-m", "nemo_tabular.cli", "sample", f"model_path={checkpoint}",
+                           f"run={run}", "n_rows=10", f"out={tmp_path / 'synth.csv'}", f"hydra.run.dir={tmp_path}/h"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert re.fullmatch(rf"error: {re.escape(str(shard))}: truncated: 100 bytes, but the checkpoint metadata places "
+                        rf"item '[^']+' at bytes \d+-\d+", done.stderr.strip().splitlines()[-1]), done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("override, line", [
+    ("model.hidden_size=-4", "error: model.hidden_size=-4: expected a whole number >= 1 or 'auto'"),
+    ("model.hidden_size=-1", "error: model.hidden_size=-1: expected a whole number >= 1 or 'auto'"),
+    ("train.steps=abc", "error: train.steps='abc': expected a whole number >= 0 or 'auto'"),
+])
+def test_bad_model_and_train_values_are_exactly_one_line(override, line, tmp_path):
+    """Issue 18's probes: hidden_size=-4 was a megatron RuntimeError, hidden_size=-1 read 'not divisible', and
+    train.steps=abc named no key."""
+    done = subprocess.run([sys.executable, "-m", "nemo_tabular.cli", "train", "dataset=diamonds", override],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr == line + "\n" and done.stdout == ""
 
 
 # --- launcher: cluster.* values in the sbatch script --------------------------------------------------

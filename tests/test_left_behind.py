@@ -90,8 +90,8 @@ def test_an_output_that_cannot_be_written_is_one_line_naming_it(tmp_path, monkey
     blocker.write_text("not a directory")
     with pytest.raises(OutputError) as err:
         write_text(blocker / "out.json", "{}")
-    assert str(err.value) == (f"{blocker / 'out.json'}: cannot be written (File exists: {blocker}); choose another "
-                              f"location, or make that directory writable")
+    assert str(err.value) == (f"{blocker / 'out.json'}: cannot be written (a file, not a directory: {blocker}); "
+                              f"choose another location, or make that directory writable")
     read_only = tmp_path / "ro"
     read_only.mkdir()
 
@@ -264,6 +264,20 @@ def test_a_prepare_killed_with_sigkill_leaves_a_partial_directory_the_next_run_r
     assert again.returncode == 0, stderr[-3000:]
     assert sorted(p.name for p in run.iterdir()) == ["data", "logs"]
     assert f"{stale}: removed, left by process {process.pid}, which was stopped before it could finish" in stdout + stderr
+
+
+def test_sample_cli_into_an_impossible_directory_is_one_line(sample_run, tmp_path):
+    blocker = tmp_path / "out"
+    blocker.write_text("a file where the output directory should be")
+    out = blocker / "synth.csv"
+    bundle, run = sample_run
+    done = subprocess.run([*CLI, "sample", f"model_path={bundle}", f"run={run}", f"out={out}", "n_rows=10",
+                           "reject_copies_of=null", f"hydra.run.dir={tmp_path}/hydra"],
+                          capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=300)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: {out}: cannot be written (a file, not a directory: {blocker}); choose another location, or make "
+        f"that directory writable")
 
 
 # --- a huge n_rows warns with its estimate -----------------------------------------------------------------

@@ -147,7 +147,12 @@ def privacy_metrics(
     max_reference_rows: int | None = 50_000,
     progress: bool = True,
 ) -> dict:
-    """DCR share, 5th-percentile DCR, nearest-neighbour distance ratio and exact-copy rates."""
+    """DCR share, 5th-percentile DCR, nearest-neighbour distance ratio and exact-copy rates.
+
+    The tables are conformed to the column kinds first: a holdout read from CSV holds its dates as text,
+    which would otherwise encode as missing values and put every holdout row a full range away.
+    """
+    train, holdout, synth = (conform(frame, kinds) for frame in (train, holdout, synth))
     train_reference = subsample(train, max_reference_rows, seed)
     holdout_reference = subsample(holdout, max_reference_rows, seed + 1)
     synth_rows = subsample(synth, max_synthetic_rows, seed + 2)

@@ -181,7 +181,7 @@ class TabularGPT:
         values["device"] = self.device or ("cuda" if cuda_available() else "cpu")
         cfg = self._config("sample", values)
         if self._bundle is None:
-            self._bundle = open_model(cfg.model_path, run_layout(cfg.model_path, cfg.paths.data_dir),
+            self._bundle = open_model(cfg.model_path, run_layout(cfg.model_path, cfg.paths),
                                       device=cfg.device, precision=cfg.precision, trust=bool(cfg.trust_checkpoint))
         log.info(sample_stage.run(cfg, bundle=self._bundle))
 

@@ -95,7 +95,7 @@ def test_forecast_script_writes_summary_and_paths(txhousing, tmp_path):
                 bundle.layout)
     table[table.year < 2011].to_csv(tmp_path / "history.csv", index=False)
     command = [sys.executable, str(REPO / "scripts" / "sample.py"), "mode=forecast",
-               f"model_path={tmp_path / 'bundle'}", f"paths.root={tmp_path}",
+               f"model_path={tmp_path / 'bundle'}", f"hydra.run.dir={tmp_path / 'logs'}",
                f"forecast.history={tmp_path / 'history.csv'}", "forecast.horizon=2", "forecast.n_paths=3",
                f"forecast.out={tmp_path / 'fc.csv'}", f"forecast.paths_out={tmp_path / 'p.parquet'}"]
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)

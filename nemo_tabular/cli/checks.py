@@ -131,7 +131,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "init_from": PATH_OR_NULL, "trust_checkpoint": FLAG, "threads": THREADS, **{f"model.{key}": rule for key, rule in MODEL_SHAPE.items()},
     },
     "sample": {
-        **PATHS, **RUN, "forecast.quantiles": Rule("numbers", minimum=0, maximum=1), "mode": one_of("sample", "forecast"), "model_path": TEXT, "trust_checkpoint": FLAG, "device": TEXT,
+        **PATHS, "paths.run_dir": PATH_OR_NULL, **RUN, "forecast.quantiles": Rule("numbers", minimum=0, maximum=1), "mode": one_of("sample", "forecast"), "model_path": TEXT, "trust_checkpoint": FLAG, "device": TEXT,
         "precision": one_of("auto", "fp32", "bf16"), "threads": THREADS, "workers": whole(1, "auto"), "seed": SEED,
         "batch_size": whole(1), "kv_cache": FLAG, "temperature": number(0), "top_k": whole(0),
         "top_p": number(1e-9, 1), "out": TEXT, "n_rows": whole(1, null=True),
@@ -146,6 +146,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "privacy_max_synthetic_rows": whole(1, null=True), "privacy_max_reference_rows": whole(1, null=True),
         "detection_max_rows": whole(2, null=True), "detection_folds": whole(2), "detection_max_iter": whole(1),
         "threads": THREADS, "progress": FLAG,
+        **{f"provenance.{key}": PATH_OR_NULL for key in ("train_summary", "model_config", "embedding_audit")},
     },
     "embed": {
         **PATHS, **RUN, **MILVUS, **{f"tables.{split}": PATH_OR_NULL for split in ("train", "holdout", "synthetic")},
@@ -222,7 +223,10 @@ CROSS_CHECKS: dict[str, tuple[Callable[[DictConfig], list[str]], ...]] = {
 
 # Stages that judge files outside a run (evaluate real=... holdout=... synth=...): there a key that derives from a
 # run nobody named is checked where it is read, so paths.data_dir cannot refuse explicit files.
-RUN_OPTIONAL = {"evaluate"}
+# sample: an exported bundle samples and forecasts without a run (model_path=<bundle>), so only model_path must
+# resolve at check time; reject_copies_of and the n_rows default say "which run?" where they are read.
+RUN_OPTIONAL = {"evaluate", "sample"}
+NEEDS_RUN = {"sample": {"model_path"}}
 
 
 def lookup(cfg: DictConfig, key: str, run_optional: bool = False):
@@ -243,7 +247,7 @@ def check_config(stage: str, cfg: DictConfig, rules: Mapping[str, Mapping[str, R
     """Raise one ConfigError listing every key of `stage` with a value it cannot use."""
     problems = []
     for key, rule in rules.get(stage, {}).items():
-        value = lookup(cfg, key, run_optional=stage in RUN_OPTIONAL)
+        value = lookup(cfg, key, run_optional=stage in RUN_OPTIONAL and key not in NEEDS_RUN.get(stage, ()))
         if value is MISSING:
             continue
         if (expected := rule.problem(value)) is not None:

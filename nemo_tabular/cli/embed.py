@@ -17,7 +17,7 @@ def run(cfg: DictConfig) -> str:
     from nemo_tabular.sampling.loading import open_model, run_layout
 
     torch.set_num_threads(int(cfg.threads))
-    embedder = RowEmbedder(open_model(cfg.model_path, run_layout(cfg.model_path, cfg.paths.data_dir),
+    embedder = RowEmbedder(open_model(cfg.model_path, run_layout(cfg.model_path, cfg.paths),
                                       trust=bool(cfg.trust_checkpoint)), int(cfg.batch_size))
     client = connect(cfg.milvus.uri, cfg.milvus.token)
     try:

@@ -24,9 +24,11 @@ def run(cfg: DictConfig, bundle=None) -> str:
 
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
-    prepared = PreparedData(cfg.paths.data_dir)
+    def prepared() -> PreparedData:  # the run's meta.json, read only where a count needs it (a bundle needs no run)
+        return PreparedData(cfg.paths.data_dir)
+
     if bundle is None:
-        bundle = open_model(cfg.model_path, run_layout(cfg.model_path, cfg.paths.data_dir), device=cfg.device,
+        bundle = open_model(cfg.model_path, run_layout(cfg.model_path, cfg.paths), device=cfg.device,
                             precision=cfg.precision, trust=bool(cfg.trust_checkpoint))
     settings = SamplingSettings(float(cfg.temperature), int(cfg.top_k), float(cfg.top_p))
     started = time.perf_counter()
@@ -34,10 +36,10 @@ def run(cfg: DictConfig, bundle=None) -> str:
         conditions = cfg.conditions
         if isinstance(conditions, DictConfig):
             conditions = OmegaConf.to_container(conditions)
-        n_rows = cfg.n_rows if cfg.n_rows is not None else prepared.split_count("train", "rows", "set n_rows")
+        n_rows = cfg.n_rows if cfg.n_rows is not None else prepared().split_count("train", "rows", "set n_rows")
         max_rows = cfg.max_rows_per_entity
         if max_rows is None and bundle.layout.sequential:
-            max_rows = prepared.split_count("train", "longest_document_rows", "set max_rows_per_entity")
+            max_rows = prepared().split_count("train", "longest_document_rows", "set max_rows_per_entity")
         reject = None
         if cfg.reject_copies_of is not None and filters_copies(conditions):
             reject = TrainingRows.from_table(bundle.tokenizer, cfg.reject_copies_of)

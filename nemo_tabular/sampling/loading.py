@@ -64,9 +64,10 @@ def open_model(path: str | os.PathLike, layout: TableLayout, device: str = "cpu"
     return bundle
 
 
-def run_layout(model_path: str | os.PathLike, data_dir: str | os.PathLike) -> TableLayout | None:
+def run_layout(model_path: str | os.PathLike, paths) -> TableLayout | None:
     """The layout open_model needs for `model_path`: None for a bundle (it carries its own), else the prepared
-    run's (data_dir's meta.json), since a checkpoint stores weights and tokenizer but not how rows group."""
+    run's (paths.data_dir's meta.json), since a checkpoint stores weights and tokenizer but not how rows group.
+    `paths` is the config's paths node, read only for a checkpoint, so a bundle needs no run."""
     from nemo_tabular.run_dir import PreparedData
 
-    return None if is_bundle(model_path) else TableLayout.from_json(PreparedData(data_dir).meta)
+    return None if is_bundle(model_path) else TableLayout.from_json(PreparedData(paths.data_dir).meta)

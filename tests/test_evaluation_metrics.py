@@ -6,7 +6,7 @@ import pytest
 from scipy.spatial.distance import cdist
 from threadpoolctl import threadpool_limits
 
-from nemo_tabular.evaluation.fidelity import pair_trend, quality_report
+from nemo_tabular.evaluation.fidelity import CONSTANT_COLUMN, NO_REAL_TREND, pair_trend, quality_report
 from nemo_tabular.evaluation.metadata import column_kinds
 from nemo_tabular.evaluation.privacy import MAX_SHARE_PARTS, DistanceEncoder, nearest_two_distances, privacy_metrics
 from nemo_tabular.evaluation.utility import tstr_vs_trtr
@@ -166,6 +166,24 @@ def test_pair_trends_bin_numbers_on_the_real_range():
     real.loc[0, "x"] = 50.0
     kinds = {"x": "float", "label": "category"}
     assert pair_trend(real, real.iloc[1:], "x", "label", kinds)["score"] > 0.99
+
+
+def test_pair_trends_record_the_real_trend_and_why_a_pair_is_not_scored():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=500)
+    real = pd.DataFrame({"x": x, "y": 2 * x + rng.normal(0, 0.1, 500), "noise": rng.normal(size=500),
+                         "one": 1.0, "label": np.where(x > 0, "a", "b")})
+    kinds = {"x": "float", "y": "float", "noise": "float", "one": "float", "label": "category"}
+    scored = pair_trend(real, real, "x", "y", kinds)
+    assert scored["score"] == pytest.approx(1.0) and scored["reason"] is None and scored["real_trend"] > 0.99
+    weak = pair_trend(real, real, "x", "noise", kinds)
+    assert weak["score"] is None and weak["reason"] == NO_REAL_TREND and abs(weak["real_trend"]) < 0.5
+    constant = pair_trend(real, real, "x", "one", kinds)
+    assert constant == {"columns": ["x", "one"], "metric": "CorrelationSimilarity", "score": None, "real_trend": None,
+                        "reason": CONSTANT_COLUMN}
+    associated = pair_trend(real, real, "x", "label", kinds)
+    assert associated["metric"] == "ContingencySimilarity" and associated["real_trend"] > 0.3
+    assert pair_trend(real, real, "noise", "label", kinds)["reason"] == NO_REAL_TREND
 
 
 def test_utility_ratio_is_one_when_synthetic_equals_train(train, holdout):

@@ -95,11 +95,16 @@ def test_metrics_json_and_report_carry_detection(halves, tmp_path):
     )
     evaluate(real.iloc[:500], real.iloc[500:1000], synth, tmp_path, target="price", settings=settings)
     written = json.loads((tmp_path / "metrics.json").read_text())
-    assert written["schema_version"] == 3
-    assert set(written["detection"]) == {"model", "folds", "roc_auc", "score", "rows"}
+    assert written["schema_version"] == 4
+    assert set(written["detection"]) == {"model", "folds", "roc_auc", "score", "rows", "holdout_reference"}
     assert written["detection"]["rows"] == {"holdout": 400, "synthetic": 400}
     assert written["detection"]["score"] == detection_score(written["detection"]["roc_auc"])
+    reference = written["detection"]["holdout_reference"]  # train vs holdout, as many rows a side
+    assert reference["compared"] == "train_vs_holdout" and reference["rows"] == {"holdout": 400, "train": 400}
+    assert reference["roc_auc"] == pytest.approx(0.5, abs=0.08)  # two random parts of one table
     assert {"detection_max_rows", "detection_folds", "detection_max_iter"} <= set(written["settings"])
     page = (tmp_path / "report.html").read_text()
     assert "<h2>Detection (classifier two-sample test)</h2>" in page
-    assert f"<td>{written['detection']['score']:.4g}</td>" in page
+    section = page[page.index("<h2>Detection"):page.index("<h2>Utility")]
+    for value in (written["detection"]["score"], reference["roc_auc"]):
+        assert f'data-value="{value!r}">{value:.4g}</td>' in section

@@ -7,7 +7,7 @@ from scipy.spatial.distance import cdist
 from threadpoolctl import threadpool_limits
 
 from nemo_tabular.evaluation.fidelity import CONSTANT_COLUMN, NO_REAL_TREND, pair_trend, quality_report
-from nemo_tabular.evaluation.metadata import column_kinds
+from nemo_tabular.evaluation.metadata import column_kinds, conform
 from nemo_tabular.evaluation.privacy import MAX_SHARE_PARTS, DistanceEncoder, nearest_two_distances, privacy_metrics
 from nemo_tabular.evaluation.utility import tstr_vs_trtr
 from nemo_tabular.evaluation.validity import validity
@@ -47,12 +47,13 @@ def holdout():
 
 
 def run_privacy(train, holdout, synth, **limits):
-    return privacy_metrics(train, holdout, synth, column_kinds(train), seed=0, progress=False, **limits)
+    return privacy_metrics(train, holdout, synth, column_kinds(train), seed=0, progress=False, **limits)[0]
 
 
 def test_copies_of_training_rows_are_all_closer_to_train(train, holdout):
     result = run_privacy(train, holdout, train.copy())
     assert result["dcr_share_closer_to_train"] == 1.0
+    assert result["holdout_reference"]["dcr_share_closer_to_train"] == pytest.approx(0.5, abs=0.08)  # fresh rows
     assert result["exact_copy_rate"] == {"synthetic": 1.0, "holdout": 0.0}
     assert result["dcr_p5"]["synthetic_to_train"] == 0.0
     assert result["dcr_p5"]["holdout_to_train"] > 0
@@ -62,6 +63,7 @@ def test_copies_of_training_rows_are_all_closer_to_train(train, holdout):
 def test_fresh_rows_from_the_same_distribution_are_a_coin_flip(train, holdout):
     result = run_privacy(train, holdout, draw(400, seed=3))
     assert result["dcr_share_closer_to_train"] == pytest.approx(0.5, abs=0.08)
+    assert result["holdout_reference"]["dcr_share_closer_to_train"] == pytest.approx(0.5, abs=0.08)
     assert result["dcr_p5"]["ratio"] == pytest.approx(1.0, abs=0.35)
     assert result["exact_copy_rate"]["synthetic"] == 0.0
 
@@ -72,6 +74,33 @@ def test_holdout_as_synthetic_matches_the_holdouts_own_distances(train, holdout)
     assert result["dcr_p5"]["ratio"] == 1.0
     assert result["nndr_mean"]["synthetic_to_train"] == result["nndr_mean"]["holdout_to_train"]
     assert result["exact_copy_rate"]["synthetic"] == result["exact_copy_rate"]["holdout"]
+
+
+def test_the_holdouts_own_share_is_each_holdout_row_against_the_other_holdout_rows(train, holdout):
+    """Brute force: train and holdout of equal size, so the share compares all of each (one training part)."""
+    kinds = column_kinds(train)
+    result = run_privacy(train, holdout, draw(400, seed=3))
+    assert result["rows"]["share_train_parts"] == 1
+    real = [conform(frame, kinds) for frame in (train, holdout)]
+    encoder = DistanceEncoder(pd.concat(real), kinds)
+    to_train = cdist(encoder.transform(real[1]), encoder.transform(real[0])).min(axis=1)
+    to_holdout = cdist(encoder.transform(real[1]), encoder.transform(real[1]))
+    np.fill_diagonal(to_holdout, np.inf)  # a row is not its own neighbour
+    expected = np.mean(to_train < to_holdout.min(axis=1)) + 0.5 * np.mean(to_train == to_holdout.min(axis=1))
+    assert result["holdout_reference"]["dcr_share_closer_to_train"] == pytest.approx(expected, abs=1 / 400)
+
+
+def test_one_holdout_row_has_no_own_share():
+    train = pd.DataFrame({"x": [0.0, 1.0, 2.0]})
+    result = run_privacy(train, pd.DataFrame({"x": [2.5]}), pd.DataFrame({"x": [0.0]}))
+    assert result["holdout_reference"]["dcr_share_closer_to_train"] is None
+
+
+def test_the_privacy_distances_are_returned_for_the_histogram(train, holdout):
+    result, distances = privacy_metrics(train, holdout, train.copy(), column_kinds(train), seed=0, progress=False)
+    assert len(distances.synthetic) == len(train) and len(distances.holdout) == len(holdout)
+    assert not distances.synthetic.any()  # copies sit at 0
+    assert np.percentile(distances.holdout, 5) == result["dcr_p5"]["holdout_to_train"]
 
 
 def test_privacy_reads_holdout_dates_given_as_text(train, holdout):

@@ -12,11 +12,16 @@ for data that memorized nothing. Where train is the larger, it is averaged over 
 disjoint holdout-size parts of the training rows: which rows one part holds moves the share of a small table
 by about 0.05, which the average removes. Copies of rows outside a part count as fresh there, so read it
 beside dcr_p5 and the exact-copy rate.
+
+The holdout's own share is the reference a reader compares it with: the same share for the holdout rows
+themselves, each measured against the other holdout rows (leave one out) and the same training parts.
+Fresh real rows score it near 0.5; the one row left out tilts it by about 1/(4 * rows) towards train.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -137,6 +142,14 @@ def _ratio(numerator: float, denominator: float) -> float | None:
     return float(numerator / denominator) if denominator > 0 else None
 
 
+@dataclass(frozen=True)
+class DistancesToTrain:
+    """Each measured synthetic and holdout row's distance to its closest training row (the DCR histogram)."""
+
+    synthetic: np.ndarray
+    holdout: np.ndarray
+
+
 def privacy_metrics(
     train: pd.DataFrame,
     holdout: pd.DataFrame,
@@ -146,8 +159,9 @@ def privacy_metrics(
     max_synthetic_rows: int | None = 100_000,
     max_reference_rows: int | None = 50_000,
     progress: bool = True,
-) -> dict:
-    """DCR share, 5th-percentile DCR, nearest-neighbour distance ratio and exact-copy rates.
+) -> tuple[dict, DistancesToTrain]:
+    """DCR share (and the holdout's own), 5th-percentile DCR, nearest-neighbour distance ratio and exact-copy
+    rates; and the distances to train they are made of.
 
     The tables are conformed to the column kinds first: a holdout read from CSV holds its dates as text,
     which would otherwise encode as missing values and put every holdout row a full range away.
@@ -167,19 +181,27 @@ def privacy_metrics(
 
     synth_to_train, synth_second = distances(synth_rows, train_vectors, "synthetic->train")
     holdout_to_train, holdout_second = distances(holdout_reference, train_vectors, "holdout->train")
-    equal_holdout = encoder.transform(subsample(holdout_reference, share_rows, seed + 4))
+    equal_holdout_rows = subsample(holdout_reference, share_rows, seed + 4)
+    equal_holdout = encoder.transform(equal_holdout_rows)
     synth_to_holdout, _ = distances(synth_rows, equal_holdout, "synthetic->holdout")
+    # a holdout row's nearest other holdout row is its second nearest (the nearest is itself)
+    _, holdout_to_other = distances(equal_holdout_rows, equal_holdout, "holdout->holdout")
     parts = equal_size_parts(len(train_reference), share_rows, seed + 3)
-    shares = []
+    shares, holdout_shares = [], []
     for number, part in enumerate(parts, start=1):
         if len(part) == len(train_reference):  # train is no larger than the holdout: one part, already measured
             synth_to_part = synth_to_train
+            holdout_to_part = (holdout_to_train if len(equal_holdout_rows) == len(holdout_reference)
+                               else distances(equal_holdout_rows, train_vectors, "holdout->train")[0])
         else:
-            synth_to_part, _ = distances(synth_rows, train_vectors[part], f"synthetic->train part {number}/{len(parts)}")
+            what = f"train part {number}/{len(parts)}"
+            synth_to_part, _ = distances(synth_rows, train_vectors[part], f"synthetic->{what}")
+            holdout_to_part, _ = distances(equal_holdout_rows, train_vectors[part], f"holdout->{what}")
         shares.append(share_closer_to_train(synth_to_part, synth_to_holdout))
+        holdout_shares.append(share_closer_to_train(holdout_to_part, holdout_to_other))
 
     synth_p5, holdout_p5 = float(np.percentile(synth_to_train, 5)), float(np.percentile(holdout_to_train, 5))
-    return {
+    metrics = {
         "rows": {
             "synthetic": len(synth_rows),
             "train_reference": len(train_reference),
@@ -201,4 +223,7 @@ def privacy_metrics(
             "synthetic": exact_copy_rate(synth, train, kinds),
             "holdout": exact_copy_rate(holdout, train, kinds),
         },
+        # with one holdout row there is no other holdout row to be nearer to
+        "holdout_reference": {"dcr_share_closer_to_train": float(np.mean(holdout_shares)) if share_rows > 1 else None},
     }
+    return metrics, DistancesToTrain(synthetic=synth_to_train, holdout=holdout_to_train)

@@ -1,4 +1,8 @@
-"""Write metrics.json (schema in README.md next to this file) and a self-contained report.html, atomically."""
+"""Write metrics.json (schema in README.md next to this file) and a self-contained report.html, atomically.
+
+The page opens with the summary cards (summary.py), then each metric family's section (sections.py), the
+run's provenance, the settings, the stage timings and the figures (plots.py).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from nemo_tabular.evaluation import sections
+from nemo_tabular.evaluation.plots import ReportFigures
+from nemo_tabular.evaluation.summary import summary_cards
 from nemo_tabular.io import write_text
 
-SCHEMA_VERSION = 3  # 2: detection; 3: validity against the training split alone (method, definition)
+# 2: detection; 3: validity against the training split alone (method, definition); 4: holdout references
+# (fidelity, detection, privacy, validity), pair-trend reasons, provenance, embedding_audit, timings
+SCHEMA_VERSION = 4
 METRICS_KEYS = (
     "schema_version",
     "inputs",
@@ -24,6 +33,22 @@ METRICS_KEYS = (
     "privacy",
     "validity",
     "sequential",
+    "provenance",
+    "embedding_audit",
+    "timings",
+)
+STYLE = (
+    "body{font-family:sans-serif;margin:2em;max-width:1400px}"
+    "table{border-collapse:collapse;margin:.5em 0}"
+    "td,th{border:1px solid #ccc;padding:2px 8px;text-align:left;vertical-align:top}"
+    "td.num{text-align:right;font-variant-numeric:tabular-nums}td.unscored{color:#666}"
+    ".reason{font-size:.85em;color:#666}.note{font-size:.85em;color:#555}"
+    "figure{display:inline-block;margin:4px;max-width:100%}figcaption{max-width:460px}"
+    ".cards{display:flex;flex-wrap:wrap;gap:12px}"
+    ".card{border:1px solid #bbb;border-radius:6px;padding:8px 12px;width:250px}"
+    ".card h3{margin:0 0 6px}.pair{display:flex;gap:16px}.side{display:flex;flex-direction:column}"
+    ".label{font-size:.8em;color:#555}.pair .value{font-size:1.6em;font-weight:bold}"
+    ".pair .reference{color:#555}.explain,.detail{font-size:.85em;margin:6px 0 0}"
 )
 
 
@@ -46,7 +71,7 @@ def write_metrics(metrics: dict, path: Path) -> None:
 
 
 def _format(value: Any) -> str:
-    """A cell value: floats to 4 significant digits, None as an em dash."""
+    """A cell value of the forecast tables: floats to 4 significant digits, None as an em dash."""
     if value is None:
         return "—"
     if isinstance(value, float):
@@ -54,71 +79,11 @@ def _format(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _flatten(section: dict, prefix: str = "") -> list[tuple[str, Any]]:
-    """Nested dict as (dotted key, value) rows; lists shown inline."""
-    rows = []
-    for key, value in section.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            rows.extend(_flatten(value, f"{name}."))
-        else:
-            rows.append((name, value))
-    return rows
-
-
 def _table(rows: list[tuple], header: tuple[str, ...]) -> str:
-    """An HTML table from rows of cells."""
+    """An HTML table from rows of cells (the forecast tables; the other sections use markup.table)."""
     head = "".join(f"<th>{html.escape(name)}</th>" for name in header)
     body = "".join("<tr>" + "".join(f"<td>{_format(cell)}</td>" for cell in row) + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _image(encoded: str, css_class: str, label: str) -> str:
-    """An inline PNG figure with a caption."""
-    label = html.escape(label)
-    image = f'<img class="{css_class}" alt="{label}" src="data:image/png;base64,{encoded}">'
-    return f"<figure>{image}<figcaption>{label}</figcaption></figure>"
-
-
-def _fidelity_section(fidelity: dict) -> str:
-    """Fidelity scores, per-column shape scores and per-pair trend scores."""
-    scores = [(name, fidelity[name]) for name in ("overall", "column_shapes", "column_pair_trends")]
-    shapes = [
-        (name, detail["metric"], detail["score"]) for name, detail in fidelity["column_shape_details"].items()
-    ]
-    pairs = [
-        (" / ".join(pair["columns"]), pair["metric"], pair["score"])
-        for pair in fidelity["column_pair_details"]
-    ]
-    return (
-        _table(scores, ("score", "value"))
-        + "<h3>Column shapes</h3>"
-        + _table(shapes, ("column", "metric", "score"))
-        + "<h3>Column pair trends</h3>"
-        + _table(pairs, ("columns", "metric", "score"))
-    )
-
-
-def _detection_section(detection: dict) -> str:
-    """The detection score and AUC, with how to read them."""
-    note = (
-        "<p>A gradient-boosting classifier, cross-validated, tells holdout rows from synthetic rows "
-        "(each row on its own). Score = 2 &times; (1 &minus; max(AUC, 0.5)): 1 = indistinguishable, "
-        "0 = every synthetic row detected.</p>"
-    )
-    scores = [("detection score", detection["score"]), ("ROC AUC (out-of-fold)", detection["roc_auc"])]
-    details = [(name, value) for name, value in _flatten(detection) if name not in ("score", "roc_auc")]
-    return note + _table(scores + details, ("metric", "value"))
-
-
-def _validity_section(validity: dict) -> str:
-    """The valid share and each column's invalid share, under the one definition they share."""
-    definition = validity.get("definition", "")
-    note = f"<p>Against the training split: {html.escape(definition)}.</p>" if definition else ""
-    rows = [("valid_share", validity["valid_share"])] + [
-        (f"column_invalid_share.{name}", share) for name, share in validity["column_invalid_share"].items()
-    ]
-    return note + _table(rows, ("metric", "value"))
 
 
 FORECAST_METHODS = {"model": "ours", "seasonal_naive": "SeasonalNaive", "auto_ets": "AutoETS",
@@ -155,48 +120,34 @@ def _forecast_section(forecast: dict | None) -> str:
     )
 
 
-def render_html(metrics: dict, column_images: dict[str, str], heatmap: str | None) -> str:
+def render_html(metrics: dict, figures: ReportFigures) -> str:
     """The whole report as one HTML page with every figure embedded."""
-    sections = [
-        f"<h2>Fidelity (SDMetrics column shapes and pair trends)</h2>{_fidelity_section(metrics['fidelity'])}",
-        f"<h2>Detection (classifier two-sample test)</h2>{_detection_section(metrics['detection'])}",
+    parts = [
+        summary_cards(metrics),
+        sections.fidelity_section(metrics),
+        sections.detection_section(metrics),
+        sections.utility_section(metrics),
+        sections.privacy_section(metrics, figures),
+        sections.validity_section(metrics),
     ]
-    for key, title in (
-        ("utility", "Utility (train synthetic, test real)"),
-        ("privacy", "Privacy (distance to closest record)"),
-    ):
-        if metrics[key] is not None:
-            sections.append(f"<h2>{title}</h2>" + _table(_flatten(metrics[key]), ("metric", "value")))
-    sections.append(f"<h2>Validity</h2>{_validity_section(metrics['validity'])}")
-    for key, title in (("sequential", "Sequential structure"),):
-        if metrics[key] is not None:
-            rows = {name: value for name, value in metrics[key].items() if name != "forecast"}
-            sections.append(f"<h2>{title}</h2>" + _table(_flatten(rows), ("metric", "value"))
-                            + _forecast_section(metrics[key].get("forecast")))
-    sections.append(
-        "<h2>Inputs and settings</h2>"
-        + _table(_flatten({"inputs": metrics["inputs"], "settings": metrics["settings"]}), ("key", "value"))
-    )
-    figures = "".join(
-        _image(encoded, "column-plot", f"column {name}") for name, encoded in column_images.items()
-    )
-    if heatmap is not None:
-        figures += _image(heatmap, "association-heatmap", "association difference (real - synthetic)")
-    style = (
-        "body{font-family:sans-serif;margin:2em;max-width:1200px}"
-        "table{border-collapse:collapse;margin:.5em 0}"
-        "td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}figure{display:inline-block;margin:4px}"
-    )
+    if metrics["sequential"] is not None:
+        parts.append(sections.sequential_section(metrics) + _forecast_section(metrics["sequential"].get("forecast")))
+    parts += [
+        sections.provenance_section(metrics),
+        sections.audit_section(metrics),
+        sections.inputs_section(metrics),
+        sections.timings_section(metrics),
+        sections.figures_section(figures),
+    ]
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Synthetic data evaluation</title>"
-        f"<style>{style}</style></head>"
-        f"<body><h1>Synthetic data evaluation</h1>{''.join(sections)}"
-        f"<h2>Figures</h2>{figures}</body></html>\n"
+        f"<style>{STYLE}</style></head>"
+        f"<body><h1>Synthetic data evaluation</h1>{''.join(parts)}</body></html>\n"
     )
 
 
-def write_report(metrics: dict, column_images: dict[str, str], heatmap: str | None, out_dir: Path) -> None:
+def write_report(metrics: dict, figures: ReportFigures, out_dir: Path) -> None:
     """Write metrics.json and report.html into out_dir."""
     metrics = json_safe(metrics)
     write_metrics(metrics, out_dir / "metrics.json")
-    write_text(out_dir / "report.html", render_html(metrics, column_images, heatmap))
+    write_text(out_dir / "report.html", render_html(metrics, figures))

@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 
 from nemo_tabular.data.errors import DataPrepError
+from nemo_tabular.tokenizer.codecs import parse_bools
 
 NUMERIC_KINDS = ("float", "int")
+BOOLEAN = "a boolean (kind: bool reads true/false, yes/no, y/n, t/f, on/off and 1/0)"
 
 
 def check_columns(
@@ -71,6 +73,8 @@ class ChunkCoercer:
                 self.numeric[column] = is_numeric(series)
             if self.numeric.get(column) and not is_numeric(series):
                 chunk[column] = self._parse(series, pd.to_numeric, "a number")
+            elif self.kinds.get(column) == "bool" and not pd.api.types.is_bool_dtype(series):
+                chunk[column] = self._parse(series, parse_bools, BOOLEAN)  # the .parquet keeps True/False
             elif self._is_date(column, series):
                 if not pd.api.types.is_datetime64_any_dtype(series):
                     chunk[column] = self._parse(series, self._to_dates, "a date")

@@ -68,6 +68,36 @@ def parse_numbers(series: pd.Series, name: str) -> np.ndarray:
     return numbers
 
 
+TRUE_WORDS = ("true", "t", "yes", "y", "on", "1", "1.0")
+FALSE_WORDS = ("false", "f", "no", "n", "off", "0", "0.0")
+BOOL_WORDS = {**{word: True for word in TRUE_WORDS}, **{word: False for word in FALSE_WORDS}}
+
+
+def parse_bools(series: pd.Series, name: str | None = None, errors: str = "raise") -> pd.Series:
+    """A `kind: bool` column as True/False (missing stays missing, as None): booleans, 0/1, and the words
+    true/false, yes/no, y/n, t/f, on/off in any case and with surrounding spaces (a CSV's yes/no column).
+
+    Any other value raises naming the column and row; errors="coerce" makes it missing instead (for
+    callers that name the row themselves, like prep's chunk coercion).
+    """
+    missing = series.isna().to_numpy()
+    parsed = pd.Series(None, index=series.index, name=series.name, dtype=object)
+    present = series[~missing]
+    if pd.api.types.is_bool_dtype(present.dtype):
+        words = present.astype(bool)
+    else:  # numbers and text alike, through their text: 1 -> "1", 1.0 -> "1.0", True -> "true", " Yes" -> "yes"
+        words = present.astype(str).str.strip().str.lower().map(BOOL_WORDS)
+    bad = np.zeros(len(series), dtype=bool)
+    bad[~missing] = words.isna().to_numpy()
+    if bad.any() and errors != "coerce":
+        raise TokenizerError(
+            f"column {name or series.name!r}: {first_bad_row(series.index, bad)} holds "
+            f"{first_bad_value(series, bad)!r}, not a boolean (kind: bool reads true/false, yes/no, y/n, t/f, "
+            f"on/off and 1/0)")
+    parsed[~missing & ~bad] = words[~words.isna()].astype(bool).to_numpy(dtype=object)
+    return parsed
+
+
 def parse_datetimes(series: pd.Series, name: str, zone: str | None = None) -> tuple[pd.Series, str | None]:
     """Naive UTC datetimes of a column, and the zone its values carried (None for naive values).
 
@@ -272,6 +302,8 @@ class CategoryCodec:
         `out_of_range` is accepted for the codec interface and ignored: a category has no range to clip to.
         """
         spec = self.spec
+        if spec.kind == "bool":
+            series = parse_bools(series, spec.name)  # yes/no and true/false text are the booleans they say
         missing = series.isna().to_numpy()
         ids = self.index.get_indexer(series.astype(object))
         if missing.any():
@@ -301,6 +333,8 @@ class CategoryCodec:
 
     def valid(self, series: pd.Series) -> np.ndarray:
         missing = series.isna().to_numpy()
+        if self.spec.kind == "bool":  # yes/no text is valid; a word that is no boolean is invalid, not missing
+            series = parse_bools(series, self.spec.name, errors="coerce")
         known = self.index.get_indexer(series.astype(object)) >= 0
         if self.spec.rare:
             known |= series.astype(object).to_numpy() == RARE_LABEL

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .codecs import MAX_GRID, NumericCodec, parse_datetimes, parse_numbers, to_grid
+from .codecs import MAX_GRID, NumericCodec, parse_bools, parse_datetimes, parse_numbers, to_grid
 from .errors import TokenizerError, plain
 from .schema import MAX_BASE
 from .spec import DATETIME_UNITS_NS, KINDS, ColumnSpec
@@ -128,6 +128,8 @@ class TokenizerFitter:
             return  # an all-missing chunk says nothing about the column's kind
         stats.kinds.add(kind)
         if kind in ("category", "bool"):
+            if kind == "bool":  # yes/no, true/false text counts as the booleans it says; other words are refused
+                present = parse_bools(present, name)
             stats.counts.update(present.astype(object).value_counts().to_dict())
             limit = self.settings["max_categories"]
             if len(stats.counts) > limit:

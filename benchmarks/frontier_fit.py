@@ -55,14 +55,18 @@ def fit_k(rows: list[dict]) -> tuple[float, tuple[float, float], list[tuple]]:
     grouped = {key: points for key, points in cells(rows).items() if len(points) > 1}
 
     def regret(k: float) -> float:
-        return sum(max(as_number(p["quality"]) for p in points) - as_number(rule_pick(points, k)["quality"])
-                   for points in grouped.values())
+        return sum(
+            max(as_number(p["quality"]) for p in points) - as_number(rule_pick(points, k)["quality"])
+            for points in grouped.values()
+        )
 
     least = min(round(regret(k), 6) for k in CANDIDATE_K)
     tied = [k for k in CANDIDATE_K if round(regret(k), 6) == least]
     best_k = tied[-1]
-    detail = [(key, max(points, key=lambda p: as_number(p["quality"])), rule_pick(points, best_k))
-              for key, points in sorted(grouped.items())]
+    detail = [
+        (key, max(points, key=lambda p: as_number(p["quality"])), rule_pick(points, best_k))
+        for key, points in sorted(grouped.items())
+    ]
     return best_k, (tied[0], tied[-1]), detail
 
 
@@ -79,8 +83,12 @@ def plot(rows: list[dict], path: Path) -> None:
             points.sort(key=lambda p: as_number(p["train_cpu_s"]))
             for line, (metric, label) in enumerate(METRICS):
                 axis = axes[line][column]
-                axis.plot([as_number(p["train_cpu_s"]) for p in points], [as_number(p[metric]) for p in points],
-                          marker="o", label=f"{layers}x{width}")
+                axis.plot(
+                    [as_number(p["train_cpu_s"]) for p in points],
+                    [as_number(p[metric]) for p in points],
+                    marker="o",
+                    label=f"{layers}x{width}",
+                )
                 axis.set_xscale("log")
                 axis.set_ylabel(label)
                 axis.set_xlabel("training CPU-seconds (one thread)")
@@ -99,9 +107,13 @@ def report(rows: list[dict], path: Path) -> None:
     """Write the plot and print the fitted k with the rule's pick against the best size per cell."""
     plot(rows, path)
     k, (low, high), detail = fit_k(rows)
-    print(f"plot: {path}\nfitted rule: the largest size with >= {k:g} training tokens per block parameter "
-          f"(every k in [{low:g}, {high:g}] loses the same, least quality)\n")
+    print(
+        f"plot: {path}\nfitted rule: the largest size with >= {k:g} training tokens per block parameter "
+        f"(every k in [{low:g}, {high:g}] loses the same, least quality)\n"
+    )
     print("| table | CPU | budget (CPU-min) | best size (quality) | rule's pick (quality) |\n|---|---|---|---|---|")
     for (table, cpu, budget), best, picked in detail:
-        print(f"| {table} | {cpu} | {budget:g} | {best['layers']}x{best['width']} ({as_number(best['quality']):.3f}) "
-              f"| {picked['layers']}x{picked['width']} ({as_number(picked['quality']):.3f}) |")
+        print(
+            f"| {table} | {cpu} | {budget:g} | {best['layers']}x{best['width']} ({as_number(best['quality']):.3f}) "
+            f"| {picked['layers']}x{picked['width']} ({as_number(picked['quality']):.3f}) |"
+        )

@@ -49,17 +49,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / f"{args.dataset}.parquet"
         synthesize(args.dataset, args.rows, source)
-        overrides = [f"dataset={args.dataset}", f"dataset.source={source}", f"paths.root={Path(tmp) / 'runs'}",
-                     f"workers={args.workers}", f"chunk_rows={args.chunk_rows}"]
+        overrides = [
+            f"dataset={args.dataset}",
+            f"dataset.source={source}",
+            f"paths.root={Path(tmp) / 'runs'}",
+            f"workers={args.workers}",
+            f"chunk_rows={args.chunk_rows}",
+        ]
         with initialize_config_dir(str(CONF), version_base="1.3"):
             cfg = compose("prepare", overrides=overrides)
         started = time.perf_counter()
         output = prepare_dataset(cfg)
         seconds = time.perf_counter() - started
         print(summary(output, seconds))
-        print(f"prep: {args.rows:,} rows from Parquet in {seconds:.2f} s = {args.rows / seconds:,.0f} rows/s "
-              f"(dataset={args.dataset}, workers={args.workers}, chunk_rows={args.chunk_rows}, "
-              f"cpus={os.cpu_count()}, python {sys.version.split()[0]})")
+        print(
+            f"prep: {args.rows:,} rows from Parquet in {seconds:.2f} s = {args.rows / seconds:,.0f} rows/s "
+            f"(dataset={args.dataset}, workers={args.workers}, chunk_rows={args.chunk_rows}, "
+            f"cpus={os.cpu_count()}, python {sys.version.split()[0]})"
+        )
 
 
 if __name__ == "__main__":

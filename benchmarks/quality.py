@@ -52,8 +52,14 @@ def prepare(dataset: str, root: Path, overrides: list[str]) -> Path:
     """The dataset's flat train/valid/test split under <root>/<dataset>/data (the same rows whatever the tokenizer)."""
     data_dir = root / dataset / "data"
     if not PreparedData(data_dir).is_prepared():
-        run_script("data_prep/prepare.py", f"dataset={dataset}", *FLAT, f"paths.root={root}",
-                   f"paths.data_dir={data_dir}", *overrides)
+        run_script(
+            "data_prep/prepare.py",
+            f"dataset={dataset}",
+            *FLAT,
+            f"paths.root={root}",
+            f"paths.data_dir={data_dir}",
+            *overrides,
+        )
     return data_dir
 
 
@@ -69,8 +75,9 @@ TVAE_DEFAULT_EPOCHS = 300
 TVAE_PROBE_EPOCHS = (1, 1, 5)  # the first fit pays one-time start-up costs and is not used
 
 
-def fit_sdv(name: str, train: pd.DataFrame, tokenizer: TabularTokenizer, rows: int,
-            budget_minutes: float) -> tuple[pd.DataFrame, float, float]:
+def fit_sdv(
+    name: str, train: pd.DataFrame, tokenizer: TabularTokenizer, rows: int, budget_minutes: float
+) -> tuple[pd.DataFrame, float, float]:
     """Fit GaussianCopula (library defaults) or TVAE; the synthetic rows, fit and sample seconds.
 
     TVAE has no time limit of its own: after a warm-up fit, two short probe fits (1 and 5 epochs) separate
@@ -102,7 +109,9 @@ def fit_sdv(name: str, train: pd.DataFrame, tokenizer: TabularTokenizer, rows: i
     return synth, fitted - started, time.perf_counter() - fitted
 
 
-def fit_argn(train: pd.DataFrame, rows: int, workspace: Path, budget_minutes: float) -> tuple[pd.DataFrame, float, float]:
+def fit_argn(
+    train: pd.DataFrame, rows: int, workspace: Path, budget_minutes: float
+) -> tuple[pd.DataFrame, float, float]:
     """mostlyai-engine's TabularARGN: split, analyze, encode and train within the budget, then generate."""
     from mostlyai import engine
 
@@ -119,14 +128,27 @@ def fit_argn(train: pd.DataFrame, rows: int, workspace: Path, budget_minutes: fl
     return synth[train.columns], fitted - started, sampled - fitted
 
 
-def fit_ours(model: str, dataset: str, data_dir: Path, run_dir: Path, budget_minutes: float, threads: int,
-             overrides: list[str]) -> tuple[pd.DataFrame, float, float]:
+def fit_ours(
+    model: str, dataset: str, data_dir: Path, run_dir: Path, budget_minutes: float, threads: int, overrides: list[str]
+) -> tuple[pd.DataFrame, float, float]:
     """scripts/train.py with steps=auto inside the budget, then scripts/sample.py for the train split's rows."""
-    common = [f"dataset={dataset}", *FLAT, f"paths.root={run_dir.parent}", f"paths.run_dir={run_dir}",
-              f"paths.data_dir={data_dir}"]
+    common = [
+        f"dataset={dataset}",
+        *FLAT,
+        f"paths.root={run_dir.parent}",
+        f"paths.run_dir={run_dir}",
+        f"paths.data_dir={data_dir}",
+    ]
     started = time.perf_counter()
-    run_script("scripts/train.py", *common, f"model={model}", "train.steps=auto",
-               f"train.max_minutes={budget_minutes}", f"threads={threads}", *overrides)
+    run_script(
+        "scripts/train.py",
+        *common,
+        f"model={model}",
+        "train.steps=auto",
+        f"train.max_minutes={budget_minutes}",
+        f"threads={threads}",
+        *overrides,
+    )
     fitted = time.perf_counter()
     run_script("scripts/sample.py", *common, f"out={run_dir / 'synth.parquet'}")
     sampled = time.perf_counter()
@@ -138,17 +160,30 @@ def headline(metrics: dict) -> dict:
     fidelity, privacy, utility = metrics["fidelity"], metrics["privacy"], metrics.get("utility") or {}
     ratio = next(iter((utility.get("ratio") or {}).values()), None)
     detection = metrics.get("detection") or {}  # absent from metrics.json before schema version 2
-    return {"quality": fidelity["overall"], "column_shapes": fidelity["column_shapes"],
-            "pair_trends": fidelity["column_pair_trends"], "tstr_trtr": ratio,
-            "dcr_share": privacy["dcr_share_closer_to_train"],
-            "exact_copies": privacy["exact_copy_rate"]["synthetic"],
-            "holdout_copies": privacy["exact_copy_rate"]["holdout"],
-            "validity": metrics["validity"]["valid_share"],
-            "detection": detection.get("score"), "detection_auc": detection.get("roc_auc")}
+    return {
+        "quality": fidelity["overall"],
+        "column_shapes": fidelity["column_shapes"],
+        "pair_trends": fidelity["column_pair_trends"],
+        "tstr_trtr": ratio,
+        "dcr_share": privacy["dcr_share_closer_to_train"],
+        "exact_copies": privacy["exact_copy_rate"]["synthetic"],
+        "holdout_copies": privacy["exact_copy_rate"]["holdout"],
+        "validity": metrics["validity"]["valid_share"],
+        "detection": detection.get("score"),
+        "detection_auc": detection.get("roc_auc"),
+    }
 
 
-def run_generator(name: str, dataset: str, data_dir: Path, train: pd.DataFrame, tokenizer: TabularTokenizer,
-                  out: Path, args: argparse.Namespace, budget_minutes: float) -> dict:
+def run_generator(
+    name: str,
+    dataset: str,
+    data_dir: Path,
+    train: pd.DataFrame,
+    tokenizer: TabularTokenizer,
+    out: Path,
+    args: argparse.Namespace,
+    budget_minutes: float,
+) -> dict:
     """Fit, sample and evaluate one generator on one dataset's train split within `budget_minutes`; its figures."""
     run_dir = generator_dir(out, dataset, result_key(name, args.overrides))
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -158,11 +193,16 @@ def run_generator(name: str, dataset: str, data_dir: Path, train: pd.DataFrame, 
     elif name == "tabular-argn":
         synth, fit_s, sample_s = fit_argn(train, len(train), run_dir / "workspace", budget_minutes)
     else:
-        synth, fit_s, sample_s = fit_ours(name.removeprefix("nemo-"), dataset, data_dir, run_dir,
-                                          budget_minutes, args.threads, args.overrides)
+        synth, fit_s, sample_s = fit_ours(
+            name.removeprefix("nemo-"), dataset, data_dir, run_dir, budget_minutes, args.threads, args.overrides
+        )
     synth.to_parquet(run_dir / "synth.parquet", index=False)
-    return {**headline(score(data_dir, run_dir, tokenizer, args.threads)), "budget_min": budget_minutes, "fit_s": fit_s,
-            "sample_rows_per_s": len(synth) / max(sample_s, 1e-9)}
+    return {
+        **headline(score(data_dir, run_dir, tokenizer, args.threads)),
+        "budget_min": budget_minutes,
+        "fit_s": fit_s,
+        "sample_rows_per_s": len(synth) / max(sample_s, 1e-9),
+    }
 
 
 def generator_dir(out: Path, dataset: str, key: str) -> Path:
@@ -174,13 +214,18 @@ def score(data_dir: Path, run_dir: Path, tokenizer: TabularTokenizer, threads: i
     """The project's evaluation of <run_dir>/synth.parquet against the holdout, written to <run_dir>/report."""
     prepared = PreparedData(data_dir)
     # paths rather than the frames in memory, so the report names its sources
-    return evaluate(prepared.split_path("train"), prepared.split_path("test"), run_dir / "synth.parquet",
-                    run_dir / "report", target=prepared.meta["target"], tokenizer=tokenizer,
-                    settings=EvaluationSettings(threads=threads, progress=False))
+    return evaluate(
+        prepared.split_path("train"),
+        prepared.split_path("test"),
+        run_dir / "synth.parquet",
+        run_dir / "report",
+        target=prepared.meta["target"],
+        tokenizer=tokenizer,
+        settings=EvaluationSettings(threads=threads, progress=False),
+    )
 
 
-def rescore(dataset: str, data_dir: Path, tokenizer: TabularTokenizer, results: dict, out: Path,
-            threads: int) -> None:
+def rescore(dataset: str, data_dir: Path, tokenizer: TabularTokenizer, results: dict, out: Path, threads: int) -> None:
     """Score every generator's synth.parquet again (after the evaluation changed); fit and sampling times stay."""
     for key, row in results.get(dataset, {}).items():
         run_dir = generator_dir(out, dataset, key)
@@ -199,20 +244,27 @@ def result_key(name: str, overrides: list[str]) -> str:
 
 def markdown(dataset: str, results: dict[str, dict]) -> str:
     """One BENCHMARKS.md table for a dataset."""
+
     def cell(value, digits=3):
         return "failed" if value is None else f"{value:.{digits}f}"
 
-    lines = [f"### {dataset}", "",
-             "| generator | quality | shapes | pair trends | TSTR/TRTR | DCR share | copies (holdout) | validity "
-             "| fit s | sample rows/s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"### {dataset}",
+        "",
+        "| generator | quality | shapes | pair trends | TSTR/TRTR | DCR share | copies (holdout) | validity "
+        "| fit s | sample rows/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, row in results.items():
         if "error" in row:
             lines.append(f"| {name} | failed: {row['error'][:80]} |" + " |" * 8)
             continue
-        lines.append(f"| {name} | {cell(row['quality'])} | {cell(row['column_shapes'])} | {cell(row['pair_trends'])} "
-                     f"| {cell(row['tstr_trtr'])} | {cell(row['dcr_share'])} "
-                     f"| {row['exact_copies']:.2%} ({row['holdout_copies']:.2%}) | {cell(row['validity'])} "
-                     f"| {row['fit_s']:.0f} | {row['sample_rows_per_s']:,.0f} |")
+        lines.append(
+            f"| {name} | {cell(row['quality'])} | {cell(row['column_shapes'])} | {cell(row['pair_trends'])} "
+            f"| {cell(row['tstr_trtr'])} | {cell(row['dcr_share'])} "
+            f"| {row['exact_copies']:.2%} ({row['holdout_copies']:.2%}) | {cell(row['validity'])} "
+            f"| {row['fit_s']:.0f} | {row['sample_rows_per_s']:,.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -221,15 +273,24 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument("--generators", nargs="+", default=list(GENERATORS), choices=GENERATORS)
     parser.add_argument("--budget-minutes", type=float, default=15.0, help="wall-clock fit budget per generator")
-    parser.add_argument("--argn-time", action="store_true",
-                        help="TabularARGN fits first (within --budget-minutes, stopping early as it does); this "
-                             "project's generators then get its fit seconds as their budget")
+    parser.add_argument(
+        "--argn-time",
+        action="store_true",
+        help="TabularARGN fits first (within --budget-minutes, stopping early as it does); this "
+        "project's generators then get its fit seconds as their budget",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch / BLAS threads for every generator")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "quality")
-    parser.add_argument("--prepare", nargs="*", default=[], metavar="OVERRIDE",
-                        help="Hydra overrides for data_prep/prepare.py (tokenizer ablations: use a separate --out)")
-    parser.add_argument("--rescore", action="store_true",
-                        help="fit nothing: score the synthetic tables already under --out again")
+    parser.add_argument(
+        "--prepare",
+        nargs="*",
+        default=[],
+        metavar="OVERRIDE",
+        help="Hydra overrides for data_prep/prepare.py (tokenizer ablations: use a separate --out)",
+    )
+    parser.add_argument(
+        "--rescore", action="store_true", help="fit nothing: score the synthetic tables already under --out again"
+    )
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for this project's training")
     args = parser.parse_args()
     results_path = args.out / "results.json"

@@ -30,8 +30,16 @@ def diamonds_bundle(layers: int, hidden: int, heads: int, context: int) -> Bundl
     columns = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "dataset" / "diamonds.yaml").columns)
     tok = TabularTokenizer.fit(table, settings, columns)
     torch.manual_seed(0)
-    config = GPTConfig(vocab_size=tok.vocab_size, n_positions=context, n_layer=layers, n_head=heads,
-                       n_kv_head=heads, head_dim=hidden // heads, d_model=hidden, d_ff=4 * hidden)
+    config = GPTConfig(
+        vocab_size=tok.vocab_size,
+        n_positions=context,
+        n_layer=layers,
+        n_head=heads,
+        n_kv_head=heads,
+        head_dim=hidden // heads,
+        d_model=hidden,
+        d_ff=4 * hidden,
+    )
     return Bundle(GPT(config).eval(), tok, TableLayout())
 
 
@@ -59,13 +67,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="minimum time per measurement")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    bundle = load_bundle(args.model_path) if args.model_path else diamonds_bundle(
-        args.layers, args.hidden, args.heads, args.context)
+    bundle = (
+        load_bundle(args.model_path)
+        if args.model_path
+        else diamonds_bundle(args.layers, args.hidden, args.heads, args.context)
+    )
     bundle.model.to(getattr(torch, args.dtype))
     c = bundle.model.config
-    print(f"model: {c.n_layer} layers, d_model {c.d_model}, {c.n_head} heads, context {c.n_positions}, "
-          f"vocab {c.vocab_size}; row_width {bundle.tokenizer.row_width}; torch threads "
-          f"{torch.get_num_threads()}; cpus {os.cpu_count()}; {args.dtype}")
+    print(
+        f"model: {c.n_layer} layers, d_model {c.d_model}, {c.n_head} heads, context {c.n_positions}, "
+        f"vocab {c.vocab_size}; row_width {bundle.tokenizer.row_width}; torch threads "
+        f"{torch.get_num_threads()}; cpus {os.cpu_count()}; {args.dtype}"
+    )
     print(f"{'batch':>6} {'kv cache rows/s':>16} {'no cache rows/s':>16} {'speed-up':>9}")
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):
         cached = rows_per_second(bundle, batch_size, True, args.seconds)

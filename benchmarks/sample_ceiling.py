@@ -76,9 +76,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     bundle = diamonds_bundle(4, 128, 4, 256)
     config, widths = bundle.model.config, drawn_slot_widths(bundle)
-    print(f"model=tiny: {config.n_layer} layers, d_model {config.d_model}; {len(widths)} drawn slots and {len(widths) - 1} model steps "
-          f"per row; "
-          f"torch threads {torch.get_num_threads()}")
+    print(
+        f"model=tiny: {config.n_layer} layers, d_model {config.d_model}; {len(widths)} drawn slots and {len(widths) - 1} model steps "
+        f"per row; "
+        f"torch threads {torch.get_num_threads()}"
+    )
     print(f"{'dtype':>9} {'batch':>6} {'matmuls only':>13} {'+ KV reads':>11} {'sampler':>8} {'sampler/bound':>14}")
     for dtype in (torch.float32, torch.bfloat16):
         bundle.model.to(dtype)
@@ -87,8 +89,11 @@ def main() -> None:
             reads = kv_read_seconds_per_batch(config, widths, batch, dtype, args.repeats)
             measured = rows_per_second(bundle, batch, True, args.seconds)
             bound = batch / (matmuls + reads)
-            print(f"{str(dtype).removeprefix('torch.'):>9} {batch:>6} {batch / matmuls:>13,.0f} {bound:>11,.0f} "
-                  f"{measured:>8,.0f} {measured / bound:>13.2f}x", flush=True)
+            print(
+                f"{str(dtype).removeprefix('torch.'):>9} {batch:>6} {batch / matmuls:>13,.0f} {bound:>11,.0f} "
+                f"{measured:>8,.0f} {measured / bound:>13.2f}x",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -26,20 +26,22 @@ def mixed_table(rows: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     amount = rng.lognormal(3, 1.2, rows).round(2)
     amount[rng.random(rows) < 0.02] = np.nan
-    return pd.DataFrame({
-        "amount": amount,
-        "balance": rng.normal(5000, 2000, rows).round(2),
-        "rate": rng.uniform(0, 1, rows).round(4),
-        "lat": rng.uniform(25, 49, rows).round(3),
-        "score": np.where(rng.random(rows) < 0.05, np.nan, rng.normal(600, 80, rows).round(1)),
-        "age": rng.integers(18, 95, rows),
-        "zip": rng.integers(10000, 99999, rows),
-        "count": rng.poisson(3, rows),
-        "state": rng.choice([f"S{i}" for i in range(50)], rows),
-        "mcc": rng.choice([f"M{i}" for i in range(300)], rows),
-        "time": pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 10**8, rows), unit="s"),
-        "fraud": rng.random(rows) < 0.01,
-    })
+    return pd.DataFrame(
+        {
+            "amount": amount,
+            "balance": rng.normal(5000, 2000, rows).round(2),
+            "rate": rng.uniform(0, 1, rows).round(4),
+            "lat": rng.uniform(25, 49, rows).round(3),
+            "score": np.where(rng.random(rows) < 0.05, np.nan, rng.normal(600, 80, rows).round(1)),
+            "age": rng.integers(18, 95, rows),
+            "zip": rng.integers(10000, 99999, rows),
+            "count": rng.poisson(3, rows),
+            "state": rng.choice([f"S{i}" for i in range(50)], rows),
+            "mcc": rng.choice([f"M{i}" for i in range(300)], rows),
+            "time": pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 10**8, rows), unit="s"),
+            "fraud": rng.random(rows) < 0.01,
+        }
+    )
 
 
 def rate(fn, rows: int, repeat: int = 3) -> float:
@@ -60,15 +62,18 @@ def main() -> None:
     table = mixed_table(args.rows)
     tok = TabularTokenizer.fit(table, settings)
     tokens = tok.encode(table)
-    print(f"table: {args.rows:,} rows x {table.shape[1]} columns, {tok.row_width} tokens/row, "
-          f"vocab {tok.vocab_size}, threads={os.environ.get('OMP_NUM_THREADS', 'default')}")
+    print(
+        f"table: {args.rows:,} rows x {table.shape[1]} columns, {tok.row_width} tokens/row, "
+        f"vocab {tok.vocab_size}, threads={os.environ.get('OMP_NUM_THREADS', 'default')}"
+    )
     print(f"encode: {rate(lambda: tok.encode(table), args.rows):,.0f} rows/s")
     print(f"decode: {rate(lambda: tok.decode(tokens), args.rows):,.0f} rows/s")
     diamonds = pd.read_csv(resources.files("plotnine") / "data" / "diamonds.csv")
     dtok = TabularTokenizer.fit(diamonds, settings)
-    print(f"diamonds: {dtok.row_width} tokens/row ({dtok.row_width - 1} value tokens + terminator), "
-          f"vocab {dtok.vocab_size}; " + ", ".join(
-              f"{c.name}={c.code_len if c.is_numeric else 1}" for c in dtok.columns))
+    print(
+        f"diamonds: {dtok.row_width} tokens/row ({dtok.row_width - 1} value tokens + terminator), "
+        f"vocab {dtok.vocab_size}; " + ", ".join(f"{c.name}={c.code_len if c.is_numeric else 1}" for c in dtok.columns)
+    )
 
 
 if __name__ == "__main__":

@@ -57,19 +57,39 @@ def plain_tokens_per_second(cfg: DictConfig, tokenizer: TabularTokenizer, skip: 
     model_cfg, run = cfg.model, cfg.train
     torch.manual_seed(int(run.seed))
     vocab = padded_vocab_size(tokenizer.vocab_size, int(model_cfg.vocab_multiple), 1)
-    model = GPT2LMHeadModel(GPT2Config(
-        vocab_size=vocab, n_positions=int(model_cfg.seq_length), n_embd=int(model_cfg.hidden_size),
-        n_layer=int(model_cfg.num_layers), n_head=int(model_cfg.num_attention_heads),
-        n_inner=int(model_cfg.ffn_hidden_size), activation_function="gelu", resid_pdrop=0.0, embd_pdrop=0.0,
-        attn_pdrop=0.0, tie_word_embeddings=True, bos_token_id=tokenizer.eod_id, eos_token_id=tokenizer.eod_id,
-        pad_token_id=tokenizer.pad_id, attn_implementation="sdpa"))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=float(run.lr), betas=(0.9, 0.95),
-                                  weight_decay=float(run.weight_decay))
+    model = GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=vocab,
+            n_positions=int(model_cfg.seq_length),
+            n_embd=int(model_cfg.hidden_size),
+            n_layer=int(model_cfg.num_layers),
+            n_head=int(model_cfg.num_attention_heads),
+            n_inner=int(model_cfg.ffn_hidden_size),
+            activation_function="gelu",
+            resid_pdrop=0.0,
+            embd_pdrop=0.0,
+            attn_pdrop=0.0,
+            tie_word_embeddings=True,
+            bos_token_id=tokenizer.eod_id,
+            eos_token_id=tokenizer.eod_id,
+            pad_token_id=tokenizer.pad_id,
+            attn_implementation="sdpa",
+        )
+    )
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=float(run.lr), betas=(0.9, 0.95), weight_decay=float(run.weight_decay)
+    )
     micro, steps = int(run.micro_batch), int(run.steps)
     accumulation = int(run.global_batch) // micro
-    train_set, _ = build_datasets(cfg.paths.data_dir, tokenizer, int(model_cfg.seq_length), int(run.seed),
-                                  train_samples=steps * int(run.global_batch), valid_samples=1,
-                                  reset_attention=bool(run.reset_attention))
+    train_set, _ = build_datasets(
+        cfg.paths.data_dir,
+        tokenizer,
+        int(model_cfg.seq_length),
+        int(run.seed),
+        train_samples=steps * int(run.global_batch),
+        valid_samples=1,
+        reset_attention=bool(run.reset_attention),
+    )
     data = batches(train_set, micro, 0, 0, 1)
     tokens_per_step = int(run.global_batch) * int(model_cfg.seq_length)
     rates = []
@@ -98,20 +118,39 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        data_dir = args.data_dir or str(prepare_dataset(compose_config(
-            "prepare", [f"paths.root={tmp}", f"paths.data_dir={tmp}/data", "workers=1"])))
-        cfg = compose_config("train", [
-            f"model={args.model}", f"paths.root={tmp}", f"paths.run_dir={tmp}/run", f"paths.data_dir={data_dir}",
-            f"train.steps={args.steps}", "train.eval_every=0", f"threads={args.threads}", *args.overrides])
+        data_dir = args.data_dir or str(
+            prepare_dataset(compose_config("prepare", [f"paths.root={tmp}", f"paths.data_dir={tmp}/data", "workers=1"]))
+        )
+        cfg = compose_config(
+            "train",
+            [
+                f"model={args.model}",
+                f"paths.root={tmp}",
+                f"paths.run_dir={tmp}/run",
+                f"paths.data_dir={data_dir}",
+                f"train.steps={args.steps}",
+                "train.eval_every=0",
+                f"threads={args.threads}",
+                *args.overrides,
+            ],
+        )
         tokenizer = TabularTokenizer.load(Path(data_dir) / "tokenizer.json")
         plain = plain_tokens_per_second(cfg, tokenizer, args.skip)
         megatron = megatron_tokens_per_second(cfg, args.skip)
         plain = statistics.median(plain + plain_tokens_per_second(cfg, tokenizer, args.skip))
-    result = {"model": args.model, "steps": args.steps, "threads": args.threads, "overrides": args.overrides,
-              "reset_attention": bool(cfg.train.reset_attention),
-              "global_batch": int(cfg.train.global_batch), "micro_batch": int(cfg.train.micro_batch),
-              "seq_length": int(cfg.model.seq_length), "megatron_tokens_per_s": round(megatron),
-              "plain_pytorch_tokens_per_s": round(plain), "ratio": round(megatron / plain, 3)}
+    result = {
+        "model": args.model,
+        "steps": args.steps,
+        "threads": args.threads,
+        "overrides": args.overrides,
+        "reset_attention": bool(cfg.train.reset_attention),
+        "global_batch": int(cfg.train.global_batch),
+        "micro_batch": int(cfg.train.micro_batch),
+        "seq_length": int(cfg.model.seq_length),
+        "megatron_tokens_per_s": round(megatron),
+        "plain_pytorch_tokens_per_s": round(plain),
+        "ratio": round(megatron / plain, 3),
+    }
     print(json.dumps(result))
 
 

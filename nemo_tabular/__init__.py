@@ -1,8 +1,8 @@
 """nemo-tabular: synthetic tabular data with GPT models trained on megatron-core.
 
-    from nemo_tabular import TabularGPT
-    synthesizer = TabularGPT(max_minutes=5).fit(df)
-    synthetic = synthesizer.sample(1000)
+from nemo_tabular import TabularGPT
+synthesizer = TabularGPT(max_minutes=5).fit(df)
+synthetic = synthesizer.sample(1000)
 """
 
 __version__ = "0.1.0"

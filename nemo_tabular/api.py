@@ -39,8 +39,14 @@ class TabularGPT:
         to every stage whose config has it.
     """
 
-    def __init__(self, model: str = "auto", max_minutes: float | None = None, workdir: str | os.PathLike | None = None,
-                 device: str | None = None, **overrides: Any):
+    def __init__(
+        self,
+        model: str = "auto",
+        max_minutes: float | None = None,
+        workdir: str | os.PathLike | None = None,
+        device: str | None = None,
+        **overrides: Any,
+    ):
         self.model = model
         self.max_minutes = max_minutes
         self.overrides = {key.replace("__", "."): value for key, value in overrides.items()}
@@ -57,9 +63,14 @@ class TabularGPT:
 
     # ------------------------------------------------------------------ stages
 
-    def fit(self, data: pd.DataFrame | str | os.PathLike, group_by: str | Sequence[str] | None = None,
-            order_by: str | Sequence[str] | None = None, target: str | None = None,
-            columns: Mapping[str, Mapping[str, Any]] | None = None) -> TabularGPT:
+    def fit(
+        self,
+        data: pd.DataFrame | str | os.PathLike,
+        group_by: str | Sequence[str] | None = None,
+        order_by: str | Sequence[str] | None = None,
+        target: str | None = None,
+        columns: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> TabularGPT:
         """Prepare `data` (a DataFrame or a CSV/Parquet path) and train on it; returns self.
 
         group_by/order_by make it sequential (entities ordered in time); target is the column evaluate()
@@ -69,8 +80,12 @@ class TabularGPT:
             raise UserError(f"{self._bundle_dir}: an exported bundle samples only; fit a new TabularGPT")
         refuse_reimported_main()
         source = self._source_file(data)
-        dataset = {"dataset.group_by": group_by, "dataset.order_by": order_by, "dataset.target": target,
-                   "dataset.columns": dict(columns or {})}
+        dataset = {
+            "dataset.group_by": group_by,
+            "dataset.order_by": order_by,
+            "dataset.target": target,
+            "dataset.columns": dict(columns or {}),
+        }
         self._run("prepare", {"source": str(source), "paths.run_dir": str(self.run_dir), **dataset})
         train_values = {"run": str(self.run_dir), "train.max_minutes": self.max_minutes}
         cfg = self._config("train", train_values, [f"model={self.model}"])
@@ -84,8 +99,9 @@ class TabularGPT:
         self._bundle = None
         return self
 
-    def sample(self, n_rows: int, conditions: Mapping[str, Any] | pd.DataFrame | None = None,
-               seed: int = 0) -> pd.DataFrame:
+    def sample(
+        self, n_rows: int, conditions: Mapping[str, Any] | pd.DataFrame | None = None, seed: int = 0
+    ) -> pd.DataFrame:
         """n_rows synthetic rows (for a sequential table: whole entities until n_rows rows). conditions fixes
         columns: a {column: value} mapping for every row, or a DataFrame with one row (entity) per line."""
         values = {"n_rows": int(n_rows), "seed": int(seed)}
@@ -106,13 +122,24 @@ class TabularGPT:
         with tempfile.TemporaryDirectory(prefix="nemo-tabular-forecast-") as scratch:
             history_file, out = Path(scratch) / "history.parquet", Path(scratch) / "forecast.parquet"
             history.to_parquet(history_file, index=False)
-            self._sample_stage({"mode": "forecast", "forecast.history": str(history_file),
-                                "forecast.horizon": int(horizon), "forecast.n_paths": int(n_paths),
-                                "forecast.out": str(out), "seed": int(seed)})
+            self._sample_stage(
+                {
+                    "mode": "forecast",
+                    "forecast.history": str(history_file),
+                    "forecast.horizon": int(horizon),
+                    "forecast.n_paths": int(n_paths),
+                    "forecast.out": str(out),
+                    "seed": int(seed),
+                }
+            )
             return pd.read_parquet(out)
 
-    def evaluate(self, holdout: pd.DataFrame | None = None, synthetic: pd.DataFrame | None = None,
-                 report_dir: str | os.PathLike | None = None) -> dict:
+    def evaluate(
+        self,
+        holdout: pd.DataFrame | None = None,
+        synthetic: pd.DataFrame | None = None,
+        report_dir: str | os.PathLike | None = None,
+    ) -> dict:
         """The metrics dict of `synthetic` (default: as many rows as the training split, seed 0) against the
         training rows and `holdout` (default: the prepared test split); report_dir also keeps report.html."""
         from nemo_tabular.cli.evaluate import metrics_of
@@ -158,8 +185,10 @@ class TabularGPT:
             model._bundle_dir = directory
             return model
         if not PreparedData(directory / "data").is_prepared():
-            raise UserError(f"{directory}: neither a run directory (data/meta.json) nor an exported bundle "
-                            "(model.safetensors + config.json)")
+            raise UserError(
+                f"{directory}: neither a run directory (data/meta.json) nor an exported bundle "
+                "(model.safetensors + config.json)"
+            )
         return cls(workdir=directory, device=device, **overrides)
 
     # ------------------------------------------------------------------ plumbing
@@ -170,19 +199,31 @@ class TabularGPT:
         from nemo_tabular.sampling.loading import open_model, run_layout
 
         if self._bundle_dir is not None:  # a bundle carries no training rows to reject copies of
-            values = {"run": str(self._bundle_dir), "model_path": str(self._bundle_dir), "reject_copies_of": None,
-                      **values}
+            values = {
+                "run": str(self._bundle_dir),
+                "model_path": str(self._bundle_dir),
+                "reject_copies_of": None,
+                **values,
+            }
             if self._bundle is None:
-                log.warning("%s: an exported bundle holds no training rows; sampled rows are not checked for "
-                            "copies of them (sample from the run directory for that)", self._bundle_dir)
+                log.warning(
+                    "%s: an exported bundle holds no training rows; sampled rows are not checked for "
+                    "copies of them (sample from the run directory for that)",
+                    self._bundle_dir,
+                )
         else:
             self._require_run("sample")
             values = {"run": str(self.run_dir), **values}
         values["device"] = self.device or ("cuda" if cuda_available() else "cpu")
         cfg = self._config("sample", values)
         if self._bundle is None:
-            self._bundle = open_model(cfg.model_path, run_layout(cfg.model_path, cfg.paths),
-                                      device=cfg.device, precision=cfg.precision, trust=bool(cfg.trust_checkpoint))
+            self._bundle = open_model(
+                cfg.model_path,
+                run_layout(cfg.model_path, cfg.paths),
+                device=cfg.device,
+                precision=cfg.precision,
+                trust=bool(cfg.trust_checkpoint),
+            )
         log.info(sample_stage.run(cfg, bundle=self._bundle))
 
     def _run(self, stage: str, values: dict) -> None:
@@ -242,9 +283,14 @@ def refuse_reimported_main() -> None:
     import multiprocessing
     import sys
 
-    if multiprocessing.parent_process() is not None and getattr(sys.modules.get("__main__"), "__name__", "") == "__mp_main__":
-        raise UserError("TabularGPT.fit() ran in a helper process that re-imported your script: put the calling "
-                        "code under `if __name__ == \"__main__\":` (notebooks need nothing)")
+    if (
+        multiprocessing.parent_process() is not None
+        and getattr(sys.modules.get("__main__"), "__name__", "") == "__mp_main__"
+    ):
+        raise UserError(
+            "TabularGPT.fit() ran in a helper process that re-imported your script: put the calling "
+            'code under `if __name__ == "__main__":` (notebooks need nothing)'
+        )
 
 
 def cuda_available() -> bool:

@@ -37,8 +37,7 @@ def run_directory(root: str, name: str | None) -> str | None:
     return None if name is None else f"{root}/{name}"
 
 
-NO_RUN = ("which run? set run=<the directory prepare wrote, e.g. runs/my_table> "
-          "or dataset=<a demo table's name>")
+NO_RUN = "which run? set run=<the directory prepare wrote, e.g. runs/my_table> or dataset=<a demo table's name>"
 REQUIRED = "required"
 
 
@@ -60,15 +59,21 @@ def prepared(run_dir: str | None, key: str, fallback=REQUIRED):
         return fallback
     meta = PreparedData(Path(run_dir) / "data").meta
     if key not in meta:
-        raise ConfigError(f"{run_dir}/data/meta.json: no {key!r} (prepared by an older version); prepare the table again")
+        raise ConfigError(
+            f"{run_dir}/data/meta.json: no {key!r} (prepared by an older version); prepare the table again"
+        )
     value = meta[key]
     return OmegaConf.create(value) if isinstance(value, (list, dict)) else value  # OmegaConf.resolve takes no raw lists
 
 
 def register_resolvers() -> None:
     """The ${table_name:...}, ${run_directory:...}, ${run_path:...} and ${prepared:...} interpolations of conf/."""
-    for name, function in (("table_name", table_name), ("run_directory", run_directory), ("run_path", run_path),
-                           ("prepared", prepared)):
+    for name, function in (
+        ("table_name", table_name),
+        ("run_directory", run_directory),
+        ("run_path", run_path),
+        ("prepared", prepared),
+    ):
         OmegaConf.register_new_resolver(name, function, replace=True)
 
 
@@ -101,8 +106,9 @@ def open_map_overrides(overrides: Sequence[str]) -> list[str]:
     return rewritten
 
 
-def load_stage_config(config_name: str, overrides: Sequence[str] = (),
-                      values: Mapping[str, Any] | None = None) -> DictConfig:
+def load_stage_config(
+    config_name: str, overrides: Sequence[str] = (), values: Mapping[str, Any] | None = None
+) -> DictConfig:
     """conf/<config_name>.yaml composed with Hydra overrides, then `values` ({dotted key: Python value}, which
     need no override syntax) set. A bad key or value is a ConfigError naming it. Keys resolve when read, so
     a key that derives from a run is an error only where it is used (evaluate can judge files outside a run).
@@ -116,12 +122,16 @@ def load_stage_config(config_name: str, overrides: Sequence[str] = (),
     except (HydraException, OmegaConfBaseException) as err:
         if isinstance(err, OverrideParseException):
             reason = first_line(err).split("; See https://")[0]
-            raise ConfigError(f"{err.override}: Hydra cannot parse this override ({reason}); a value with spaces, "
-                              f"quotes or '=' goes in quotes inside the argument, e.g. \"filter='a == \\\"b\\\"'\" "
-                              f"in a shell") from None
+            raise ConfigError(
+                f"{err.override}: Hydra cannot parse this override ({reason}); a value with spaces, "
+                f"quotes or '=' goes in quotes inside the argument, e.g. \"filter='a == \\\"b\\\"'\" "
+                f"in a shell"
+            ) from None
         if unknown := re.match(r"Could not override '([^']+)'", str(err)):
-            raise ConfigError(f"{unknown.group(1)}: no such key in conf/{config_name}.yaml (its --help lists them); "
-                              f"+{unknown.group(1)}=... adds a new one") from None
+            raise ConfigError(
+                f"{unknown.group(1)}: no such key in conf/{config_name}.yaml (its --help lists them); "
+                f"+{unknown.group(1)}=... adds a new one"
+            ) from None
         raise user_error(err) from None
     return cfg
 
@@ -135,6 +145,9 @@ def user_error(err: BaseException) -> UserError | FileNotFoundError:
 
 def first_line(err: BaseException) -> str:
     """Hydra's or OmegaConf's message as one line, without the object_type dump OmegaConf adds."""
-    lines = [line.strip() for line in str(err).strip().splitlines()
-             if line.strip() and not line.strip().startswith(("object_type", "reference_type"))]
+    lines = [
+        line.strip()
+        for line in str(err).strip().splitlines()
+        if line.strip() and not line.strip().startswith(("object_type", "reference_type"))
+    ]
     return "; ".join(lines) or type(err).__name__

@@ -41,8 +41,9 @@ def cpu_kind(flags: frozenset[str] | None = None, environ: dict | None = None) -
     AVX2 cap (ONEDNN_MAX_CPU_ISA / ATEN_CPU_CAPABILITY) reads as avx2."""
     environ = os.environ if environ is None else environ
     flags = cpu_flags() if flags is None else flags
-    capped = (environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper().startswith("AVX2")
-              or environ.get("ATEN_CPU_CAPABILITY", "").lower() in ("avx2", "default"))
+    capped = environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper().startswith("AVX2") or environ.get(
+        "ATEN_CPU_CAPABILITY", ""
+    ).lower() in ("avx2", "default")
     if capped or "avx512f" not in flags:
         return "avx2" if "avx2" in flags else "baseline"
     if native_bf16(flags, environ):

@@ -65,8 +65,9 @@ def output_error(path: Path, err: OSError) -> OutputError:
     reason = err.strerror or str(err)
     if isinstance(err, FileExistsError) and where.exists() and not where.is_dir():  # mkdir over a file
         reason = "a file, not a directory"
-    return OutputError(f"{path}: cannot be written ({reason}: {where}); choose another location, "
-                       "or make that directory writable")
+    return OutputError(
+        f"{path}: cannot be written ({reason}: {where}); choose another location, or make that directory writable"
+    )
 
 
 # ---------------------------------------------------------------- files
@@ -162,8 +163,13 @@ def remove_stale(path: str | os.PathLike) -> list[Path]:
             pid = int(found["pid"])
             if found["host"] != _host() or pid == os.getpid() or _process_alive(pid):
                 if found["host"] != _host():
-                    log.warning("%s: left by process %s on host %s, which may still be writing it; delete it if "
-                                "no job there is running", entry.path, pid, found["host"])
+                    log.warning(
+                        "%s: left by process %s on host %s, which may still be writing it; delete it if "
+                        "no job there is running",
+                        entry.path,
+                        pid,
+                        found["host"],
+                    )
                 continue
             leftover = Path(entry.path)
             try:
@@ -172,14 +178,22 @@ def remove_stale(path: str | os.PathLike) -> list[Path]:
                 else:
                     leftover.unlink(missing_ok=True)
             except OSError as err:
-                log.warning("%s: left by process %s, which no longer runs, but cannot be removed (%s)",
-                            leftover, pid, err.strerror or err)
+                log.warning(
+                    "%s: left by process %s, which no longer runs, but cannot be removed (%s)",
+                    leftover,
+                    pid,
+                    err.strerror or err,
+                )
                 continue
             log.warning("%s: removed, left by process %s, which was stopped before it could finish", leftover, pid)
             removed.append(leftover)
         elif (old := _OLD_TEMP_NAME.match(entry.name)) is not None and old["name"] == path.name:
-            log.warning("%s: left by an interrupted earlier run (its name holds no process id); delete it if no "
-                        "other run is writing %s", entry.path, path)
+            log.warning(
+                "%s: left by an interrupted earlier run (its name holds no process id); delete it if no "
+                "other run is writing %s",
+                entry.path,
+                path,
+            )
     return removed
 
 
@@ -306,8 +320,9 @@ def check_table_format(path: str | os.PathLike, what: str) -> None:
     """Raise TableError unless `path` ends in a CSV or Parquet suffix this module reads."""
     name = Path(path).name.lower()
     if not name.endswith(PARQUET_SUFFIXES + CSV_SUFFIXES):
-        raise TableError(f"{path}: {what} file has an unsupported format {Path(path).suffix!r}; "
-                         "use .csv, .csv.gz or .parquet")
+        raise TableError(
+            f"{path}: {what} file has an unsupported format {Path(path).suffix!r}; use .csv, .csv.gz or .parquet"
+        )
 
 
 def _check_file(path: Path, what: str) -> None:
@@ -354,19 +369,25 @@ def table_rows(path: str | os.PathLike) -> int | None:
     return pq.ParquetFile(path).metadata.num_rows if is_parquet(path) else None
 
 
-def iter_table_chunks(path: str | os.PathLike, chunk_rows: int, text_columns: Sequence[str] = (),
-                      columns: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
+def iter_table_chunks(
+    path: str | os.PathLike, chunk_rows: int, text_columns: Sequence[str] = (), columns: Sequence[str] | None = None
+) -> Iterator[pd.DataFrame]:
     """The file as DataFrames of at most `chunk_rows` rows; `text_columns` stay strings in a CSV.
 
     `columns` reads only those columns (in the file's order), e.g. the keys a pass needs; None reads all.
     """
     selected = None if columns is None else list(columns)
     if is_parquet(path):
-        batches = (batch.to_pandas() for batch in
-                   pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=selected))
+        batches = (
+            batch.to_pandas() for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=selected)
+        )
     else:
-        batches = pd.read_csv(path, chunksize=chunk_rows, usecols=selected,
-                              dtype={column: str for column in text_columns if selected is None or column in selected})
+        batches = pd.read_csv(
+            path,
+            chunksize=chunk_rows,
+            usecols=selected,
+            dtype={column: str for column in text_columns if selected is None or column in selected},
+        )
     with contextlib.closing(batches):
         yield from batches
 

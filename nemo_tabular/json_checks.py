@@ -23,8 +23,9 @@ def short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def integer(data: Mapping, key: str, low: int, high: int, where: str, error: type[UserError] = UserError,
-            default: Any = MISSING) -> Any:
+def integer(
+    data: Mapping, key: str, low: int, high: int, where: str, error: type[UserError] = UserError, default: Any = MISSING
+) -> Any:
     """data[key] as an int in [low, high] (a bool or float is refused); `default` where it is absent."""
     value = data.get(key, default)
     if value is MISSING:
@@ -36,30 +37,48 @@ def integer(data: Mapping, key: str, low: int, high: int, where: str, error: typ
     return value
 
 
-def number(data: Mapping, key: str, low: float, high: float, where: str, error: type[UserError] = UserError,
-           default: Any = MISSING) -> Any:
+def number(
+    data: Mapping,
+    key: str,
+    low: float,
+    high: float,
+    where: str,
+    error: type[UserError] = UserError,
+    default: Any = MISSING,
+) -> Any:
     """data[key] as a finite number in [low, high]; `default` where it is absent."""
     value = data.get(key, default)
     if value is MISSING:
         raise error(f"{where}: {key} is missing")
     if value is default and default is not MISSING:
         return value
-    if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-            and low <= value <= high):
+    if not (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and low <= value <= high
+    ):
         raise error(f"{where}: {key} must be a number in [{low:g}, {high:g}], got {short(value)}")
     return value
 
 
-def text(data: Mapping, key: str, where: str, error: type[UserError] = UserError, nullable: bool = False,
-         max_chars: int = 4096) -> Any:
+def text(
+    data: Mapping,
+    key: str,
+    where: str,
+    error: type[UserError] = UserError,
+    nullable: bool = False,
+    max_chars: int = 4096,
+) -> Any:
     """data[key] as a non-empty string of at most max_chars (or null where `nullable`); absent counts as null."""
     value = data.get(key)
     if value is None and nullable:
         return None
     if not isinstance(value, str) or not 0 < len(value) <= max_chars:
         extra = " or null" if nullable else ""
-        raise error(f"{where}: {key} must be a non-empty string of at most {max_chars} characters{extra}, "
-                    f"got {short(value)}")
+        raise error(
+            f"{where}: {key} must be a non-empty string of at most {max_chars} characters{extra}, got {short(value)}"
+        )
     return value
 
 
@@ -70,8 +89,11 @@ def names(data: Mapping, key: str, where: str, error: type[UserError] = UserErro
         return []
     if isinstance(value, str):
         value = [value]
-    if not (isinstance(value, list) and len(value) <= max_items
-            and all(isinstance(item, str) and 0 < len(item) <= 4096 for item in value)):
+    if not (
+        isinstance(value, list)
+        and len(value) <= max_items
+        and all(isinstance(item, str) and 0 < len(item) <= 4096 for item in value)
+    ):
         raise error(f"{where}: {key} must be a list of column names, got {short(data.get(key))}")
     return value
 

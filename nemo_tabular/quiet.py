@@ -25,7 +25,9 @@ def quiet_known_warnings(verbose: bool = False) -> None:
     for start in KNOWN_WARNINGS:
         warnings.filterwarnings("ignore", message=f"^{start}", category=UserWarning)
     entries = [entry for entry in os.environ.get("PYTHONWARNINGS", "").split(",") if entry]
-    entries += [f"ignore:{start}:UserWarning" for start in KNOWN_WARNINGS if f"ignore:{start}:UserWarning" not in entries]
+    entries += [
+        f"ignore:{start}:UserWarning" for start in KNOWN_WARNINGS if f"ignore:{start}:UserWarning" not in entries
+    ]
     os.environ["PYTHONWARNINGS"] = ",".join(entries)
     for name in CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -60,8 +60,9 @@ class PreparedData:
             raise FileNotFoundError(f"{err}{alternative}") from None
         counts = meta.get("splits", {}).get(split, {})
         if key not in counts:
-            raise UserError(f"{self.meta_path}: no {key!r} (prepared by an older version); prepare the dataset "
-                             f"again{alternative}")
+            raise UserError(
+                f"{self.meta_path}: no {key!r} (prepared by an older version); prepare the dataset again{alternative}"
+            )
         self._check_rows_on_disk(split, counts)
         return int(counts[key])
 
@@ -79,8 +80,9 @@ class PreparedData:
         except Exception as err:  # noqa: BLE001 - pyarrow raises several types for a damaged file
             raise UserError(f"{table}: unreadable ({err}); run {PREPARE_COMMAND} again") from None
         if on_disk != counts["rows"]:
-            raise MetaError(f"{self.meta_path}: splits.{split}.rows is {counts['rows']}, but {table} holds "
-                            f"{on_disk} rows")
+            raise MetaError(
+                f"{self.meta_path}: splits.{split}.rows is {counts['rows']}, but {table} holds {on_disk} rows"
+            )
 
 
 def read_meta(path: Path) -> dict[str, Any]:
@@ -99,9 +101,9 @@ def read_meta(path: Path) -> dict[str, Any]:
 
 # Bounds no prepared table reaches, so a count in a crafted or damaged meta.json cannot size an allocation
 # (sampling's default n_rows and max_rows_per_entity, training's steps come from these counts).
-MAX_ROWS = 2**46                 # 70 trillion rows
+MAX_ROWS = 2**46  # 70 trillion rows
 MAX_TOKENS_PER_ROW = 2**20
-MAX_VOCAB = 2**22                # tokenizer.schema.MAX_VOCAB (not imported: that module needs pandas)
+MAX_VOCAB = 2**22  # tokenizer.schema.MAX_VOCAB (not imported: that module needs pandas)
 MAX_SEED = 2**63 - 1
 SPLIT_BY = ("document", "time")
 COUNTS = ("rows", "documents", "tokens", "longest_document_rows")
@@ -126,7 +128,9 @@ def check_meta(meta: Mapping[str, Any], path: Path) -> None:
     for key in ("source", "target", "tokenizer_fitted_on"):
         if key in meta:
             checks.text(meta, key, where, MetaError, nullable=True)
-    columns = checks.names(meta, "columns", where, MetaError, max_items=MAX_TOKENS_PER_ROW) if "columns" in meta else None
+    columns = (
+        checks.names(meta, "columns", where, MetaError, max_items=MAX_TOKENS_PER_ROW) if "columns" in meta else None
+    )
     for key in ("group_by", "order_by"):
         named = checks.names(meta, key, where, MetaError)
         if columns is not None and (unknown := [name for name in named if name not in columns]):
@@ -146,11 +150,12 @@ def check_meta(meta: Mapping[str, Any], path: Path) -> None:
     for key in ("eor_id", "eod_id"):
         checks.integer(meta, key, 0, (vocab or MAX_VOCAB) - 1, where, MetaError, default=None)
     splits = checks.mapping(meta, "splits", where, MetaError)
-    for split, counts in splits.items():
+    for split in splits:
         if split not in SPLITS:
             raise MetaError(f"{where}: splits has {checks.short(split)}; expected only {', '.join(SPLITS)}")
-        check_counts(checks.mapping(splits, split, f"{where}: splits", MetaError), f"{where}: splits.{split}", width,
-                     MetaError)
+        check_counts(
+            checks.mapping(splits, split, f"{where}: splits", MetaError), f"{where}: splits.{split}", width, MetaError
+        )
     outside = checks.mapping(meta, "held_out_outside_tokenizer", where, MetaError)
     for split in outside:
         counted = checks.mapping(outside, split, f"{where}: held_out_outside_tokenizer", MetaError)
@@ -161,8 +166,12 @@ def check_meta(meta: Mapping[str, Any], path: Path) -> None:
 def check_counts(counts: Mapping[str, Any], where: str, width: int | None, error: type[UserError]) -> None:
     """One split's counts: integers within MAX_ROWS that agree (documents, longest document <= rows;
     tokens = rows x tokens_per_row)."""
-    found = {key: checks.integer(counts, key, 0, MAX_ROWS * MAX_TOKENS_PER_ROW if key == "tokens" else MAX_ROWS,
-                                 where, error, default=None) for key in COUNTS}
+    found = {
+        key: checks.integer(
+            counts, key, 0, MAX_ROWS * MAX_TOKENS_PER_ROW if key == "tokens" else MAX_ROWS, where, error, default=None
+        )
+        for key in COUNTS
+    }
     rows = found["rows"]
     if rows is not None:
         for key in ("documents", "longest_document_rows"):

@@ -47,7 +47,9 @@ def test_copies_of_training_rows_are_rejected_by_default():
 
 
 def test_bad_arguments_are_user_errors(fitted, tmp_path):
-    with pytest.raises(ConfigError, match=r"^train\.stepz: no such key in conf/\{prepare,train,sample,evaluate\}\.yaml$"):
+    with pytest.raises(
+        ConfigError, match=r"^train\.stepz: no such key in conf/\{prepare,train,sample,evaluate\}\.yaml$"
+    ):
         TabularGPT(train__stepz=3)
     with pytest.raises(ConfigError, match=r"^temperature='hot': expected a number >= 0$"):
         TabularGPT.load(fitted.run_dir, temperature="hot").sample(10)
@@ -60,5 +62,9 @@ def test_bad_arguments_are_user_errors(fitted, tmp_path):
 def test_overrides_reach_every_stage_that_has_the_key():
     model = TabularGPT(seed=7, threads=2, tokenizer__base=50)
     routed = {stage: model._stage_values(stage) for stage in ("prepare", "train", "sample", "evaluate")}
-    assert routed == {"prepare": {"seed": 7, "tokenizer.base": 50}, "train": {"threads": 2},
-                      "sample": {"seed": 7, "threads": 2}, "evaluate": {"seed": 7, "threads": 2}}
+    assert routed == {
+        "prepare": {"seed": 7, "tokenizer.base": 50},
+        "train": {"threads": 2},
+        "sample": {"seed": 7, "threads": 2},
+        "evaluate": {"seed": 7, "threads": 2},
+    }

@@ -50,8 +50,13 @@ def dense(query, key, value, mask, scale=None) -> torch.Tensor:
 def module(heads: int, groups: int, scale: float | None = None) -> SDPAttention:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        config = TransformerConfig(num_layers=1, hidden_size=16 * heads, num_attention_heads=heads,
-                                   num_query_groups=groups, attention_dropout=0.0)
+        config = TransformerConfig(
+            num_layers=1,
+            hidden_size=16 * heads,
+            num_attention_heads=heads,
+            num_query_groups=groups,
+            attention_dropout=0.0,
+        )
     return SDPAttention(config, layer_number=1, attn_mask_type=None, softmax_scale=scale)
 
 
@@ -105,14 +110,16 @@ def test_blocks_hold_each_document_in_two_and_divide_the_sequence():
     assert local_block(document_mask(4, 256, 19, seed=0).expand(4, 2, 256, 256)) is None  # one mask per head
 
 
-@pytest.mark.parametrize("seq, batch, heads, groups, longest, block, scale", [
-    (256, 4, 4, 4, 19, 32, None),   # diamonds' rows: 19 tokens, 256 no multiple of 19
-    (256, 2, 4, 4, 17, 16, None),   # blocks shorter than the longest document
-    (240, 3, 4, 2, 13, 12, None),   # grouped-query heads, a length that is no power of two
-    (160, 2, 6, 3, 20, 20, 0.5),    # blocks of exactly s / 8, a given softmax scale
-])
-def test_document_masks_run_locally_and_match_dense(local_calls, seq, batch, heads, groups, longest, block,
-                                                    scale):
+@pytest.mark.parametrize(
+    "seq, batch, heads, groups, longest, block, scale",
+    [
+        (256, 4, 4, 4, 19, 32, None),  # diamonds' rows: 19 tokens, 256 no multiple of 19
+        (256, 2, 4, 4, 17, 16, None),  # blocks shorter than the longest document
+        (240, 3, 4, 2, 13, 12, None),  # grouped-query heads, a length that is no power of two
+        (160, 2, 6, 3, 20, 20, 0.5),  # blocks of exactly s / 8, a given softmax scale
+    ],
+)
+def test_document_masks_run_locally_and_match_dense(local_calls, seq, batch, heads, groups, longest, block, scale):
     assert_matches_dense(document_mask(batch, seq, longest, seed=seq), seq, batch, heads, groups, scale)
     assert local_calls == [block]
 

@@ -14,17 +14,38 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from conftest import load_tokenizer_settings
 from omegaconf import OmegaConf
 
-from conftest import load_tokenizer_settings
 from nemo_tabular.tokenizer import TabularTokenizer
 
-GPT_SIZE = {"num_layers": 1, "hidden_size": 16, "num_attention_heads": 2, "num_query_groups": None,
-            "ffn_hidden_size": 32, "seq_length": 16, "dropout": 0.0, "init_method_std": 0.02, "vocab_multiple": 64}
-CFG = {"dataset": {"name": "toy"}, "model": GPT_SIZE, "parallel": {"tensor": 1, "pipeline": 1},
-       "train": {"seed": 0, "global_batch": 8, "steps": 5}}
-TRAIN_STATE_KEYS = {"step", "consumed_train_samples", "skipped_train_samples", "consumed_valid_samples",
-                    "floating_point_operations_so_far", "do_train", "do_valid", "do_test"}
+GPT_SIZE = {
+    "num_layers": 1,
+    "hidden_size": 16,
+    "num_attention_heads": 2,
+    "num_query_groups": None,
+    "ffn_hidden_size": 32,
+    "seq_length": 16,
+    "dropout": 0.0,
+    "init_method_std": 0.02,
+    "vocab_multiple": 64,
+}
+CFG = {
+    "dataset": {"name": "toy"},
+    "model": GPT_SIZE,
+    "parallel": {"tensor": 1, "pipeline": 1},
+    "train": {"seed": 0, "global_batch": 8, "steps": 5},
+}
+TRAIN_STATE_KEYS = {
+    "step",
+    "consumed_train_samples",
+    "skipped_train_samples",
+    "consumed_valid_samples",
+    "floating_point_operations_so_far",
+    "do_train",
+    "do_valid",
+    "do_test",
+}
 DIST_FILES = {"metadata.json", ".metadata", "common.pt"}  # and the __*.distcp shards
 
 
@@ -39,6 +60,7 @@ class StandInScheduler:
 
 
 # --- Megatron-Bridge's checks, restated ---------------------------------------------------------------
+
 
 def bridge_checkpoint_exists(path) -> bool:
     """checkpoint_exists(): an iteration directory's markers, else latest_train_state.pt, else the tracker."""
@@ -56,17 +78,22 @@ def bridge_read_metadata(tracker) -> int:
 
 def bridge_checkpoint_name(checkpoints_path, iteration: int):
     """get_checkpoint_name(): iter_{:07d} under the base directory."""
-    return checkpoints_path / "iter_{:07d}".format(iteration)
+    return checkpoints_path / f"iter_{iteration:07d}"
 
 
 def bridge_run_config_reads(run_config: dict) -> tuple:
     """The run_config.yaml entries Bridge's torch_dist load reads (TP/PP check, RNG and optimizer decisions)."""
-    return (run_config["model"]["tensor_model_parallel_size"], run_config["model"]["pipeline_model_parallel_size"],
-            run_config["checkpoint"]["save_rng"], run_config["checkpoint"]["save_optim"],
-            run_config["checkpoint"]["fully_parallel_save"])
+    return (
+        run_config["model"]["tensor_model_parallel_size"],
+        run_config["model"]["pipeline_model_parallel_size"],
+        run_config["checkpoint"]["save_rng"],
+        run_config["checkpoint"]["save_optim"],
+        run_config["checkpoint"]["fully_parallel_save"],
+    )
 
 
 # --- fixtures ---------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def tokenizer():
@@ -89,8 +116,9 @@ def build_model(tokenizer, seed: int = 0):
 def save(directory, step, model, tokenizer):
     from nemo_tabular.training.checkpoint import save_checkpoint
 
-    return save_checkpoint(directory, step, model, StandInOptimizer(), StandInScheduler(), OmegaConf.create(CFG),
-                           tokenizer)
+    return save_checkpoint(
+        directory, step, model, StandInOptimizer(), StandInScheduler(), OmegaConf.create(CFG), tokenizer
+    )
 
 
 @pytest.fixture(scope="module")
@@ -112,17 +140,27 @@ def checkpoint(saved, tmp_path):
 
 # --- the layout -------------------------------------------------------------------------------------
 
+
 def test_file_names_are_those_megatron_lm_and_bridge_use(saved):
     directory, _ = saved
     assert {p.name for p in directory.iterdir()} == {
-        "latest_checkpointed_iteration.txt", "latest_train_state.pt", "tokenizer.json", "config.yaml",
-        "iter_0000003", "iter_0000005"}
+        "latest_checkpointed_iteration.txt",
+        "latest_train_state.pt",
+        "tokenizer.json",
+        "config.yaml",
+        "iter_0000003",
+        "iter_0000005",
+    }
     for iteration in ("iter_0000003", "iter_0000005"):
         names = {p.name for p in (directory / iteration).iterdir()}
         shards = {name for name in names if name.endswith(".distcp")}
         assert shards and names - shards == DIST_FILES | {"run_config.yaml", "train_state.pt", "tokenizer"}
         assert {p.name for p in (directory / iteration / "tokenizer").iterdir()} == {
-            "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tabular_tokenizer.json"}
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+            "tabular_tokenizer.json",
+        }
 
 
 def test_contents_are_what_bridge_reads(saved, tokenizer):
@@ -159,6 +197,7 @@ def test_contents_are_what_bridge_reads(saved, tokenizer):
 
 
 # --- the readers ------------------------------------------------------------------------------------
+
 
 def test_inference_sampling_and_export_read_the_tracked_checkpoint(saved, tokenizer, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import REPO
 from omegaconf import OmegaConf
 
-from conftest import REPO
 from nemo_tabular.cli.checks import FREE_FORM, RULES, check_config, number, one_of, whole
 from nemo_tabular.config import load_stage_config, table_name
 from nemo_tabular.errors import ConfigError
@@ -25,25 +25,34 @@ def cli(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProces
     return done
 
 
-@pytest.mark.parametrize("source, name", [
-    ("data/My Table.csv.gz", "My_Table"), ("x.parquet", "x"), ("package://plotnine/data/diamonds.csv", "diamonds"),
-    ("/tmp/run.v2.CSV", "run.v2"), (None, None),
-])
+@pytest.mark.parametrize(
+    "source, name",
+    [
+        ("data/My Table.csv.gz", "My_Table"),
+        ("x.parquet", "x"),
+        ("package://plotnine/data/diamonds.csv", "diamonds"),
+        ("/tmp/run.v2.CSV", "run.v2"),
+        (None, None),
+    ],
+)
 def test_a_run_is_named_after_its_file(source, name):
     assert table_name(source) == name
 
 
-@pytest.mark.parametrize("rule, value, problem", [
-    (number(0), "hot", "a number >= 0"),
-    (number(0), -1, "a number >= 0"),
-    (number(0), float("nan"), "a number >= 0"),
-    (number(0), 0.5, None),
-    (whole(1, "auto"), "auto", None),
-    (whole(1, "auto"), 2.5, "a whole number >= 1 or 'auto'"),
-    (whole(1, "auto"), True, "a whole number >= 1 or 'auto'"),
-    (whole(1, null=True), None, None),
-    (one_of("sample", "forecast"), "forcast", "one of sample, forecast"),
-])
+@pytest.mark.parametrize(
+    "rule, value, problem",
+    [
+        (number(0), "hot", "a number >= 0"),
+        (number(0), -1, "a number >= 0"),
+        (number(0), float("nan"), "a number >= 0"),
+        (number(0), 0.5, None),
+        (whole(1, "auto"), "auto", None),
+        (whole(1, "auto"), 2.5, "a whole number >= 1 or 'auto'"),
+        (whole(1, "auto"), True, "a whole number >= 1 or 'auto'"),
+        (whole(1, null=True), None, None),
+        (one_of("sample", "forecast"), "forcast", "one of sample, forecast"),
+    ],
+)
 def test_rules_name_what_a_key_accepts(rule, value, problem):
     assert rule.problem(value) == problem
 
@@ -52,15 +61,21 @@ def test_every_bad_value_of_a_stage_is_named_at_once():
     cfg = load_stage_config("sample", ["dataset=diamonds", "temperature=hot", "top_p=2", "mode=forcast"])
     with pytest.raises(ConfigError) as bad:
         check_config("sample", cfg)
-    assert str(bad.value) == ("mode='forcast': expected one of sample, forecast; temperature='hot': expected a "
-                              "number >= 0; top_p=2: expected a number in [1e-09, 1]")
+    assert str(bad.value) == (
+        "mode='forcast': expected one of sample, forecast; temperature='hot': expected a "
+        "number >= 0; top_p=2: expected a number in [1e-09, 1]"
+    )
 
 
 def test_stage_configs_pass_their_own_checks():
     """The shipped defaults satisfy the rules (with a run named where a stage needs one)."""
-    for stage, overrides in {"prepare": ["dataset=diamonds"], "train": ["dataset=diamonds"],
-                             "sample": ["dataset=diamonds"], "export": ["dataset=diamonds"],
-                             "launch": []}.items():
+    for stage, overrides in {
+        "prepare": ["dataset=diamonds"],
+        "train": ["dataset=diamonds"],
+        "sample": ["dataset=diamonds"],
+        "export": ["dataset=diamonds"],
+        "launch": [],
+    }.items():
         check_config(stage, load_stage_config(stage, overrides))
 
 
@@ -79,45 +94,84 @@ def test_every_key_of_every_stage_has_a_rule(stage):
     stages read only dataset.name of a demo dataset."""
     overrides = [] if stage == "launch" else ["dataset=diamonds"]
     tree = OmegaConf.to_container(load_stage_config(stage, overrides), resolve=False)
-    unchecked = [key for key in leaf_keys(tree) if key not in RULES[stage] and key not in FREE_FORM.get(stage, ())
-                 and not key.startswith("dataset.columns.")
-                 and not (stage != "prepare" and key.startswith("dataset.") and key != "dataset.name")]
+    unchecked = [
+        key
+        for key in leaf_keys(tree)
+        if key not in RULES[stage]
+        and key not in FREE_FORM.get(stage, ())
+        and not key.startswith("dataset.columns.")
+        and not (stage != "prepare" and key.startswith("dataset.") and key != "dataset.name")
+    ]
     assert unchecked == []
 
 
 def test_per_column_overrides_are_checked_like_tokenizer_keys():
-    cfg = load_stage_config("prepare", ["dataset=diamonds", "dataset.columns.carat.decimals=-1",
-                                        "+dataset.columns.cut.kind=text", "+dataset.columns.x.digits=3"])
+    cfg = load_stage_config(
+        "prepare",
+        [
+            "dataset=diamonds",
+            "dataset.columns.carat.decimals=-1",
+            "+dataset.columns.cut.kind=text",
+            "+dataset.columns.x.digits=3",
+        ],
+    )
     with pytest.raises(ConfigError) as bad:
         check_config("prepare", cfg)
-    assert str(bad.value).startswith("dataset.columns.carat.decimals=-1: expected a whole number >= 0 or null; "
-                                     "dataset.columns.x.digits: no such tokenizer key; expected one of base, ")
-    assert str(bad.value).endswith("dataset.columns.cut.kind='text': expected one of float, int, category, "
-                                   "datetime, bool")
+    assert str(bad.value).startswith(
+        "dataset.columns.carat.decimals=-1: expected a whole number >= 0 or null; "
+        "dataset.columns.x.digits: no such tokenizer key; expected one of base, "
+    )
+    assert str(bad.value).endswith(
+        "dataset.columns.cut.kind='text': expected one of float, int, category, datetime, bool"
+    )
 
 
 def test_a_config_error_is_one_line_before_torch_is_imported(tmp_path):
-    probe = ("import sys\nfrom nemo_tabular.cli import main\ntry:\n    main(['sample', 'dataset=diamonds', 'temperature=hot'])\n"
-             "except SystemExit as done:\n    print(done.code, 'torch' in sys.modules, 'megatron' in sys.modules)\n")
+    probe = (
+        "import sys\nfrom nemo_tabular.cli import main\ntry:\n    main(['sample', 'dataset=diamonds', 'temperature=hot'])\n"
+        "except SystemExit as done:\n    print(done.code, 'torch' in sys.modules, 'megatron' in sys.modules)\n"
+    )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path)
     assert done.stdout == "1 False False\n"
     assert done.stderr == "error: temperature='hot': expected a number >= 0\n"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["sample"], "error: which run? set run=<the directory prepare wrote, e.g. runs/my_table> or dataset=<a demo "
-                 "table's name>\n"),
-    (["prepare"], "error: no table to prepare: set source=<your CSV or Parquet file> (or dataset=<a demo table>)\n"),
-    (["prepare", "source=mine.csv", "dataset=diamonds"],
-     "error: source=mine.csv names your own table, but the dataset config brings its own "
-     "(dataset.source=package://plotnine/data/diamonds.csv); drop dataset=... for your table, or set dataset.source\n"),
-    (["train", "dataset=diamonds", "train.stepz=3"],
-     "error: train.stepz: no such key in conf/train.yaml (its --help lists them); +train.stepz=... adds a new one\n"),
-    (["sample", "run=runs/nowhere"], "error: runs/nowhere/data/meta.json: not found; run nemo-tabular prepare first\n"),
-    (["evaluate", "run=runs/nowhere"], "error: runs/nowhere/data/meta.json: not found; run nemo-tabular prepare first\n"),
-    (["fit"], "error: unknown stage 'fit'; choose one of: prepare, train, sample, evaluate, embed, search, export, "
-              "launch\n"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["sample"],
+            "error: which run? set run=<the directory prepare wrote, e.g. runs/my_table> or dataset=<a demo "
+            "table's name>\n",
+        ),
+        (
+            ["prepare"],
+            "error: no table to prepare: set source=<your CSV or Parquet file> (or dataset=<a demo table>)\n",
+        ),
+        (
+            ["prepare", "source=mine.csv", "dataset=diamonds"],
+            "error: source=mine.csv names your own table, but the dataset config brings its own "
+            "(dataset.source=package://plotnine/data/diamonds.csv); drop dataset=... for your table, or set dataset.source\n",
+        ),
+        (
+            ["train", "dataset=diamonds", "train.stepz=3"],
+            "error: train.stepz: no such key in conf/train.yaml (its --help lists them); +train.stepz=... adds a new one\n",
+        ),
+        (
+            ["sample", "run=runs/nowhere"],
+            "error: runs/nowhere/data/meta.json: not found; run nemo-tabular prepare first\n",
+        ),
+        (
+            ["evaluate", "run=runs/nowhere"],
+            "error: runs/nowhere/data/meta.json: not found; run nemo-tabular prepare first\n",
+        ),
+        (
+            ["fit"],
+            "error: unknown stage 'fit'; choose one of: prepare, train, sample, evaluate, embed, search, export, "
+            "launch\n",
+        ),
+    ],
+)
 def test_user_errors_are_one_line(args, message, tmp_path):
     done = cli(*args, cwd=tmp_path, check=False)
     assert done.returncode == 1

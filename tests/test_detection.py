@@ -90,7 +90,10 @@ def test_metrics_json_and_report_carry_detection(halves, tmp_path):
     columns = ["carat", "cut", "price"]  # few columns and rows: the other metrics and the plots stay quick
     real, synth = halves[0][columns], halves[1][columns]
     settings = EvaluationSettings(
-        fidelity_max_rows=300, privacy_max_synthetic_rows=200, detection_max_rows=400, detection_max_iter=20,
+        fidelity_max_rows=300,
+        privacy_max_synthetic_rows=200,
+        detection_max_rows=400,
+        detection_max_iter=20,
         progress=False,
     )
     evaluate(real.iloc[:500], real.iloc[500:1000], synth, tmp_path, target="price", settings=settings)
@@ -105,6 +108,6 @@ def test_metrics_json_and_report_carry_detection(halves, tmp_path):
     assert {"detection_max_rows", "detection_folds", "detection_max_iter"} <= set(written["settings"])
     page = (tmp_path / "report.html").read_text()
     assert "<h2>Detection (classifier two-sample test)</h2>" in page
-    section = page[page.index("<h2>Detection"):page.index("<h2>Utility")]
+    section = page[page.index("<h2>Detection") : page.index("<h2>Utility")]
     for value in (written["detection"]["score"], reference["roc_auc"]):
         assert f'data-value="{value!r}">{value:.4g}</td>' in section

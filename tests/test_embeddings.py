@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import REPO, load_tokenizer_settings
 from omegaconf import OmegaConf
 
-from conftest import REPO, load_tokenizer_settings
 from nemo_tabular.embeddings import RowEmbedder, RowVectorStore, connect
 from nemo_tabular.embeddings.pipeline import embed_run, search_rows
 from nemo_tabular.sampling import GPT, GPTConfig, TableLayout, load_bundle, save_bundle
@@ -30,8 +30,11 @@ def bundle_dir(tables, tmp_path_factory):
     columns = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "dataset" / "diamonds.yaml").columns)
     tok = TabularTokenizer.fit(pd.concat(tables), load_tokenizer_settings(), columns)
     torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=tok.vocab_size, n_positions=32, n_layer=2, n_head=2, n_kv_head=2,
-                          head_dim=8, d_model=16, d_ff=32))
+    model = GPT(
+        GPTConfig(
+            vocab_size=tok.vocab_size, n_positions=32, n_layer=2, n_head=2, n_kv_head=2, head_dim=8, d_model=16, d_ff=32
+        )
+    )
     path = tmp_path_factory.mktemp("model") / "bundle"
     save_bundle(path, model.config, model.state_dict(), tok, TableLayout())
     return path
@@ -47,8 +50,11 @@ def test_embeddings_are_unit_length_and_deterministic(bundle_dir, tables):
 
 def test_search_audit_and_filters(bundle_dir, tables, tmp_path):
     train, holdout = tables
-    paths = {"train": tmp_path / "train.parquet", "holdout": tmp_path / "holdout.parquet",
-             "synthetic": tmp_path / "synth.parquet"}
+    paths = {
+        "train": tmp_path / "train.parquet",
+        "holdout": tmp_path / "holdout.parquet",
+        "synthetic": tmp_path / "synth.parquet",
+    }
     train.to_parquet(paths["train"])
     holdout.to_parquet(paths["holdout"])
     synthetic = holdout.iloc[:100].copy()
@@ -80,18 +86,33 @@ def test_embed_and_search_scripts(bundle_dir, tables, tmp_path):
     holdout.to_parquet(data / "test.parquet")
     (data / "meta.json").write_text(json.dumps({"dataset": "run", "group_by": [], "order_by": []}))
     common = [f"run={tmp_path / 'run'}", f"model_path={bundle_dir}", "max_rows=200"]
-    done = subprocess.run([sys.executable, str(REPO / "scripts" / "embed.py"), *common],
-                          capture_output=True, text=True, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "embed.py"), *common], capture_output=True, text=True, cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[0])["rows"] == {"train": 200, "holdout": 200}
     (tmp_path / "q.json").write_text(train.iloc[[3]].to_json(orient="records"))
-    found = subprocess.run([sys.executable, str(REPO / "scripts" / "search.py"), *common[:2],
-                            f"query={tmp_path / 'q.json'}", "k=2", "filter="],
-                           capture_output=True, text=True, cwd=tmp_path)
+    found = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "search.py"),
+            *common[:2],
+            f"query={tmp_path / 'q.json'}",
+            "k=2",
+            "filter=",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert found.returncode == 0, found.stderr
     assert "train" in found.stdout
-    bad = subprocess.run([sys.executable, str(REPO / "scripts" / "embed.py"), *common[:2],
-                          "milvus.uri=/nowhere/store.sqlite"], capture_output=True, text=True, cwd=tmp_path)
+    bad = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "embed.py"), *common[:2], "milvus.uri=/nowhere/store.sqlite"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert bad.returncode == 1 and "neither a Milvus Lite file" in bad.stderr
 
 
@@ -116,8 +137,9 @@ def test_search_cli_readme_filter_hits_without_vectors_and_a_bad_filter_in_one_l
     readme_filter = next(arg for arg in shlex.split(line) if arg.startswith("filter="))
 
     def search(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([*cli, "search", *common, "query=row.json", "k=3", *args],
-                              capture_output=True, text=True, cwd=tmp_path)
+        return subprocess.run(
+            [*cli, "search", *common, "query=row.json", "k=3", *args], capture_output=True, text=True, cwd=tmp_path
+        )
 
     found = search(readme_filter, f"out={tmp_path / 'hits.csv'}")
     assert found.returncode == 0, found.stderr[-3000:]
@@ -134,5 +156,6 @@ def test_search_cli_readme_filter_hits_without_vectors_and_a_bad_filter_in_one_l
     assert bad.stderr.strip().splitlines()[-1] == (
         "error: filter='split == \"train\" and cut ==': Milvus cannot use this filter (unexpected end of expression "
         "at column 28; expression cannot be empty); it is a Milvus boolean expression over split and the row's "
-        "columns, e.g. split == \"train\" and price > 1000")
+        'columns, e.g. split == "train" and price > 1000'
+    )
     assert "MilvusException" not in bad.stderr  # pymilvus' own logged traceback stays quiet

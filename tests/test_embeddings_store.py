@@ -42,7 +42,9 @@ def test_upsert_is_idempotent(store):
 
 
 def test_dimension_mismatch_and_bad_uri_raise(tmp_path, store):
-    with pytest.raises(VectorStoreError, match="collection 'rows' holds vectors of dimension 16, but this model gives 8"):
+    with pytest.raises(
+        VectorStoreError, match="collection 'rows' holds vectors of dimension 16, but this model gives 8"
+    ):
         RowVectorStore(store.client, "rows", dim=8)
     with pytest.raises(VectorStoreError, match="dimension 4, collection 'rows' expects 16"):
         store.upsert("train", np.arange(2), unit_vectors(2, 4, 0), pd.DataFrame({"x": [1, 2]}))
@@ -67,15 +69,20 @@ def test_audit_flags_a_planted_copy_of_a_training_row(store):
     assert 0.42 < report["share_closer_to_train"] < 0.58
 
 
-@pytest.mark.parametrize("expression, reason", [
-    ('split == "train" and colour ==', "unexpected end of expression at column 31; expression cannot be empty"),
-    ("split = train", "unexpected character '=' at column 7; did you mean '=='?"),
-])
+@pytest.mark.parametrize(
+    "expression, reason",
+    [
+        ('split == "train" and colour ==', "unexpected end of expression at column 31; expression cannot be empty"),
+        ("split = train", "unexpected character '=' at column 7; did you mean '=='?"),
+    ],
+)
 def test_a_filter_milvus_cannot_parse_is_one_line_naming_it(store, expression, reason, capfd):
     store.upsert("train", np.arange(3), unit_vectors(3, 16, 6), pd.DataFrame({"colour": ["red", "blue", "red"]}))
     with pytest.raises(VectorStoreError) as err:
         store.search(unit_vectors(1, 16, 7), k=2, filter=expression)
-    assert str(err.value) == (f"filter={expression!r}: Milvus cannot use this filter ({reason}); it is a Milvus "
-                              f"boolean expression over split and the row's columns, e.g. split == \"train\" and "
-                              f"price > 1000")
+    assert str(err.value) == (
+        f"filter={expression!r}: Milvus cannot use this filter ({reason}); it is a Milvus "
+        f'boolean expression over split and the row\'s columns, e.g. split == "train" and '
+        f"price > 1000"
+    )
     assert "Traceback" not in capfd.readouterr().err

@@ -116,9 +116,7 @@ def test_ties_count_half(train):
 
 
 def test_rows_are_cut_to_the_caps_and_the_share_compares_equal_sizes(train, holdout):
-    result = run_privacy(
-        train, holdout.iloc[:150], draw(300, seed=4), max_synthetic_rows=120, max_reference_rows=200
-    )
+    result = run_privacy(train, holdout.iloc[:150], draw(300, seed=4), max_synthetic_rows=120, max_reference_rows=200)
     assert result["rows"] == {
         "synthetic": 120,
         "train_reference": 200,
@@ -153,9 +151,7 @@ def test_chunked_distances_equal_brute_force(train, holdout):
     kinds = column_kinds(train)
     encoder = DistanceEncoder(pd.concat([train, holdout]), kinds)
     reference = encoder.transform(train.iloc[:50])
-    nearest, second = nearest_two_distances(
-        holdout.iloc[:30], reference, encoder, memory_bytes=1, progress=False
-    )
+    nearest, second = nearest_two_distances(holdout.iloc[:30], reference, encoder, memory_bytes=1, progress=False)
     exact = np.sort(cdist(encoder.transform(holdout.iloc[:30]), reference), axis=1)
     np.testing.assert_allclose(nearest, exact[:, 0], atol=1e-6)
     np.testing.assert_allclose(second, exact[:, 1], atol=1e-6)
@@ -200,16 +196,28 @@ def test_pair_trends_bin_numbers_on_the_real_range():
 def test_pair_trends_record_the_real_trend_and_why_a_pair_is_not_scored():
     rng = np.random.default_rng(3)
     x = rng.normal(size=500)
-    real = pd.DataFrame({"x": x, "y": 2 * x + rng.normal(0, 0.1, 500), "noise": rng.normal(size=500),
-                         "one": 1.0, "label": np.where(x > 0, "a", "b")})
+    real = pd.DataFrame(
+        {
+            "x": x,
+            "y": 2 * x + rng.normal(0, 0.1, 500),
+            "noise": rng.normal(size=500),
+            "one": 1.0,
+            "label": np.where(x > 0, "a", "b"),
+        }
+    )
     kinds = {"x": "float", "y": "float", "noise": "float", "one": "float", "label": "category"}
     scored = pair_trend(real, real, "x", "y", kinds)
     assert scored["score"] == pytest.approx(1.0) and scored["reason"] is None and scored["real_trend"] > 0.99
     weak = pair_trend(real, real, "x", "noise", kinds)
     assert weak["score"] is None and weak["reason"] == NO_REAL_TREND and abs(weak["real_trend"]) < 0.5
     constant = pair_trend(real, real, "x", "one", kinds)
-    assert constant == {"columns": ["x", "one"], "metric": "CorrelationSimilarity", "score": None, "real_trend": None,
-                        "reason": CONSTANT_COLUMN}
+    assert constant == {
+        "columns": ["x", "one"],
+        "metric": "CorrelationSimilarity",
+        "score": None,
+        "real_trend": None,
+        "reason": CONSTANT_COLUMN,
+    }
     associated = pair_trend(real, real, "x", "label", kinds)
     assert associated["metric"] == "ContingencySimilarity" and associated["real_trend"] > 0.3
     assert pair_trend(real, real, "noise", "label", kinds)["reason"] == NO_REAL_TREND
@@ -241,7 +249,8 @@ def test_validity_counts_out_of_range_values_and_unseen_categories(train):
     assert result["method"] == "training_split"
     assert result["definition"] == (
         "a row is valid when every value lies within the training split: numbers and dates inside its "
-        "[min, max], categories among its values, missing values only where it has them")
+        "[min, max], categories among its values, missing values only where it has them"
+    )
     assert result["valid_share"] == pytest.approx(0.8)
     assert result["column_invalid_share"]["size"] == pytest.approx(0.1)
     assert result["column_invalid_share"]["grade"] == pytest.approx(0.1)
@@ -279,9 +288,12 @@ def test_utility_reads_holdout_dates_given_as_text(train, holdout):
     """A holdout read back from CSV holds its dates as text; conformed, they are the same features."""
     kinds = column_kinds(train)
     from_parquet = tstr_vs_trtr(train, train, holdout, "price", kinds, seed=0)
-    from_csv = tstr_vs_trtr(train, train, holdout.assign(sold=holdout["sold"].dt.strftime("%Y-%m-%d")),
-                            "price", kinds, seed=0)
+    from_csv = tstr_vs_trtr(
+        train, train, holdout.assign(sold=holdout["sold"].dt.strftime("%Y-%m-%d")), "price", kinds, seed=0
+    )
     assert from_csv == from_parquet
     dated = tstr_vs_trtr(train, train, holdout.assign(sold=holdout["sold"].astype(str)), "sold", kinds, seed=0)
-    assert dated["train_real_test_real"]["r2"] == tstr_vs_trtr(train, train, holdout, "sold", kinds,
-                                                               seed=0)["train_real_test_real"]["r2"]
+    assert (
+        dated["train_real_test_real"]["r2"]
+        == tstr_vs_trtr(train, train, holdout, "sold", kinds, seed=0)["train_real_test_real"]["r2"]
+    )

@@ -85,12 +85,13 @@ def test_report_html_holds_a_plot_per_column_the_matrices_and_the_dcr_histogram(
 def test_report_states_the_validity_definition(report):
     metrics, out = report
     page = (out / "report.html").read_text()
-    section = page[page.index("<h2>Validity</h2>"):]
+    section = page[page.index("<h2>Validity</h2>") :]
     assert section.startswith(
         "<h2>Validity</h2><p>Against the training split: a row is valid when every value lies within the training "
         "split: numbers and dates inside its [min, max], categories among its values, missing values only where it "
         "has them.</p><table><tr><th>metric</th><th>what it means</th><th>synthetic</th><th>holdout (reference)</th>"
-        "</tr><tr><td>Valid rows</td>")
+        "</tr><tr><td>Valid rows</td>"
+    )
     for name in metrics["validity"]["column_invalid_share"]:
         assert f"<td>Invalid values: {name}</td>" in section
 
@@ -145,8 +146,10 @@ def test_metrics_json_schema_is_stable(report):
     }
     assert set(written["fidelity"]["holdout_reference"]) == set(written["fidelity"]) - {"holdout_reference"}
     assert written["fidelity"]["holdout_reference"]["rows"] == {"real": 300, "holdout": 300}
-    assert all(set(pair) == {"columns", "metric", "score", "real_trend", "reason"}
-               for pair in written["fidelity"]["column_pair_details"])
+    assert all(
+        set(pair) == {"columns", "metric", "score", "real_trend", "reason"}
+        for pair in written["fidelity"]["column_pair_details"]
+    )
     assert set(written["utility"]) == {
         "task",
         "target",
@@ -171,8 +174,13 @@ def test_metrics_json_schema_is_stable(report):
     assert written["detection"]["rows"] == {"holdout": 300, "synthetic": 300}
     assert set(written["detection"]["holdout_reference"]) == {"compared", "roc_auc", "score", "rows"}
     assert written["detection"]["holdout_reference"]["rows"] == {"holdout": 300, "train": 300}
-    assert set(written["validity"]) == {"method", "definition", "valid_share", "column_invalid_share",
-                                        "holdout_reference"}
+    assert set(written["validity"]) == {
+        "method",
+        "definition",
+        "valid_share",
+        "column_invalid_share",
+        "holdout_reference",
+    }
     assert set(written["validity"]["holdout_reference"]) == {"valid_share", "column_invalid_share"}
     assert written["validity"]["method"] == "training_split"
     assert written["sequential"] is None
@@ -206,8 +214,10 @@ def test_same_seed_writes_identical_files(report, files):
     metrics = [json.loads((folder / "metrics.json").read_text()) for folder in (first, second)]
     assert {**metrics[0], "timings": None} == {**metrics[1], "timings": None}
     assert list(metrics[0]["timings"]) == list(metrics[1]["timings"])
-    pages = [re.sub(r'<section id="timings">.*?</section>', "", (folder / "report.html").read_text())
-             for folder in (first, second)]
+    pages = [
+        re.sub(r'<section id="timings">.*?</section>', "", (folder / "report.html").read_text())
+        for folder in (first, second)
+    ]
     assert pages[0] == pages[1]
     assert not [path for path in second.iterdir() if path.name.endswith(".tmp")]
 
@@ -223,9 +233,7 @@ def test_sequential_section_for_a_grouped_table(tmp_path):
             }
         )
 
-    metrics = evaluate(
-        table(1), table(2), table(3), tmp_path, group_by="shop", order_by=["month"], settings=FAST
-    )
+    metrics = evaluate(table(1), table(2), table(3), tmp_path, group_by="shop", order_by=["month"], settings=FAST)
     assert set(metrics["columns"]) == {"shop", "month", "sales"}
     assert set(metrics["fidelity"]["column_shape_details"]) == {
         "month",
@@ -308,9 +316,7 @@ def test_cli_writes_the_report_and_fails_cleanly(files, tmp_path):
     written = json.loads((tmp_path / "report" / "metrics.json").read_text())
     assert written["settings"]["tokenizer"] is False
     assert written["provenance"] is None  # no run named: nothing to read the training records from
-    failed = run_cli(
-        *common, f"synth={tmp_path / 'absent.parquet'}", "target=price", f"out={tmp_path / 'other'}"
-    )
+    failed = run_cli(*common, f"synth={tmp_path / 'absent.parquet'}", "target=price", f"out={tmp_path / 'other'}")
     assert failed.returncode == 1
     assert f"error: {tmp_path / 'absent.parquet'}: synthetic file not found" in failed.stderr
     assert "Traceback" not in failed.stderr
@@ -321,8 +327,10 @@ NUMBER = re.compile(r'<(span|td) class="([^"]*)" data-key="([^"]*)" data-value="
 
 def shown_numbers(page: str) -> list[tuple[str, list, object]]:
     """Every number the page shows with its metrics.json path: (css class, path, value as written)."""
-    return [(css, json.loads(html.unescape(key)), json.loads(html.unescape(value)))
-            for _, css, key, value in NUMBER.findall(page)]
+    return [
+        (css, json.loads(html.unescape(key)), json.loads(html.unescape(value)))
+        for _, css, key, value in NUMBER.findall(page)
+    ]
 
 
 def at(metrics: dict, path: list):
@@ -336,19 +344,21 @@ def card(page: str, name: str) -> str:
     """One summary card's HTML."""
     start = page.index(f'<div class="card" id="card-{name}">')
     end = page.find('<div class="card"', start + 1)
-    return page[start:end if end != -1 else None]
+    return page[start : end if end != -1 else None]
 
 
 def test_summary_cards_show_the_metrics_values_exactly_beside_the_holdouts(report):
     _, out = report
     written = json.loads((out / "metrics.json").read_text())
     page = (out / "report.html").read_text()
-    summary = page[page.index('<section id="summary">'):page.index("</section>")]
+    summary = page[page.index('<section id="summary">') : page.index("</section>")]
     assert page.index('<section id="summary">') < page.index("<h2>Fidelity")  # the first screen
     expected = {  # card: (synthetic path, holdout reference path)
         "quality": (["fidelity", "overall"], ["fidelity", "holdout_reference", "overall"]),
-        "privacy": (["privacy", "dcr_share_closer_to_train"],
-                    ["privacy", "holdout_reference", "dcr_share_closer_to_train"]),
+        "privacy": (
+            ["privacy", "dcr_share_closer_to_train"],
+            ["privacy", "holdout_reference", "dcr_share_closer_to_train"],
+        ),
         "detection": (["detection", "roc_auc"], ["detection", "holdout_reference", "roc_auc"]),
         "validity": (["validity", "valid_share"], ["validity", "holdout_reference", "valid_share"]),
     }
@@ -359,10 +369,13 @@ def test_summary_cards_show_the_metrics_values_exactly_beside_the_holdouts(repor
         assert at(written, reference) is not None
     utility = card(summary, "utility")
     assert shown_numbers(utility)[0] == ("value", ["utility", "ratio", "r2"], written["utility"]["ratio"]["r2"])
-    assert '<span class="label">holdout reference: 1 by definition</span><span class="value reference" ' \
-           'data-value="1.0">1</span>' in utility
-    assert ("trained on synthetic rows" in utility and ["utility", "train_real_test_real", "r2"]
-            in [path for _, path, _ in shown_numbers(utility)])
+    assert (
+        '<span class="label">holdout reference: 1 by definition</span><span class="value reference" '
+        'data-value="1.0">1</span>' in utility
+    )
+    assert "trained on synthetic rows" in utility and ["utility", "train_real_test_real", "r2"] in [
+        path for _, path, _ in shown_numbers(utility)
+    ]
     privacy = [path for _, path, _ in shown_numbers(card(summary, "privacy"))]
     assert ["privacy", "dcr_p5", "holdout_to_train"] in privacy  # the holdout's 5th-percentile DCR
     # every number anywhere on the page is the value metrics.json holds at the path it names
@@ -380,11 +393,13 @@ def test_holdout_references_are_computed_on_the_holdout(report, files):
     assert metrics["fidelity"]["holdout_reference"] == quality | {"rows": {"real": 300, "holdout": 300}}
     assert metrics["fidelity"]["holdout_reference"]["overall"] != metrics["fidelity"]["overall"]
     expected = validity(train, holdout, kinds)
-    assert metrics["validity"]["holdout_reference"] == {key: expected[key] for key in
-                                                        ("valid_share", "column_invalid_share")}
+    assert metrics["validity"]["holdout_reference"] == {
+        key: expected[key] for key in ("valid_share", "column_invalid_share")
+    }
     assert metrics["validity"]["holdout_reference"]["valid_share"] < 1  # one holdout price above train's range
     assert metrics["detection"]["holdout_reference"] == train_vs_holdout(
-        holdout, train, kinds, FAST.seed, rows=300, folds=FAST.detection_folds, max_iter=FAST.detection_max_iter)
+        holdout, train, kinds, FAST.seed, rows=300, folds=FAST.detection_folds, max_iter=FAST.detection_max_iter
+    )
     assert metrics["privacy"]["holdout_reference"]["dcr_share_closer_to_train"] == pytest.approx(0.5, abs=0.1)
 
 
@@ -396,7 +411,7 @@ def test_every_unscored_pair_says_why(report):
     assert unscored and len(unscored) < len(pairs)
     assert all(pair["reason"] in UNSCORED_REASONS for pair in unscored)
     assert all(pair["reason"] is None for pair in pairs if pair["score"] is not None)
-    section = page[page.index("<h3>Column pair trends</h3>"):page.index("<h2>Detection")]
+    section = page[page.index("<h3>Column pair trends</h3>") : page.index("<h2>Detection")]
     assert f"{len(pairs) - len(unscored)} of {len(pairs)} pairs are scored" in section
     rows = re.findall(r"<tr><td>([^<]*)</td>(.*?)</tr>", section)
     assert len(rows) == len(pairs)
@@ -418,67 +433,153 @@ def test_histograms_clip_to_the_robust_range_and_count_what_they_leave_out():
     assert (shown.real_outside, shown.synth_outside, shown.real_count, shown.synth_count) == (1, 1, 100, 101)
     assert column_plot(real, synth, "float").note == (
         "1 of 100 real and 1 of 101 synthetic values lie outside the plotted range [1, 99] (0.5th-99.5th "
-        "percentile of both) and are not drawn. Missing (not drawn): 0 real, 1 synthetic.")
+        "percentile of both) and are not drawn. Missing (not drawn): 0 real, 1 synthetic."
+    )
     assert column_plot(real, real, "float").note == "All values shown ([0, 99])."  # each end held twice: not clipped
-    assert column_plot(pd.Series([1.0, 2.0], name="x"), pd.Series([1.0, 2.0], name="x"), "float").note == \
-        "All values shown ([1, 2])."
+    assert (
+        column_plot(pd.Series([1.0, 2.0], name="x"), pd.Series([1.0, 2.0], name="x"), "float").note
+        == "All values shown ([1, 2])."
+    )
 
 
 def write_run_records(run: Path, hostile: str = "") -> Path:
     """A run directory's train_summary.json, checkpoint config.yaml and embedding audit, as the stages write them."""
     (run / "checkpoints").mkdir(parents=True)
     (run / "report").mkdir()
-    (run / "train_summary.json").write_text(json.dumps({
-        "steps": 400, "end_step": 300, "start_step": 0, "losses": [2.0, 1.5], "final_train_loss": 1.5,
-        "final_valid_loss": 1.62, "best_step": None, "tokens_per_s": 12345.6, "seconds": 90.0, "world_size": 1,
-        "tensor": 1, "pipeline": 1, "data": 1, "precision": f"fp32{hostile}"}))
-    (run / "checkpoints" / "config.yaml").write_text(yaml.safe_dump({
-        "model": {"name": f"auto{hostile}", "num_layers": 2, "hidden_size": 64, "num_attention_heads": 2,
-                  "ffn_hidden_size": 256, "seq_length": 128}, "train": {"global_batch": 32}}))
-    (run / "report" / "embedding_audit.json").write_text(json.dumps({
-        "n_synthetic": 300, "n_holdout": 300, "share_closer_to_train": 0.52, "median_distance_to_train": 0.1,
-        "median_holdout_distance_to_train": 0.11, "flag_quantile": 0.01, "flag_threshold": 0.02,
-        "copy_rate": 0.0, "flagged_rate": 0.01, "flagged": [{"synthetic_row": 1, "nearest_train_row": 2,
-                                                             "distance": 0.01}]}))
+    (run / "train_summary.json").write_text(
+        json.dumps(
+            {
+                "steps": 400,
+                "end_step": 300,
+                "start_step": 0,
+                "losses": [2.0, 1.5],
+                "final_train_loss": 1.5,
+                "final_valid_loss": 1.62,
+                "best_step": None,
+                "tokens_per_s": 12345.6,
+                "seconds": 90.0,
+                "world_size": 1,
+                "tensor": 1,
+                "pipeline": 1,
+                "data": 1,
+                "precision": f"fp32{hostile}",
+            }
+        )
+    )
+    (run / "checkpoints" / "config.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "model": {
+                    "name": f"auto{hostile}",
+                    "num_layers": 2,
+                    "hidden_size": 64,
+                    "num_attention_heads": 2,
+                    "ffn_hidden_size": 256,
+                    "seq_length": 128,
+                },
+                "train": {"global_batch": 32},
+            }
+        )
+    )
+    (run / "report" / "embedding_audit.json").write_text(
+        json.dumps(
+            {
+                "n_synthetic": 300,
+                "n_holdout": 300,
+                "share_closer_to_train": 0.52,
+                "median_distance_to_train": 0.1,
+                "median_holdout_distance_to_train": 0.11,
+                "flag_quantile": 0.01,
+                "flag_threshold": 0.02,
+                "copy_rate": 0.0,
+                "flagged_rate": 0.01,
+                "flagged": [{"synthetic_row": 1, "nearest_train_row": 2, "distance": 0.01}],
+            }
+        )
+    )
     return run
 
 
 def test_provenance_and_the_embedding_audit_come_from_the_run(files, tmp_path):
     run = write_run_records(tmp_path / "run")
-    quick = EvaluationSettings(seed=3, fidelity_max_rows=100, privacy_max_synthetic_rows=100, detection_max_rows=100,
-                               detection_max_iter=10, progress=False)
-    metrics = evaluate(files / "train.parquet", files / "holdout.csv", files / "synth.parquet", tmp_path / "out",
-                       settings=quick, provenance=Provenance.of_run(run))
+    quick = EvaluationSettings(
+        seed=3,
+        fidelity_max_rows=100,
+        privacy_max_synthetic_rows=100,
+        detection_max_rows=100,
+        detection_max_iter=10,
+        progress=False,
+    )
+    metrics = evaluate(
+        files / "train.parquet",
+        files / "holdout.csv",
+        files / "synth.parquet",
+        tmp_path / "out",
+        settings=quick,
+        provenance=Provenance.of_run(run),
+    )
     model, training = metrics["provenance"]["model"], metrics["provenance"]["training"]
-    assert model == {"source": str(run / "checkpoints" / "config.yaml"), "name": "auto", "num_layers": 2,
-                     "hidden_size": 64, "num_attention_heads": 2, "ffn_hidden_size": 256, "seq_length": 128,
-                     "block_weights": 2 * (4 * 64 * 64 + 2 * 64 * 256), "global_batch": 32}
-    assert (training["trained_steps"], training["planned_steps"], training["seconds"], training["tokens_per_s"]) == \
-        (300, 400, 90.0, 12345.6)
+    assert model == {
+        "source": str(run / "checkpoints" / "config.yaml"),
+        "name": "auto",
+        "num_layers": 2,
+        "hidden_size": 64,
+        "num_attention_heads": 2,
+        "ffn_hidden_size": 256,
+        "seq_length": 128,
+        "block_weights": 2 * (4 * 64 * 64 + 2 * 64 * 256),
+        "global_batch": 32,
+    }
+    assert (training["trained_steps"], training["planned_steps"], training["seconds"], training["tokens_per_s"]) == (
+        300,
+        400,
+        90.0,
+        12345.6,
+    )
     assert metrics["embedding_audit"]["share_closer_to_train"] == 0.52
     assert metrics["embedding_audit"]["flagged_listed"] == 1
     page = (tmp_path / "out" / "report.html").read_text()
-    assert ('<p class="headline">300 training rows, 300 holdout rows, 300 synthetic rows. Model: 2 layers x 64 '
-            "hidden. Trained 300 steps in 1.5 min at 12,346 tokens/s.</p>") in page
+    assert (
+        '<p class="headline">300 training rows, 300 holdout rows, 300 synthetic rows. Model: 2 layers x 64 '
+        "hidden. Trained 300 steps in 1.5 min at 12,346 tokens/s.</p>"
+    ) in page
     assert "<td>steps trained (of planned)</td><td>300 of 400</td>" in page
     assert "<td>minutes</td><td>1.50</td>" in page
     assert "no epsilon" in page
     assert "utility not measured" in page and "Not measured: no target column" in page
-    audit = page[page.index("<h2>Embedding audit"):]
+    audit = page[page.index("<h2>Embedding audit") :]
     assert 'data-value="0.52">0.52</td>' in audit
 
 
 def test_provenance_files_that_are_missing_are_skipped_and_broken_ones_named(files, tmp_path):
-    quick = EvaluationSettings(seed=3, fidelity_max_rows=50, privacy_max_synthetic_rows=50, detection_max_rows=50,
-                               detection_max_iter=5, progress=False)
-    absent = evaluate(files / "train.parquet", files / "holdout.csv", files / "synth.parquet", None, settings=quick,
-                      provenance=Provenance.of_run(tmp_path / "nowhere"))
+    quick = EvaluationSettings(
+        seed=3,
+        fidelity_max_rows=50,
+        privacy_max_synthetic_rows=50,
+        detection_max_rows=50,
+        detection_max_iter=5,
+        progress=False,
+    )
+    absent = evaluate(
+        files / "train.parquet",
+        files / "holdout.csv",
+        files / "synth.parquet",
+        None,
+        settings=quick,
+        provenance=Provenance.of_run(tmp_path / "nowhere"),
+    )
     assert absent["provenance"] is None and absent["embedding_audit"] is None
     run = write_run_records(tmp_path / "run")
     (run / "train_summary.json").write_text("{not json")
     with pytest.raises(EvaluationError, match=r"train_summary\.json: train_summary\.json cannot be read"):
-        evaluate(files / "train.parquet", files / "holdout.csv", files / "synth.parquet", None, settings=quick,
-                 provenance=Provenance.of_run(run))
+        evaluate(
+            files / "train.parquet",
+            files / "holdout.csv",
+            files / "synth.parquet",
+            None,
+            settings=quick,
+            provenance=Provenance.of_run(run),
+        )
 
 
 def test_hostile_values_are_escaped(tmp_path):
@@ -496,10 +597,23 @@ def test_hostile_values_are_escaped(tmp_path):
     table(2).to_parquet(folder / "holdout.parquet")
     table(3).to_parquet(folder / "synth.parquet")
     run = write_run_records(tmp_path / "run", hostile=script)
-    quick = EvaluationSettings(seed=3, fidelity_max_rows=120, privacy_max_synthetic_rows=100, detection_max_rows=100,
-                               detection_max_iter=10, progress=False)
-    evaluate(folder / "train.parquet", folder / "holdout.parquet", folder / "synth.parquet", tmp_path / "out",
-             target="$\\bad$", settings=quick, provenance=Provenance.of_run(run))
+    quick = EvaluationSettings(
+        seed=3,
+        fidelity_max_rows=120,
+        privacy_max_synthetic_rows=100,
+        detection_max_rows=100,
+        detection_max_iter=10,
+        progress=False,
+    )
+    evaluate(
+        folder / "train.parquet",
+        folder / "holdout.parquet",
+        folder / "synth.parquet",
+        tmp_path / "out",
+        target="$\\bad$",
+        settings=quick,
+        provenance=Provenance.of_run(run),
+    )
     page = (tmp_path / "out" / "report.html").read_text()
     assert "<script" not in page and "<img src=x" not in page and "<b onmouseover" not in page
     assert html.escape(script) in page and html.escape(f'c"{image}') in page and "in&lt;b onmouseover" in page

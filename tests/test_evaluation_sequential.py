@@ -35,9 +35,7 @@ def test_entities_shorter_than_three_values_or_constant_are_skipped():
 
 def test_sequential_metrics_compare_lengths_and_autocorrelation():
     real = grouped_table()
-    synth = pd.DataFrame(
-        {"shop": ["x"] * 4 + ["y"] * 4, "month": [1, 2, 3, 4] * 2, "sales": [1.0, 2.0, 3.0, 4.0] * 2}
-    )
+    synth = pd.DataFrame({"shop": ["x"] * 4 + ["y"] * 4, "month": [1, 2, 3, 4] * 2, "sales": [1.0, 2.0, 3.0, 4.0] * 2})
     result = sequential_metrics(
         real, synth, {"shop": "category", "month": "int", "sales": "float"}, ["shop"], ["month"]
     )
@@ -99,9 +97,7 @@ def test_forecast_in_the_samplers_long_layout_uses_the_target_rows_and_median():
 
 
 def test_quantiles_from_paths_feed_the_scorer():
-    paths = pd.DataFrame(
-        {"shop": ["a"] * 3, "month": [3] * 3, "path": [0, 1, 2], "sales": [12.0, 14.0, 16.0]}
-    )
+    paths = pd.DataFrame({"shop": ["a"] * 3, "month": [3] * 3, "path": [0, 1, 2], "sales": [12.0, 14.0, 16.0]})
     quantiles = quantiles_from_paths(paths, "shop", "month", "sales", levels=(0.5,))
     assert quantiles.to_dict("records") == [{"shop": "a", "month": 3, "q0.5": 14.0}]
     history = pd.DataFrame({"shop": ["a"], "month": [2], "sales": [10.0]})
@@ -137,8 +133,9 @@ def test_samplers_entity_column_keys_synthetic_entities(tmp_path):
     from nemo_tabular.evaluation import evaluate
 
     real = grouped_table().reset_index(drop=True)
-    synth = pd.DataFrame({"shop": ["a"] * 6, "month": [1, 2, 3] * 2, "sales": [1.0, 2.0, 3.0] * 2,
-                          "entity": [0, 0, 0, 1, 1, 1]})
+    synth = pd.DataFrame(
+        {"shop": ["a"] * 6, "month": [1, 2, 3] * 2, "sales": [1.0, 2.0, 3.0] * 2, "entity": [0, 0, 0, 1, 1, 1]}
+    )
     metrics = evaluate(real, real, synth, tmp_path / "report", group_by="shop", order_by="month")
     assert metrics["sequential"]["length"]["synthetic"]["entities"] == 2
     assert metrics["sequential"]["length"]["synthetic"]["mean"] == 3.0
@@ -197,15 +194,22 @@ def test_quantile_crps_is_twice_the_mean_pinball_loss():
     assert got[0] == pytest.approx(0.6)
 
 
-@pytest.mark.parametrize(("frame", "order_by", "season"), [
-    (pd.DataFrame({"year": [2000] * 12 + [2001] * 3, "month": list(range(1, 13)) + [1, 2, 3]}), ["year", "month"], 12),
-    (pd.DataFrame({"year": [1959] * 4 + [1960] * 4, "quarter": [1, 2, 3, 4] * 2}), ["year", "quarter"], 4),
-    (pd.DataFrame({"date": pd.date_range("2001-01-01", periods=30, freq="MS")}), ["date"], 12),
-    (pd.DataFrame({"date": pd.date_range("2001-01-01", periods=30, freq="QS")}), ["date"], 4),
-    (pd.DataFrame({"date": pd.date_range("2001-01-01", periods=30, freq="D")}), ["date"], 7),
-    (pd.DataFrame({"t": range(30)}), ["t"], 1),
-    (pd.DataFrame({"year": range(1990, 2020)}), ["year"], 1),
-])
+@pytest.mark.parametrize(
+    ("frame", "order_by", "season"),
+    [
+        (
+            pd.DataFrame({"year": [2000] * 12 + [2001] * 3, "month": list(range(1, 13)) + [1, 2, 3]}),
+            ["year", "month"],
+            12,
+        ),
+        (pd.DataFrame({"year": [1959] * 4 + [1960] * 4, "quarter": [1, 2, 3, 4] * 2}), ["year", "quarter"], 4),
+        (pd.DataFrame({"date": pd.date_range("2001-01-01", periods=30, freq="MS")}), ["date"], 12),
+        (pd.DataFrame({"date": pd.date_range("2001-01-01", periods=30, freq="QS")}), ["date"], 4),
+        (pd.DataFrame({"date": pd.date_range("2001-01-01", periods=30, freq="D")}), ["date"], 7),
+        (pd.DataFrame({"t": range(30)}), ["t"], 1),
+        (pd.DataFrame({"year": range(1990, 2020)}), ["year"], 1),
+    ],
+)
 def test_season_length_comes_from_the_order_by_columns(frame, order_by, season):
     assert infer_season_length(frame, [], order_by)[0] == season
 
@@ -216,8 +220,9 @@ def seasonal_case(n_entities: int = 1):
     history, future, paths = [], [], []
     for entity in range(n_entities):
         values = np.array([1.0, 2.0, 4.0]) + np.arange(4)[:, None] + 10 * entity
-        frame = pd.DataFrame({"shop": f"s{entity}", "cycle": np.repeat(range(4), 3), "phase": [1, 2, 3] * 4,
-                              "sales": values.reshape(-1)})
+        frame = pd.DataFrame(
+            {"shop": f"s{entity}", "cycle": np.repeat(range(4), 3), "phase": [1, 2, 3] * 4, "sales": values.reshape(-1)}
+        )
         history.append(frame.iloc[:9])
         future.append(frame.iloc[9:])
         for path, offset in enumerate((-1.0, 1.0)):
@@ -247,8 +252,9 @@ def test_forecast_metrics_on_the_samplers_quantile_summary_match_score_forecasts
     summary = paths.groupby(["shop", "step", "cycle", "phase"])["sales"].quantile([0.05, 0.5, 0.95]).unstack()
     summary.columns = ["q0.05", "median", "q0.95"]
     summary = summary.reset_index().assign(column="sales", **{"q0.5": lambda frame: frame["median"]})
-    result = forecast_metrics(history, future, summary, group_by="shop", order_by=["cycle", "phase"],
-                              baselines=("seasonal_naive",))
+    result = forecast_metrics(
+        history, future, summary, group_by="shop", order_by=["cycle", "phase"], baselines=("seasonal_naive",)
+    )
     old = score_forecasts(future, summary, history, group_by="shop", order_by=["cycle", "phase"], target="sales")
     assert result["columns"]["sales"]["model"]["crps"] == pytest.approx(old["model"]["crps"])
     assert result["columns"]["sales"]["model"]["coverage"] == 1.0
@@ -258,8 +264,9 @@ def test_forecast_metrics_on_the_samplers_quantile_summary_match_score_forecasts
 def test_a_single_series_without_group_by_and_a_given_season_length():
     history, future, paths = seasonal_case()
     history, future, paths = (frame.drop(columns="shop") for frame in (history, future, paths))
-    result = forecast_metrics(history, future, paths, group_by=[], order_by=["cycle", "phase"], season_length=1,
-                              baselines=("seasonal_naive",))
+    result = forecast_metrics(
+        history, future, paths, group_by=[], order_by=["cycle", "phase"], season_length=1, baselines=("seasonal_naive",)
+    )
     assert (result["season_length"], result["season_length_from"]) == (1, "given")
     # m = 1: the scale is the mean step-to-step change of 1,2,4,2,3,5,3,4,6 (13 / 8); naive repeats 6 for 4,5,7
     assert result["columns"]["sales"]["seasonal_naive"]["mase"] == pytest.approx((2 + 1 + 1) / 3 / (13 / 8))
@@ -271,10 +278,15 @@ def test_left_out_series_and_points_are_counted():
     history = history[~((history.shop == "s2") & (history.cycle < 2))]  # three values left: 3 > m, so m = 1
     future.loc[future.index[0], "sales"] = np.nan
     paths.loc[(paths.shop == "s2") & (paths.step == 3), "sales"] = np.nan
-    sales = forecast_metrics(history, future, paths, group_by="shop", order_by=["cycle", "phase"],
-                             baselines=())["columns"]["sales"]
-    assert sales["excluded"] == {"series_with_constant_history": 1, "points_of_excluded_series": 3,
-                                 "points_missing_truth": 1, "points_without_forecast_value": 1}
+    sales = forecast_metrics(history, future, paths, group_by="shop", order_by=["cycle", "phase"], baselines=())[
+        "columns"
+    ]["sales"]
+    assert sales["excluded"] == {
+        "series_with_constant_history": 1,
+        "points_of_excluded_series": 3,
+        "points_missing_truth": 1,
+        "points_without_forecast_value": 1,
+    }
     assert (sales["points"], sales["series"]) == (4, 2)
 
 
@@ -298,11 +310,13 @@ def test_evaluate_writes_forecast_scores_into_metrics_json_and_the_report(tmp_pa
     from nemo_tabular.evaluation import evaluate
 
     history, future, paths = seasonal_case(n_entities=2)
-    scores = forecast_metrics(history, future, paths, group_by="shop", order_by=["cycle", "phase"],
-                              baselines=("seasonal_naive",))
+    scores = forecast_metrics(
+        history, future, paths, group_by="shop", order_by=["cycle", "phase"], baselines=("seasonal_naive",)
+    )
     real = pd.concat([history, future]).reset_index(drop=True)
-    metrics = evaluate(real, real, real, tmp_path / "grouped", group_by="shop", order_by=["cycle", "phase"],
-                       forecast=scores)
+    metrics = evaluate(
+        real, real, real, tmp_path / "grouped", group_by="shop", order_by=["cycle", "phase"], forecast=scores
+    )
     written = json.loads((tmp_path / "grouped" / "metrics.json").read_text())
     assert written["sequential"]["forecast"]["overall"]["model"]["mase"] == 0.0
     assert {"length", "lag1_autocorrelation"} <= set(written["sequential"])  # the existing keys stay
@@ -317,20 +331,28 @@ def test_evaluate_writes_forecast_scores_into_metrics_json_and_the_report(tmp_pa
 def test_forecast_metrics_errors_name_what_is_wrong():
     history, future, paths = seasonal_case()
     with pytest.raises(EvaluationError, match=r"forecast paths miss 1 future points of 'sales'"):
-        forecast_metrics(history, future, paths[paths.step < 3].iloc[1:], group_by="shop",
-                         order_by=["cycle", "phase"], baselines=())
+        forecast_metrics(
+            history, future, paths[paths.step < 3].iloc[1:], group_by="shop", order_by=["cycle", "phase"], baselines=()
+        )
     with pytest.raises(EvaluationError, match=r"unknown baselines \['prophet'\]"):
         forecast_metrics(history, future, paths, group_by="shop", order_by=["cycle", "phase"], baselines=("prophet",))
     with pytest.raises(EvaluationError, match=r"history frame has no \['price'\] to score"):
-        forecast_metrics(history, future.assign(price=1.0), paths.assign(price=1.0), group_by="shop",
-                         order_by=["cycle", "phase"], columns=["price"])
+        forecast_metrics(
+            history,
+            future.assign(price=1.0),
+            paths.assign(price=1.0),
+            group_by="shop",
+            order_by=["cycle", "phase"],
+            columns=["price"],
+        )
 
 
 def test_a_series_statsforecast_cannot_fit_falls_back_to_seasonal_naive_and_is_counted():
     history, future, paths = seasonal_case(n_entities=2)
     history = history.groupby("shop").tail(3)  # three values: AutoETS refuses 'tiny datasets'
-    result = forecast_metrics(history, future, paths, group_by="shop", order_by=["cycle", "phase"],
-                              baselines=("seasonal_naive", "auto_ets"))
+    result = forecast_metrics(
+        history, future, paths, group_by="shop", order_by=["cycle", "phase"], baselines=("seasonal_naive", "auto_ets")
+    )
     sales = result["columns"]["sales"]
     assert sales["auto_ets"]["fallbacks"] == 2 and sales["seasonal_naive"]["fallbacks"] == 0
     assert sales["auto_ets"]["mase"] == pytest.approx(sales["seasonal_naive"]["mase"])

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import load_tokenizer_settings
 
 from nemo_tabular.export import ExportError, save_hf, standalone_from_megatron
 from nemo_tabular.sampling import TableLayout, load_bundle, save_bundle
 from nemo_tabular.tokenizer import TabularTokenizer
-from conftest import load_tokenizer_settings
 
 SEQ = 24
 
@@ -46,8 +46,9 @@ def sdpa_core_attention():
         def __init__(self, config, layer_number, attn_mask_type, attention_type, **_):
             super().__init__(config=config)
 
-        def forward(self, query, key, value, attention_mask, attn_mask_type=None, attention_bias=None,
-                    packed_seq_params=None):
+        def forward(
+            self, query, key, value, attention_mask, attn_mask_type=None, attention_bias=None, packed_seq_params=None
+        ):
             q, k, v = (t.permute(1, 2, 0, 3) for t in (query, key, value))  # [s, b, h, d] -> [b, h, s, d]
             if k.shape[1] != q.shape[1]:
                 k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)
@@ -65,12 +66,24 @@ def megatron_gpt(vocab_size: int, n_query_groups: int, tied: bool):
 
     spec = get_gpt_layer_local_spec()
     spec.submodules.self_attention.submodules.core_attention = sdpa_core_attention()
-    config = TransformerConfig(num_layers=2, hidden_size=32, num_attention_heads=4,
-                               num_query_groups=n_query_groups, use_cpu_initialization=True,
-                               hidden_dropout=0.0, attention_dropout=0.0)
+    config = TransformerConfig(
+        num_layers=2,
+        hidden_size=32,
+        num_attention_heads=4,
+        num_query_groups=n_query_groups,
+        use_cpu_initialization=True,
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+    )
     torch.manual_seed(0)
-    model = GPTModel(config=config, transformer_layer_spec=spec, vocab_size=vocab_size, max_sequence_length=SEQ,
-                     position_embedding_type="learned_absolute", share_embeddings_and_output_weights=tied)
+    model = GPTModel(
+        config=config,
+        transformer_layer_spec=spec,
+        vocab_size=vocab_size,
+        max_sequence_length=SEQ,
+        position_embedding_type="learned_absolute",
+        share_embeddings_and_output_weights=tied,
+    )
     with torch.no_grad():  # megatron zero-initializes biases and LayerNorm shifts: make them matter
         for name, param in model.named_parameters():
             if name.endswith("bias") or "layernorm" in name:
@@ -119,7 +132,7 @@ def test_kv_cache_forward_equals_full_forward(megatron_world, tokenizer, tmp_pat
     cache = model.new_cache(2)
     with torch.no_grad():
         full = model(ids)
-        steps = [model(ids[:, :5], cache)] + [model(ids[:, t:t + 1], cache) for t in range(5, 12)]
+        steps = [model(ids[:, :5], cache)] + [model(ids[:, t : t + 1], cache) for t in range(5, 12)]
         steps.append(model(ids[:, 12:], cache))  # a chunk after a non-empty cache uses an explicit mask
     torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-5, rtol=0)
 

@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from conftest import load_tokenizer_settings
+from test_export import megatron_gpt, megatron_world  # noqa: F401 - megatron_world is a fixture
+
 from nemo_tabular.export import save_hf, standalone_from_megatron
 from nemo_tabular.export.hf_generation import SlotLogitsProcessor, decode_generated, load_tabular_tokenizer
 from nemo_tabular.sampling import TableLayout, load_bundle, save_bundle
 from nemo_tabular.tokenizer import TabularTokenizer, TokenizerError
 from nemo_tabular.tokenizer.hf import token_names
-from test_export import megatron_gpt, megatron_world  # noqa: F401 - megatron_world is a fixture
 
 ROWS = 64
 
@@ -26,11 +26,14 @@ ROWS = 64
 @pytest.fixture(scope="module")
 def table():
     """Every kind a slot can hold: float digits, a category with a space and missing values, int digits, dates."""
-    return pd.DataFrame({"price": [0.5, 1.25, 3.0, 7.5, 2.0, 4.25],
-                         "cut": ["Very Good", "Ideal", None, "Very Good", "Fair", "Ideal"],
-                         "carats": [1, 2, 3, 400, 17, 90],
-                         "day": pd.to_datetime(["2020-01-01", "2020-03-01", "2021-01-01", "2020-01-05",
-                                                "2022-06-30", "2020-02-02"])})
+    return pd.DataFrame(
+        {
+            "price": [0.5, 1.25, 3.0, 7.5, 2.0, 4.25],
+            "cut": ["Very Good", "Ideal", None, "Very Good", "Fair", "Ideal"],
+            "carats": [1, 2, 3, 400, 17, 90],
+            "day": pd.to_datetime(["2020-01-01", "2020-03-01", "2021-01-01", "2020-01-05", "2022-06-30", "2020-02-02"]),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -52,15 +55,28 @@ def generate(model, processor=None, rows: int = ROWS, seed: int = 0) -> torch.Te
     prompt = torch.full((rows, 1), model.config.bos_token_id)
     torch.manual_seed(seed)
     processors = LogitsProcessorList([processor] if processor is not None else [])
-    return model.generate(prompt, attention_mask=torch.ones_like(prompt), do_sample=True, top_k=0,
-                          max_new_tokens=model.config.n_positions - 1, logits_processor=processors,
-                          pad_token_id=model.config.pad_token_id)
+    return model.generate(
+        prompt,
+        attention_mask=torch.ones_like(prompt),
+        do_sample=True,
+        top_k=0,
+        max_new_tokens=model.config.n_positions - 1,
+        logits_processor=processors,
+        pad_token_id=model.config.pad_token_id,
+    )
 
 
 def test_export_holds_hf_files_and_the_tabular_tokenizer_under_its_own_name(export_dir, tokenizer):
     names = {path.name for path in export_dir.iterdir()}
-    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-            "special_tokens_map.json", "tabular_tokenizer.json", "README.md"} <= names
+    assert {
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "tabular_tokenizer.json",
+        "README.md",
+    } <= names
     hf = json.loads((export_dir / "tokenizer.json").read_text())
     assert hf["model"]["type"] == "WordLevel" and len(hf["model"]["vocab"]) == tokenizer.vocab_size
     assert [t["content"] for t in hf["added_tokens"]] == ["<pad>", "<eod>", "<eor>"]
@@ -73,9 +89,11 @@ def test_auto_classes_load_and_special_tokens_match_the_model(export_dir, tokeni
     model = AutoModelForCausalLM.from_pretrained(export_dir)
     hf = AutoTokenizer.from_pretrained(export_dir)
     assert isinstance(model, GPT2LMHeadModel)
-    assert (hf.bos_token_id, hf.eos_token_id, hf.pad_token_id) == (
-        model.config.bos_token_id, model.config.eos_token_id, model.config.pad_token_id) == (
-        tokenizer.eod_id, tokenizer.eod_id, tokenizer.pad_id)
+    assert (
+        (hf.bos_token_id, hf.eos_token_id, hf.pad_token_id)
+        == (model.config.bos_token_id, model.config.eos_token_id, model.config.pad_token_id)
+        == (tokenizer.eod_id, tokenizer.eod_id, tokenizer.pad_id)
+    )
     assert len(hf) == tokenizer.vocab_size and hf.convert_tokens_to_ids("<eor>") == tokenizer.eor_id
     assert hf.model_max_length == model.config.n_positions
 
@@ -119,10 +137,11 @@ def test_constrained_generate_decodes_every_row(export_dir, tokenizer):
 
 def test_processor_follows_rows_and_terminators(tokenizer):
     eod, eor, width = tokenizer.eod_id, tokenizer.eor_id, tokenizer.row_width
-    row = tokenizer.encode(pd.DataFrame({"price": [1.25], "cut": ["Ideal"], "carats": [2],
-                                         "day": pd.to_datetime(["2020-03-01"])}))[0].tolist()
+    row = tokenizer.encode(
+        pd.DataFrame({"price": [1.25], "cut": ["Ideal"], "carats": [2], "day": pd.to_datetime(["2020-03-01"])})
+    )[0].tolist()
     flat, sequential = SlotLogitsProcessor(tokenizer), SlotLogitsProcessor(tokenizer, sequential=True)
-    ids = torch.tensor([[eod] + row[:width - 1]])  # every slot written: the terminator's turn
+    ids = torch.tensor([[eod] + row[: width - 1]])  # every slot written: the terminator's turn
     scores = torch.zeros(1, tokenizer.vocab_size + 7)
     assert torch.isfinite(flat(ids, scores)).nonzero()[:, 1].tolist() == [eod]
     assert torch.isfinite(sequential(ids, scores)).nonzero()[:, 1].tolist() == [eod, eor]
@@ -165,10 +184,15 @@ def test_old_exports_and_bundles_are_told_apart(megatron_world, tokenizer, tmp_p
 
 
 def test_decode_generated_names_rows_cut_short(tokenizer):
-    row = tokenizer.encode(pd.DataFrame({"price": [1.25], "cut": ["Ideal"], "carats": [2],
-                                         "day": pd.to_datetime(["2020-03-01"])}))[0]
-    ids = np.array([[tokenizer.eod_id, *row[:-1], tokenizer.eod_id, tokenizer.pad_id, tokenizer.pad_id],
-                    [tokenizer.eod_id, *row[:-1], tokenizer.eor_id, *row[:2]]])
+    row = tokenizer.encode(
+        pd.DataFrame({"price": [1.25], "cut": ["Ideal"], "carats": [2], "day": pd.to_datetime(["2020-03-01"])})
+    )[0]
+    ids = np.array(
+        [
+            [tokenizer.eod_id, *row[:-1], tokenizer.eod_id, tokenizer.pad_id, tokenizer.pad_id],
+            [tokenizer.eod_id, *row[:-1], tokenizer.eor_id, *row[:2]],
+        ]
+    )
     with pytest.raises(TokenizerError, match="sequence 1: 1 stretch"):
         decode_generated(ids, tokenizer)
     rows = decode_generated(ids, tokenizer, errors="skip", sequence_column="entity")
@@ -183,13 +207,30 @@ def test_provenance_comes_from_the_checkpoint_config_and_train_summary(tmp_path)
     checkpoints = tmp_path / "run" / "checkpoints"
     checkpoints.mkdir(parents=True)
     assert checkpoint_provenance(checkpoints) == {"checkpoint": str(checkpoints)}  # nothing there: no error
-    OmegaConf.save(OmegaConf.create({"dataset": {"name": "diamonds", "source": "package://plotnine/data/diamonds.csv"},
-                                     "model": {"num_layers": 2, "hidden_size": 64, "seq_length": 256},
-                                     "train": {"steps": 600, "global_batch": 32, "seed": 1234}}),
-                   checkpoints / "config.yaml")
-    (tmp_path / "run" / "train_summary.json").write_text(json.dumps(
-        {"end_step": 600, "final_valid_loss": 1.5, "seconds": 180.0, "tokens_per_s": 9000.4, "tensor": 1,
-         "pipeline": 1, "data": 2, "precision": "fp32"}))
+    OmegaConf.save(
+        OmegaConf.create(
+            {
+                "dataset": {"name": "diamonds", "source": "package://plotnine/data/diamonds.csv"},
+                "model": {"num_layers": 2, "hidden_size": 64, "seq_length": 256},
+                "train": {"steps": 600, "global_batch": 32, "seed": 1234},
+            }
+        ),
+        checkpoints / "config.yaml",
+    )
+    (tmp_path / "run" / "train_summary.json").write_text(
+        json.dumps(
+            {
+                "end_step": 600,
+                "final_valid_loss": 1.5,
+                "seconds": 180.0,
+                "tokens_per_s": 9000.4,
+                "tensor": 1,
+                "pipeline": 1,
+                "data": 2,
+                "precision": "fp32",
+            }
+        )
+    )
     found = checkpoint_provenance(checkpoints)
     assert found["dataset"] == "diamonds" and found["layers x hidden"] == "2 x 64" and found["trained steps"] == 600
     assert found["training minutes"] == 3.0 and found["tokens/s"] == 9000

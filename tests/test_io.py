@@ -172,13 +172,20 @@ def test_tables_round_trip_through_csv_csv_gz_and_parquet(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.csv.gz", "t.parquet", "t.pq"]
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("nowhere.csv", None, "nowhere.csv: conditions file not found"),
-    ("empty.csv", "", "empty.csv: conditions file is empty"),
-    ("header.csv", "a,b\n", "header.csv: conditions file has no data rows"),
-    ("table.json", "{}", r"table.json: conditions file has an unsupported format '.json'; use .csv, .csv.gz or .parquet"),
-    ("broken.parquet", "not parquet", r"broken.parquet: conditions file cannot be read \("),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("nowhere.csv", None, "nowhere.csv: conditions file not found"),
+        ("empty.csv", "", "empty.csv: conditions file is empty"),
+        ("header.csv", "a,b\n", "header.csv: conditions file has no data rows"),
+        (
+            "table.json",
+            "{}",
+            r"table.json: conditions file has an unsupported format '.json'; use .csv, .csv.gz or .parquet",
+        ),
+        ("broken.parquet", "not parquet", r"broken.parquet: conditions file cannot be read \("),
+    ],
+)
 def test_read_table_errors_name_the_file_and_its_role(tmp_path, name, content, message):
     path = tmp_path / name
     if content is not None:
@@ -188,8 +195,9 @@ def test_read_table_errors_name_the_file_and_its_role(tmp_path, name, content, m
     assert str(raised.value).startswith(str(path))
 
 
-@pytest.mark.parametrize("content, message", [("", "source file is empty"),
-                                              ("a,b\n", "source file has a header but no data rows")])
+@pytest.mark.parametrize(
+    "content, message", [("", "source file is empty"), ("a,b\n", "source file has a header but no data rows")]
+)
 def test_table_columns_refuses_files_without_rows(tmp_path, content, message):
     path = tmp_path / "s.csv"
     path.write_text(content)

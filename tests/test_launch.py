@@ -17,13 +17,33 @@ from nemo_tabular.launch.cli import hydra_quote, pass_through_overrides
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
 # A 2 x 8 GPU job with TP2 PP2 (so DP4); a tiny model keeps the layout checks cheap.
-TRAIN_2X8 = ["cluster=slurm", "cluster.nodes=2", "cluster.gpus_per_node=8", "job=train", "dry_run=true",
-             "cluster.container_image=/images/nemo-tabular.sqsh"]
+TRAIN_2X8 = [
+    "cluster=slurm",
+    "cluster.nodes=2",
+    "cluster.gpus_per_node=8",
+    "job=train",
+    "dry_run=true",
+    "cluster.container_image=/images/nemo-tabular.sqsh",
+]
 # A few optimizer steps of the tiny model with TP2 on 2 CPU processes.
-TINY_TRAIN_RUN = ["model=tiny", "parallel.tensor=2", "train.steps=3", "train.micro_batch=2", "train.global_batch=4",
-                  "train.warmup=1", "train.eval_every=0", "threads=1"]
-STAGE_2X8 = ["dataset=diamonds", "model=tiny", "parallel.tensor=2", "parallel.pipeline=2",
-             "paths.root=${oc.env:SCRATCH}/runs", "+note='two words'"]
+TINY_TRAIN_RUN = [
+    "model=tiny",
+    "parallel.tensor=2",
+    "train.steps=3",
+    "train.micro_batch=2",
+    "train.global_batch=4",
+    "train.warmup=1",
+    "train.eval_every=0",
+    "threads=1",
+]
+STAGE_2X8 = [
+    "dataset=diamonds",
+    "model=tiny",
+    "parallel.tensor=2",
+    "parallel.pipeline=2",
+    "paths.root=${oc.env:SCRATCH}/runs",
+    "+note='two words'",
+]
 
 
 def run_launch(*argv: str) -> int:
@@ -65,8 +85,13 @@ def run_with_fake_slurm(script: str, tmp_path: Path) -> list[str]:
     """Run a rendered sbatch script with bash against the stand-ins; srun's arguments as the job would pass them."""
     fake_slurm(tmp_path / "bin")
     (tmp_path / "job.sbatch").write_text(script)
-    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "SLURM_JOB_NODELIST": "gpu-node-[001-002]",
-           "SLURM_JOB_ID": "777", "SLURM_SUBMIT_DIR": "/home/me/project"}
+    env = {
+        **os.environ,
+        "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}",
+        "SLURM_JOB_NODELIST": "gpu-node-[001-002]",
+        "SLURM_JOB_ID": "777",
+        "SLURM_SUBMIT_DIR": "/home/me/project",
+    }
     subprocess.run(["bash", str(tmp_path / "job.sbatch")], env=env, capture_output=True, text=True, check=True)
     return (tmp_path / "bin" / "srun.args").read_text().splitlines()
 
@@ -76,31 +101,66 @@ def test_train_sbatch_for_two_nodes_of_eight_gpus(capsys, tmp_path):
     for directive in ("--nodes=2", "--ntasks-per-node=1", "--gpus-per-node=8", "--exclusive"):
         assert f"#SBATCH {directive}\n" in script
     assert 'hosts=$(scontrol show hostnames "$SLURM_JOB_NODELIST")' in script
-    assert 'export CUDA_DEVICE_MAX_CONNECTIONS=1\n' in script
-    assert 'export TORCH_NCCL_ASYNC_ERROR_HANDLING=1\n' in script
+    assert "export CUDA_DEVICE_MAX_CONNECTIONS=1\n" in script
+    assert "export TORCH_NCCL_ASYNC_ERROR_HANDLING=1\n" in script
 
     srun = run_with_fake_slurm(script, tmp_path)
     torchrun = srun.index("torchrun")
     assert srun[:torchrun] == [
-        "--nodes=2", "--ntasks=2", "--ntasks-per-node=1", "--kill-on-bad-exit=1",
-        "--container-image=/images/nemo-tabular.sqsh", "--container-workdir=/workspace/nemo-tabular",
+        "--nodes=2",
+        "--ntasks=2",
+        "--ntasks-per-node=1",
+        "--kill-on-bad-exit=1",
+        "--container-image=/images/nemo-tabular.sqsh",
+        "--container-workdir=/workspace/nemo-tabular",
         "--container-mounts=/home/me/project/runs:/workspace/nemo-tabular/runs",
     ]
-    assert srun[torchrun + 1:] == [
-        "--nnodes=2", "--nproc_per_node=8", "--rdzv_backend=c10d", "--rdzv_endpoint=gpu-node-001:29500",
-        "--rdzv_id=777", "-m", "nemo_tabular.cli", "train", *STAGE_2X8,
+    assert srun[torchrun + 1 :] == [
+        "--nnodes=2",
+        "--nproc_per_node=8",
+        "--rdzv_backend=c10d",
+        "--rdzv_endpoint=gpu-node-001:29500",
+        "--rdzv_id=777",
+        "-m",
+        "nemo_tabular.cli",
+        "train",
+        *STAGE_2X8,
     ]
 
 
-@pytest.mark.parametrize("argv", [
-    pytest.param([*TRAIN_2X8, "cluster.partition=gpu", "cluster.account=proj", "cluster.cpus_per_task=64",
-                  "cluster.srun_args=['--mpi=none']", "--", *STAGE_2X8], id="train"),
-    pytest.param(["cluster=slurm", "job=train", "dry_run=true", "--", "model=tiny", "train.micro_batch=4"],
-                 id="train-on-host"),
-    pytest.param(["cluster=slurm", "job=prep", "dry_run=true", "--", "dataset=txhousing"], id="prep"),
-    pytest.param(["cluster=slurm", "job=sample", "dry_run=true", "cluster.container_image=/images/x.sqsh",
-                  "--", "n_rows=10"], id="sample"),
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(
+            [
+                *TRAIN_2X8,
+                "cluster.partition=gpu",
+                "cluster.account=proj",
+                "cluster.cpus_per_task=64",
+                "cluster.srun_args=['--mpi=none']",
+                "--",
+                *STAGE_2X8,
+            ],
+            id="train",
+        ),
+        pytest.param(
+            ["cluster=slurm", "job=train", "dry_run=true", "--", "model=tiny", "train.micro_batch=4"],
+            id="train-on-host",
+        ),
+        pytest.param(["cluster=slurm", "job=prep", "dry_run=true", "--", "dataset=txhousing"], id="prep"),
+        pytest.param(
+            [
+                "cluster=slurm",
+                "job=sample",
+                "dry_run=true",
+                "cluster.container_image=/images/x.sqsh",
+                "--",
+                "n_rows=10",
+            ],
+            id="sample",
+        ),
+    ],
+)
 def test_rendered_script_is_shellcheck_clean(argv, capsys, tmp_path):
     shellcheck = tool("shellcheck")
     path = tmp_path / "job.sbatch"
@@ -142,16 +202,27 @@ def test_local_dry_run_prints_the_torchrun_command(capsys):
         (["cluster=slurm", "cluster.gpus_per_node=0"], "cluster.gpus_per_node=0"),
         (["--", "model=no_such_model"], "model=no_such_model"),
         (["cluster=slurm", "--", "parallel.tensor=3"], "world size 8 is not a multiple of tensor x pipeline"),
-        (["cluster=slurm", "cluster.nodes=2", "cluster.gpus_per_node=2", "--", "parallel.tensor=4"],
-         "parallel.tensor=4 exceeds the 2 GPUs of a node"),
-        (["cluster=slurm", "--", "model=tiny", "model.num_layers=5", "parallel.pipeline=2"],
-         "model.num_layers=5 is not divisible by parallel.pipeline=2"),
-        (["cluster=slurm", "--", "model=tiny", "parallel.tensor=8"],
-         "model.num_attention_heads=4 is not divisible by parallel.tensor=8"),
-        (["cluster=slurm", "cluster.nodes=2", "--", "parallel.pipeline=16"],
-         r"model=auto: no size of the ladder splits over parallel.tensor=1 and parallel.pipeline=16"),
+        (
+            ["cluster=slurm", "cluster.nodes=2", "cluster.gpus_per_node=2", "--", "parallel.tensor=4"],
+            "parallel.tensor=4 exceeds the 2 GPUs of a node",
+        ),
+        (
+            ["cluster=slurm", "--", "model=tiny", "model.num_layers=5", "parallel.pipeline=2"],
+            "model.num_layers=5 is not divisible by parallel.pipeline=2",
+        ),
+        (
+            ["cluster=slurm", "--", "model=tiny", "parallel.tensor=8"],
+            "model.num_attention_heads=4 is not divisible by parallel.tensor=8",
+        ),
+        (
+            ["cluster=slurm", "cluster.nodes=2", "--", "parallel.pipeline=16"],
+            r"model=auto: no size of the ladder splits over parallel.tensor=1 and parallel.pipeline=16",
+        ),
         (["cluster=slurm", "--", "model.num_layers=5"], "model.num_layers=5 with model=auto: model=auto sets"),
-        (["cluster=slurm", "--", "train.global_batch=48"], r"train.global_batch=48 is not divisible by train.micro_batch x data parallel = 8 x 8"),
+        (
+            ["cluster=slurm", "--", "train.global_batch=48"],
+            r"train.global_batch=48 is not divisible by train.micro_batch x data parallel = 8 x 8",
+        ),
     ],
 )
 def test_bad_launch_settings_are_clear_errors(argv, message):
@@ -162,7 +233,9 @@ def test_bad_launch_settings_are_clear_errors(argv, message):
 def test_pass_through_keeps_overrides_verbatim():
     argv = ["cluster=slurm", "--", "a=1", "paths.root=${oc.env:HOME}/x y", "q='quoted'", "b=c\\"]
     assert pass_through_overrides(argv) == [
-        "cluster=slurm", "overrides=[" + ",".join(hydra_quote(arg) for arg in argv[2:]) + "]"]
+        "cluster=slurm",
+        "overrides=[" + ",".join(hydra_quote(arg) for arg in argv[2:]) + "]",
+    ]
     with initialize_config_dir(str(CONF), version_base="1.3"):
         cfg = compose("launch", overrides=pass_through_overrides(argv))
     assert list(cfg.overrides) == argv[2:]
@@ -186,8 +259,14 @@ def test_entrypoint_runs_stages_by_name(tmp_path):
     env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
 
     def entrypoint(*args: str) -> str:
-        return subprocess.run(["bash", str(REPO / "docker" / "entrypoint.sh"), *args], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["bash", str(REPO / "docker" / "entrypoint.sh"), *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
 
     assert entrypoint("train", "model=tiny", "x=a b") == "python -m nemo_tabular.cli train model=tiny x=a b"
     assert entrypoint("prep", "dataset=diamonds") == "python -m nemo_tabular.cli prepare dataset=diamonds"
@@ -208,12 +287,14 @@ RECIPES = sorted(path.stem for path in (CONF / "recipe").glob("*.yaml"))
 
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_recipes_fit_their_gpus(recipe, capsys, tmp_path):
-    script = rendered(capsys, "cluster=slurm", f"recipe={recipe}", "job=train", "dry_run=true", "--", "dataset=diamonds")
+    script = rendered(
+        capsys, "cluster=slurm", f"recipe={recipe}", "job=train", "dry_run=true", "--", "dataset=diamonds"
+    )
     srun = run_with_fake_slurm(script, tmp_path)
     with initialize_config_dir(str(CONF), version_base="1.3"):
         recipe_cfg = compose("launch", overrides=[f"recipe={recipe}"])
     expected_tail = [*recipe_cfg.recipe_overrides, "dataset=diamonds"]
-    assert srun[-len(expected_tail):] == expected_tail
+    assert srun[-len(expected_tail) :] == expected_tail
     assert f"--nnodes={recipe_cfg.cluster.nodes}" in srun
     assert f"--nproc_per_node={recipe_cfg.cluster.gpus_per_node}" in srun
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from conftest import REPO, load_tokenizer_settings
 from omegaconf import OmegaConf
 
-from conftest import REPO, load_tokenizer_settings
 from nemo_tabular import io
 from nemo_tabular.io import OutputError, TableWriter, remove_stale, replace_directory, write_text
 from nemo_tabular.sampling import GPT, GPTConfig, TableLayout, save_bundle
@@ -52,6 +52,7 @@ def hidden(directory: Path) -> list[str]:
 
 # --- the next run removes what a killed one left ---------------------------------------------------------
 
+
 def test_a_write_removes_the_leftovers_of_a_dead_process_and_keeps_a_live_ones(tmp_path, caplog):
     target = tmp_path / "synth.csv"
     dead_file, dead_dir = leftover(target, dead_pid()), leftover(target, dead_pid(), "partial")
@@ -65,13 +66,19 @@ def test_a_write_removes_the_leftovers_of_a_dead_process_and_keeps_a_live_ones(t
             writer.write(pd.DataFrame({"a": [1]}))
     assert hidden(tmp_path) == sorted([live.name, other_host.name, old.name, unrelated.name])
     messages = [record.getMessage() for record in caplog.records]
-    assert f"{dead_file}: removed, left by process {dead_file.name.split('.')[3].split('@')[0]}, which was stopped " \
-           f"before it could finish" in messages
+    assert (
+        f"{dead_file}: removed, left by process {dead_file.name.split('.')[3].split('@')[0]}, which was stopped "
+        f"before it could finish" in messages
+    )
     assert any(message.startswith(f"{dead_dir}: removed") for message in messages)
-    assert f"{other_host}: left by process {other_host.name.split('.')[3].split('@')[0]} on host elsewhere, which " \
-           f"may still be writing it; delete it if no job there is running" in messages
-    assert (f"{old}: left by an interrupted earlier run (its name holds no process id); delete it if no other "
-            f"run is writing {target}") in messages
+    assert (
+        f"{other_host}: left by process {other_host.name.split('.')[3].split('@')[0]} on host elsewhere, which "
+        f"may still be writing it; delete it if no job there is running" in messages
+    )
+    assert (
+        f"{old}: left by an interrupted earlier run (its name holds no process id); delete it if no other "
+        f"run is writing {target}"
+    ) in messages
     assert remove_stale(target) == []
 
 
@@ -85,13 +92,16 @@ def test_temp_names_carry_the_process_and_host(tmp_path):
 
 # --- read-only or impossible outputs: one line naming the path ---------------------------------------------
 
+
 def test_an_output_that_cannot_be_written_is_one_line_naming_it(tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     with pytest.raises(OutputError) as err:
         write_text(blocker / "out.json", "{}")
-    assert str(err.value) == (f"{blocker / 'out.json'}: cannot be written (a file, not a directory: {blocker}); "
-                              f"choose another location, or make that directory writable")
+    assert str(err.value) == (
+        f"{blocker / 'out.json'}: cannot be written (a file, not a directory: {blocker}); "
+        f"choose another location, or make that directory writable"
+    )
     read_only = tmp_path / "ro"
     read_only.mkdir()
 
@@ -101,8 +111,10 @@ def test_an_output_that_cannot_be_written_is_one_line_naming_it(tmp_path, monkey
     monkeypatch.setattr(io.os, "open", refuse)
     with pytest.raises(OutputError) as err:
         write_text(read_only / "synth.csv", "a\n1\n")
-    assert str(err.value) == (f"{read_only / 'synth.csv'}: cannot be written (Permission denied: {read_only}); "
-                              f"choose another location, or make that directory writable")
+    assert str(err.value) == (
+        f"{read_only / 'synth.csv'}: cannot be written (Permission denied: {read_only}); "
+        f"choose another location, or make that directory writable"
+    )
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
@@ -115,6 +127,7 @@ def test_a_read_only_output_directory_is_one_line(tmp_path):
 
 # --- a sampling run stopped half-way ---------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def sample_run(tmp_path_factory) -> tuple[Path, Path]:
     """An untrained bundle with the diamonds tokenizer, and a run directory whose meta.json says the table is
@@ -123,8 +136,18 @@ def sample_run(tmp_path_factory) -> tuple[Path, Path]:
     columns = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "dataset" / "diamonds.yaml").columns)
     tokenizer = TabularTokenizer.fit(table, load_tokenizer_settings(), columns)
     torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, n_positions=32, n_layer=1, n_head=2, n_kv_head=2,
-                          head_dim=8, d_model=16, d_ff=32))
+    model = GPT(
+        GPTConfig(
+            vocab_size=tokenizer.vocab_size,
+            n_positions=32,
+            n_layer=1,
+            n_head=2,
+            n_kv_head=2,
+            head_dim=8,
+            d_model=16,
+            d_ff=32,
+        )
+    )
     root = tmp_path_factory.mktemp("sample_run")
     save_bundle(root / "bundle", model.config, model.state_dict(), tokenizer, TableLayout())
     (root / "run" / "data").mkdir(parents=True)
@@ -134,10 +157,26 @@ def sample_run(tmp_path_factory) -> tuple[Path, Path]:
 
 def start_sampling(sample_run, out: Path, n_rows: int, workers: int) -> subprocess.Popen:
     bundle, run = sample_run
-    return subprocess.Popen([*CLI, "sample", f"model_path={bundle}", f"run={run}", f"out={out}", f"n_rows={n_rows}",
-                             f"workers={workers}", "batch_size=64", "chunk_rows=64", "reject_copies_of=null",
-                             f"hydra.run.dir={out.parent.parent}/hydra"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=out.parent.parent)
+    return subprocess.Popen(
+        [
+            *CLI,
+            "sample",
+            f"model_path={bundle}",
+            f"run={run}",
+            f"out={out}",
+            f"n_rows={n_rows}",
+            f"workers={workers}",
+            "batch_size=64",
+            "chunk_rows=64",
+            "reject_copies_of=null",
+            f"hydra.run.dir={out.parent.parent}/hydra",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        cwd=out.parent.parent,
+    )
 
 
 def wait_for(condition, process: subprocess.Popen, timeout: float = 120.0) -> None:
@@ -179,11 +218,14 @@ def written_temp(directory: Path) -> bool:
     return False
 
 
-@pytest.mark.parametrize("stop, workers, code, line", [
-    (signal.SIGTERM, 1, 143, "error: stopped by SIGTERM; its temporary files are removed"),
-    (signal.SIGTERM, 2, 143, "error: stopped by SIGTERM; its temporary files are removed"),
-    (signal.SIGINT, 1, 130, "error: interrupted; its temporary files are removed"),  # Ctrl-C
-])
+@pytest.mark.parametrize(
+    "stop, workers, code, line",
+    [
+        (signal.SIGTERM, 1, 143, "error: stopped by SIGTERM; its temporary files are removed"),
+        (signal.SIGTERM, 2, 143, "error: stopped by SIGTERM; its temporary files are removed"),
+        (signal.SIGINT, 1, 130, "error: interrupted; its temporary files are removed"),  # Ctrl-C
+    ],
+)
 def test_a_signal_during_sampling_removes_the_temp_files(sample_run, tmp_path, stop, workers, code, line):
     out = tmp_path / "out" / "synth.csv"
     out.parent.mkdir()
@@ -226,6 +268,7 @@ def test_sigkill_leaves_temp_files_that_the_next_run_removes(sample_run, tmp_pat
 
 # --- a prepare run stopped half-way ------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def big_table(tmp_path_factory) -> Path:
     """A table that takes prepare long enough to stop it while it builds its data directory."""
@@ -236,9 +279,14 @@ def big_table(tmp_path_factory) -> Path:
 
 
 def start_prepare(table: Path, root: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([*CLI, "prepare", f"source={table}", f"paths.root={root}", "chunk_rows=5000",
-                             "workers=1", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
-                            cwd=root)
+    return subprocess.Popen(
+        [*CLI, "prepare", f"source={table}", f"paths.root={root}", "chunk_rows=5000", "workers=1", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        cwd=root,
+    )
 
 
 def partial_data(run: Path) -> bool:
@@ -267,7 +315,9 @@ def test_a_prepare_killed_with_sigkill_leaves_a_partial_directory_the_next_run_r
     stdout, stderr = again.communicate(timeout=300)
     assert again.returncode == 0, stderr[-3000:]
     assert sorted(p.name for p in run.iterdir()) == ["data", "logs"]
-    assert f"{stale}: removed, left by process {process.pid}, which was stopped before it could finish" in stdout + stderr
+    assert (
+        f"{stale}: removed, left by process {process.pid}, which was stopped before it could finish" in stdout + stderr
+    )
 
 
 def test_sample_cli_into_an_impossible_directory_is_one_line(sample_run, tmp_path):
@@ -275,37 +325,78 @@ def test_sample_cli_into_an_impossible_directory_is_one_line(sample_run, tmp_pat
     blocker.write_text("a file where the output directory should be")
     out = blocker / "synth.csv"
     bundle, run = sample_run
-    done = subprocess.run([*CLI, "sample", f"model_path={bundle}", f"run={run}", f"out={out}", "n_rows=10",
-                           "reject_copies_of=null", f"hydra.run.dir={tmp_path}/hydra"],
-                          capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=300)
+    done = subprocess.run(
+        [
+            *CLI,
+            "sample",
+            f"model_path={bundle}",
+            f"run={run}",
+            f"out={out}",
+            "n_rows=10",
+            "reject_copies_of=null",
+            f"hydra.run.dir={tmp_path}/hydra",
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
         f"error: {out}: cannot be written (a file, not a directory: {blocker}); choose another location, or make "
-        f"that directory writable")
+        f"that directory writable"
+    )
 
 
 # --- a huge n_rows warns with its estimate -----------------------------------------------------------------
 
+
 def test_the_estimate_warning_line():
-    estimate = SampleEstimate(n_rows=10**12, rows_per_second=2371.4, bytes_per_row=95.2, free_bytes=40_200_000_000,
-                              directory=Path("runs/x"), measured_rows=256, workers=2)
+    estimate = SampleEstimate(
+        n_rows=10**12,
+        rows_per_second=2371.4,
+        bytes_per_row=95.2,
+        free_bytes=40_200_000_000,
+        directory=Path("runs/x"),
+        measured_rows=256,
+        workers=2,
+    )
     assert estimate.warning() == (
         "n_rows=1,000,000,000,000 would take about 117,137 hours at 2,371 rows/s (measured on 256 rows, 2 workers) "
         "and write about 95.2 TB at 95 bytes/row, more than the 40.2 GB free at runs/x; lower n_rows, or stop it "
-        "with Ctrl-C (its temporary files are removed)")
-    fits = SampleEstimate(n_rows=10**7, rows_per_second=20_000, bytes_per_row=95, free_bytes=10**12,
-                          directory=Path("."), measured_rows=256, workers=1)
+        "with Ctrl-C (its temporary files are removed)"
+    )
+    fits = SampleEstimate(
+        n_rows=10**7,
+        rows_per_second=20_000,
+        bytes_per_row=95,
+        free_bytes=10**12,
+        directory=Path("."),
+        measured_rows=256,
+        workers=1,
+    )
     assert fits.warning() is None
-    slow = SampleEstimate(n_rows=10**9, rows_per_second=1000, bytes_per_row=50, free_bytes=10**12,
-                          directory=Path("/data"), measured_rows=256, workers=1)
+    slow = SampleEstimate(
+        n_rows=10**9,
+        rows_per_second=1000,
+        bytes_per_row=50,
+        free_bytes=10**12,
+        directory=Path("/data"),
+        measured_rows=256,
+        workers=1,
+    )
     assert slow.warning() == (
         "n_rows=1,000,000,000 would take about 278 hours at 1,000 rows/s (measured on 256 rows, 1 worker) and write "
         "about 50.0 GB at 50 bytes/row, 1.0 TB free at /data; lower n_rows, or stop it with Ctrl-C (its "
-        "temporary files are removed)")
+        "temporary files are removed)"
+    )
 
 
-@pytest.mark.parametrize("seconds, text", [(45, "45 seconds"), (600, "10 minutes"), (150, "2.5 minutes"),
-                                           (27_000, "7.5 hours"), (4.2e8, "116,667 hours")])
+@pytest.mark.parametrize(
+    "seconds, text",
+    [(45, "45 seconds"), (600, "10 minutes"), (150, "2.5 minutes"), (27_000, "7.5 hours"), (4.2e8, "116,667 hours")],
+)
 def test_durations_read_as_people_say_them(seconds, text):
     assert duration_text(seconds) == text
 
@@ -330,10 +421,14 @@ def test_sample_cli_warns_before_a_run_of_a_trillion_rows(sample_run, tmp_path):
     process.send_signal(signal.SIGTERM)
     process.communicate(timeout=60)
     [warning] = [line.strip() for line in lines if line.startswith("warning: n_rows=")]
-    assert re_match(r"warning: n_rows=1,000,000,000,000 would take about [\d,]+ hours at [\d,]+ rows/s \(measured on "
-                    r"256 rows, 1 worker\) and write about [\d,.]+ [kMGTP]?B at \d+ bytes/row, (more than the )?"
-                    r"[\d,.]+ [kMGTP]?B free at " + str(out.parent).replace(".", r"\.")
-                    + r"; lower n_rows, or stop it with Ctrl-C \(its temporary files are removed\)", warning)
+    assert re_match(
+        r"warning: n_rows=1,000,000,000,000 would take about [\d,]+ hours at [\d,]+ rows/s \(measured on "
+        r"256 rows, 1 worker\) and write about [\d,.]+ [kMGTP]?B at \d+ bytes/row, (more than the )?"
+        r"[\d,.]+ [kMGTP]?B free at "
+        + str(out.parent).replace(".", r"\.")
+        + r"; lower n_rows, or stop it with Ctrl-C \(its temporary files are removed\)",
+        warning,
+    )
     assert list(out.parent.iterdir()) == []
 
 

@@ -42,8 +42,16 @@ def prep(tmp_path: Path, *overrides: str) -> Path:
 def prep_table(tmp_path: Path, source: Path, *overrides: str, **dataset) -> Path:
     """Run data prep on a table of the test's own, described by `dataset` keys (name, group_by, ...)."""
     cfg = config(tmp_path, *overrides)
-    cfg.dataset = {"name": "table", "source": str(source), "group_by": None, "order_by": None, "columns": {},
-                   "drop": [], "target": None, **dataset}
+    cfg.dataset = {
+        "name": "table",
+        "source": str(source),
+        "group_by": None,
+        "order_by": None,
+        "columns": {},
+        "drop": [],
+        "target": None,
+        **dataset,
+    }
     return prepare_dataset(cfg)
 
 
@@ -75,7 +83,7 @@ def as_encoded(held_out: pd.DataFrame, tokenizer: TabularTokenizer) -> pd.DataFr
     encoded = held_out.copy()
     for spec in tokenizer.columns:
         if spec.kind in ("float", "int"):
-            scale = 10.0 ** spec.decimals
+            scale = 10.0**spec.decimals
             encoded[spec.name] = held_out[spec.name].clip(spec.low / scale, spec.high / scale)
         elif spec.kind == "category":
             encoded[spec.name] = held_out[spec.name].where(held_out[spec.name].isin(spec.categories), RARE_LABEL)
@@ -113,8 +121,12 @@ def test_diamonds_slice_round_trips_through_indexed_dataset(tmp_path):
         real = pd.read_parquet(data_dir / f"{split}.parquet")
         tokens = np.concatenate(documents) if documents else np.zeros((0, tokenizer.row_width), np.int32)
         assert_same_rows(tokenizer.decode(tokens), real, tokenizer)
-        assert meta["splits"][split] == {"rows": len(real), "documents": len(real), "tokens": tokens.size,
-                                         "longest_document_rows": 1}
+        assert meta["splits"][split] == {
+            "rows": len(real),
+            "documents": len(real),
+            "tokens": tokens.size,
+            "longest_document_rows": 1,
+        }
         parts.append(real)
     assert [meta["splits"][s]["rows"] for s in SPLITS] == [1700, 100, 200]
     everything = pd.concat(parts).sort_values(list(source.columns)).reset_index(drop=True)
@@ -131,8 +143,7 @@ def test_txhousing_groups_become_ordered_documents(tmp_path):
         real = pd.read_parquet(data_dir / f"{split}.parquet")
         documents = read_split(data_dir, split, tokenizer)
         tokens = np.concatenate(documents)
-        assert_same_rows(tokenizer.decode(tokens), as_encoded(real, tokenizer) if split != "train" else real,
-                         tokenizer)
+        assert_same_rows(tokenizer.decode(tokens), as_encoded(real, tokenizer) if split != "train" else real, tokenizer)
         start = 0
         cities = []
         for doc in documents:
@@ -188,13 +199,13 @@ def test_chunked_parallel_prep_equals_single_chunk(tmp_path):
     source = tmp_path / "txhousing.csv"
     pd.read_csv(TXHOUSING).sample(frac=1.0, random_state=0).to_csv(source, index=False)  # cities interleaved
     whole = prep(tmp_path / "whole", "dataset=txhousing", f"dataset.source={source}")
-    chunked = prep(tmp_path / "chunked", "dataset=txhousing", f"dataset.source={source}", "chunk_rows=700",
-                   "workers=2")
+    chunked = prep(tmp_path / "chunked", "dataset=txhousing", f"dataset.source={source}", "chunk_rows=700", "workers=2")
     assert split_bytes(whole) == split_bytes(chunked)
     assert (whole / "tokenizer.json").read_text() == (chunked / "tokenizer.json").read_text()
     for split in SPLITS:
-        pd.testing.assert_frame_equal(pd.read_parquet(whole / f"{split}.parquet"),
-                                      pd.read_parquet(chunked / f"{split}.parquet"))
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(whole / f"{split}.parquet"), pd.read_parquet(chunked / f"{split}.parquet")
+        )
 
 
 def test_parquet_source_gives_the_same_output_as_csv(tmp_path):
@@ -319,8 +330,15 @@ def test_split_documents_takes_exact_counts_and_depends_on_seed():
 
 
 def test_hydra_entry_runs_with_overrides_and_reports_errors(tmp_path):
-    command = [sys.executable, str(REPO / "data_prep" / "prepare.py"), "dataset=txhousing",
-               f"paths.root={tmp_path / 'runs'}", "limit_rows=600", "tokenizer.base=50", "workers=1"]
+    command = [
+        sys.executable,
+        str(REPO / "data_prep" / "prepare.py"),
+        "dataset=txhousing",
+        f"paths.root={tmp_path / 'runs'}",
+        "limit_rows=600",
+        "tokenizer.base=50",
+        "workers=1",
+    ]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "prepared txhousing: 600 rows" in done.stdout
@@ -335,6 +353,7 @@ def test_column_empty_in_early_chunks_takes_its_type_from_later_ones(tmp_path):
     table = pd.DataFrame({"x": np.arange(300.0), "note": [None] * 100 + ["a", "b"] * 100})
     source = tmp_path / "sparse.csv"
     table.to_csv(source, index=False)
-    data_dir = prep_table(tmp_path, source, "chunk_rows=50", "split.valid=0", "split.test=0",
-                          columns={"note": {"kind": "category"}})
+    data_dir = prep_table(
+        tmp_path, source, "chunk_rows=50", "split.valid=0", "split.test=0", columns={"note": {"kind": "category"}}
+    )
     pd.testing.assert_frame_equal(pd.read_parquet(data_dir / "train.parquet"), table)

@@ -40,12 +40,29 @@ SEED = 1234
 
 def prep_config(tmp_path: Path, source: Path, prep: dict | None = None, **dataset):
     """A `prepare` config for a table of the test's own (built directly, so no Hydra defaults apply)."""
-    keys = {"name": "table", "source": str(source), "group_by": None, "order_by": None, "columns": {},
-            "drop": [], "first_columns": [], "target": None, **dataset}
-    config = {"dataset": keys, "tokenizer": OmegaConf.load(REPO / "conf" / "tokenizer" / "default.yaml"),
-              "tokenizer_path": None, "split": {"valid": VALID, "test": HOLDOUT}, "seed": SEED,
-              "chunk_rows": 100_000, "workers": 1, "limit_rows": None,
-              "paths": {"data_dir": str(tmp_path / "data")}, **(prep or {})}
+    keys = {
+        "name": "table",
+        "source": str(source),
+        "group_by": None,
+        "order_by": None,
+        "columns": {},
+        "drop": [],
+        "first_columns": [],
+        "target": None,
+        **dataset,
+    }
+    config = {
+        "dataset": keys,
+        "tokenizer": OmegaConf.load(REPO / "conf" / "tokenizer" / "default.yaml"),
+        "tokenizer_path": None,
+        "split": {"valid": VALID, "test": HOLDOUT},
+        "seed": SEED,
+        "chunk_rows": 100_000,
+        "workers": 1,
+        "limit_rows": None,
+        "paths": {"data_dir": str(tmp_path / "data")},
+        **(prep or {}),
+    }
     return OmegaConf.create(config)
 
 
@@ -75,8 +92,12 @@ def flat_table(rows: int = 60) -> tuple[pd.DataFrame, np.ndarray]:
     category 'violet'; returns the table and the test rows' positions."""
     split = split_documents(rows, VALID, HOLDOUT, SEED)
     test_rows = np.flatnonzero(split == TEST)
-    table = pd.DataFrame({"color": np.array(["red", "blue", "green"])[np.arange(rows) % 3],
-                          "size": np.round(np.linspace(1.0, 5.0, rows), 2)})
+    table = pd.DataFrame(
+        {
+            "color": np.array(["red", "blue", "green"])[np.arange(rows) % 3],
+            "size": np.round(np.linspace(1.0, 5.0, rows), 2),
+        }
+    )
     table.loc[test_rows[0], "size"] = 99.75
     table.loc[test_rows[1], "color"] = "violet"
     return table, test_rows
@@ -120,7 +141,8 @@ def test_held_out_rows_are_encoded_as_new_data_and_counted(tmp_path):
     assert meta["held_out_outside_tokenizer"] == {"valid": {}, "test": {"color": 1, "size": 1}}
     assert summary(data_dir, 1.0).splitlines()[-1] == (
         "held-out values outside the training split's ranges/categories (clipped or <rare> in the tokens, "
-        "as they are in the .parquet): test color 1, size 1")
+        "as they are in the .parquet): test color 1, size 1"
+    )
     train = pd.read_parquet(data_dir / "train.parquet")
     pd.testing.assert_frame_equal(tokenizer.decode(split_tokens(data_dir, "train", tokenizer)), train)
 
@@ -140,8 +162,9 @@ def test_missing_values_only_in_the_holdout_reserve_the_missing_token(tmp_path):
 def test_held_out_entities_are_unseen_categories_and_their_values_clip(tmp_path):
     entities = [f"shop{i:02d}" for i in range(20)]
     split = split_documents(len(entities), VALID, HOLDOUT, SEED)  # groups number in order of first appearance
-    table = pd.DataFrame({"shop": np.repeat(entities, 4), "day": np.tile(np.arange(4), 20),
-                          "sales": np.arange(80, dtype=float)})
+    table = pd.DataFrame(
+        {"shop": np.repeat(entities, 4), "day": np.tile(np.arange(4), 20), "sales": np.arange(80, dtype=float)}
+    )
     held_out_shop = entities[int(np.flatnonzero(split == TEST)[0])]
     table.loc[table["shop"] == held_out_shop, "sales"] = 1000.0
     source = tmp_path / "shops.csv"
@@ -180,8 +203,9 @@ def test_chunked_parallel_split_first_prep_equals_one_chunk(tmp_path):
     for name in ["tokenizer.json", "meta.json"] + [f"{s}.{e}" for s in SPLITS for e in ("bin", "idx")]:
         assert (whole / name).read_bytes() == (chunked / name).read_bytes() == (again / name).read_bytes(), name
     for split in SPLITS:  # row groups follow chunk_rows, so the Parquet bytes differ but not the rows
-        pd.testing.assert_frame_equal(pd.read_parquet(whole / f"{split}.parquet"),
-                                      pd.read_parquet(chunked / f"{split}.parquet"))
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(whole / f"{split}.parquet"), pd.read_parquet(chunked / f"{split}.parquet")
+        )
 
 
 def test_given_tokenizer_refuses_an_unseen_category_in_a_training_row(tmp_path):
@@ -189,14 +213,16 @@ def test_given_tokenizer_refuses_an_unseen_category_in_a_training_row(tmp_path):
     source = tmp_path / "t.csv"
     table.to_csv(source, index=False)
     tokenizer_file = tmp_path / "given.json"
-    TabularTokenizer.fit(table[table["color"] != "violet"].assign(size=1.0),
-                         OmegaConf.load(REPO / "conf" / "tokenizer" / "default.yaml")).save(tokenizer_file)
+    TabularTokenizer.fit(
+        table[table["color"] != "violet"].assign(size=1.0), OmegaConf.load(REPO / "conf" / "tokenizer" / "default.yaml")
+    ).save(tokenizer_file)
     train_row = int(np.flatnonzero(split_documents(len(table), VALID, HOLDOUT, SEED) == TRAIN)[0])
     table.loc[train_row, "color"] = "black"
     table.to_csv(source, index=False)
     message = failure(tmp_path, source, {"tokenizer_path": str(tokenizer_file)})
-    assert message == (f"{source}: column 'color': row {train_row} holds 'black', a category never seen when "
-                       f"the tokenizer was fitted")
+    assert message == (
+        f"{source}: column 'color': row {train_row} holds 'black', a category never seen when the tokenizer was fitted"
+    )
 
 
 def test_an_empty_training_split_is_named(tmp_path):
@@ -204,7 +230,8 @@ def test_an_empty_training_split_is_named(tmp_path):
     pd.DataFrame({"x": [1.0, 2.0]}).to_csv(source, index=False)
     assert failure(tmp_path, source, {"split": {"valid": 0.45, "test": 0.45}}) == (
         f"{source}: the training split is empty (2 rows; split.valid=0.45, split.test=0.45); lower them or "
-        f"give more rows")
+        f"give more rows"
+    )
 
 
 # ---------------------------------------------------------------- no silent change of data
@@ -215,17 +242,21 @@ def test_tiny_values_are_refused_naming_the_column_not_decoded_as_zero(tmp_path)
     pd.DataFrame({"v": [1e-300, 2.5e-300, 3e-300] * 10}).to_csv(source, index=False)
     assert failure(tmp_path, source) == (
         f"{source}: column 'v': every value rounds to 0 at 4 decimals (tokenizer.max_decimals), the largest "
-        f"being 3e-300; declare decimals: 302 for this column, or rescale it")
+        f"being 3e-300; declare decimals: 302 for this column, or rescale it"
+    )
     data_dir = prep(tmp_path, source, columns={"v": {"decimals": 302}})
     values = pd.read_parquet(data_dir / "train.parquet")["v"].to_numpy()
     tokenizer = TabularTokenizer.load(data_dir / "tokenizer.json")
     np.testing.assert_allclose(tokenizer.decode(split_tokens(data_dir, "train", tokenizer))["v"], values, rtol=1e-12)
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ("a,b,c\n1,2,3\n4,5\n6,7,8\n", "row 1 has 2 fields where the header has 3 (a ragged row: '4,5')"),
-    ("a,b,c\n1,2,3\n4,5,6\n6,7,8,9\n", "row 2 has 4 fields where the header has 3 (a ragged row: '6,7,8,9')"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("a,b,c\n1,2,3\n4,5\n6,7,8\n", "row 1 has 2 fields where the header has 3 (a ragged row: '4,5')"),
+        ("a,b,c\n1,2,3\n4,5,6\n6,7,8,9\n", "row 2 has 4 fields where the header has 3 (a ragged row: '6,7,8,9')"),
+    ],
+)
 def test_ragged_rows_are_refused_naming_file_and_row(tmp_path, content, message):
     source = tmp_path / "ragged.csv"
     source.write_text(content)
@@ -249,7 +280,8 @@ def test_numbers_mixed_with_text_are_refused_with_the_override_that_decides(tmp_
     assert failure(tmp_path, source) == (
         f"{source}: column 'code' mixes numbers (e.g. '1', '2.5') and text (e.g. 'abc' in row 2); declare its "
         f"kind: dataset.columns.code.kind=category keeps every value as text, kind=float or int refuses the "
-        f"text rows")
+        f"text rows"
+    )
     message = failure(tmp_path, source, columns={"code": {"kind": "float"}})
     assert message == f"{source}: column 'code' row 2: cannot parse 'abc' as a number"
     data_dir = prep(tmp_path, source, {"split": {"valid": 0, "test": 0}}, columns={"code": {"kind": "category"}})
@@ -258,11 +290,16 @@ def test_numbers_mixed_with_text_are_refused_with_the_override_that_decides(tmp_
 
 def test_entity_ids_may_mix_numbers_and_text(tmp_path):
     source = tmp_path / "ids.csv"
-    pd.DataFrame({"customer": ["17", "X-17", "18", "X-18"] * 3, "t": np.arange(12) % 3,
-                  "x": np.arange(12) + 0.5}).to_csv(source, index=False)
+    pd.DataFrame(
+        {"customer": ["17", "X-17", "18", "X-18"] * 3, "t": np.arange(12) % 3, "x": np.arange(12) + 0.5}
+    ).to_csv(source, index=False)
     data_dir = prep(tmp_path, source, {"split": {"valid": 0, "test": 0}}, group_by="customer", order_by="t")
     assert TabularTokenizer.load(data_dir / "tokenizer.json").column("customer").categories == [
-        "17", "18", "X-17", "X-18"]
+        "17",
+        "18",
+        "X-17",
+        "X-18",
+    ]
 
 
 def test_text_categories_and_numbers_alone_are_not_mixed(tmp_path):
@@ -276,10 +313,15 @@ def test_text_categories_and_numbers_alone_are_not_mixed(tmp_path):
 def test_repeated_header_names_are_refused(tmp_path):
     source = tmp_path / "twice.csv"
     source.write_text("a,b,a,c,b\n1,2,3,4,5\n")
-    assert failure(tmp_path, source) == f"{source}: the header names 'a', 'b' more than once; give every column its own name"
+    assert (
+        failure(tmp_path, source)
+        == f"{source}: the header names 'a', 'b' more than once; give every column its own name"
+    )
     parquet = tmp_path / "twice.parquet"
     pq.write_table(pa.Table.from_arrays([pa.array([1]), pa.array([2])], names=["a", "a"]), parquet)
-    assert failure(tmp_path, parquet) == f"{parquet}: the header names 'a' more than once; give every column its own name"
+    assert (
+        failure(tmp_path, parquet) == f"{parquet}: the header names 'a' more than once; give every column its own name"
+    )
 
 
 def test_zoned_datetimes_keep_their_zone_across_dst(tmp_path):
@@ -304,17 +346,22 @@ def test_utc_offsets_in_text_become_utc_instants(tmp_path):
     assert tokenizer.column("at").timezone == "UTC"
     decoded = tokenizer.decode(split_tokens(data_dir, "train", tokenizer))["at"]
     assert decoded.tolist() == pd.to_datetime(text, utc=True, format="mixed").tolist()  # same instants
-    assert [str(t) for t in decoded] == ["2024-03-10 06:00:00+00:00", "2024-03-10 07:00:00+00:00",
-                                         "2024-03-10 09:30:00+00:00"]
+    assert [str(t) for t in decoded] == [
+        "2024-03-10 06:00:00+00:00",
+        "2024-03-10 07:00:00+00:00",
+        "2024-03-10 09:30:00+00:00",
+    ]
 
 
 def test_dates_with_and_without_offsets_in_one_column_are_refused(tmp_path):
     source = tmp_path / "half.csv"
-    pd.DataFrame({"at": ["2024-03-10T01:00:00-05:00", "2024-03-10T03:00:00-04:00", "2024-03-10 05:00"],
-                  "x": [1.0, 2.0, 3.0]}).to_csv(source, index=False)
+    pd.DataFrame(
+        {"at": ["2024-03-10T01:00:00-05:00", "2024-03-10T03:00:00-04:00", "2024-03-10 05:00"], "x": [1.0, 2.0, 3.0]}
+    ).to_csv(source, index=False)
     assert failure(tmp_path, source, columns={"at": {"kind": "datetime"}}) == (
         f"{source}: column 'at' row 2: '2024-03-10 05:00' has no UTC offset while row 0 has one; give every "
-        f"value an offset, or none")
+        f"value an offset, or none"
+    )
 
 
 # ---------------------------------------------------------------- unreadable sources: one line naming the file
@@ -328,14 +375,16 @@ def test_truncated_csv_gz_is_one_line(tmp_path):
     source = tmp_path / "cut.csv.gz"
     packed = gzip.compress(csv_bytes())
     source.write_bytes(packed[: len(packed) // 2])
-    assert failure(tmp_path, source) == (f"{source}: cannot read the file, it is truncated or corrupt (Compressed "
-                                         f"file ended before the end-of-stream marker was reached)")
+    assert failure(tmp_path, source) == (
+        f"{source}: cannot read the file, it is truncated or corrupt (Compressed "
+        f"file ended before the end-of-stream marker was reached)"
+    )
 
 
 def test_corrupt_csv_gz_is_one_line(tmp_path):
     source = tmp_path / "bad.csv.gz"
     packed = bytearray(gzip.compress(csv_bytes()))
-    packed[len(packed) // 2: len(packed) // 2 + 40] = b"x" * 40
+    packed[len(packed) // 2 : len(packed) // 2 + 40] = b"x" * 40
     source.write_bytes(bytes(packed))
     message = failure(tmp_path, source)
     assert re.fullmatch(rf"{re.escape(str(source))}: cannot read the file, it is truncated or corrupt \(.+\)", message)
@@ -345,7 +394,8 @@ def test_csv_gz_that_is_not_gzip_is_one_line(tmp_path):
     source = tmp_path / "plain.csv.gz"
     source.write_bytes(csv_bytes(10))
     assert failure(tmp_path, source) == (
-        f"{source}: cannot read the file, it is truncated or corrupt (Not a gzipped file (b'a,'))")
+        f"{source}: cannot read the file, it is truncated or corrupt (Not a gzipped file (b'a,'))"
+    )
 
 
 def test_empty_parquet_file_is_one_line(tmp_path):
@@ -359,7 +409,8 @@ def test_parquet_list_column_is_named_and_can_be_dropped(tmp_path):
     pd.DataFrame({"tags": [[1, 2], [3], []] * 4, "x": np.arange(12.0)}).to_parquet(source)
     assert failure(tmp_path, source) == (
         f"{source}: column 'tags' holds list<element: int64>, which has no tokens: only flat columns (numbers, "
-        f"text, booleans, dates) are prepared; drop it (dataset.drop) or flatten it")
+        f"text, booleans, dates) are prepared; drop it (dataset.drop) or flatten it"
+    )
     data_dir = prep(tmp_path, source, {"split": {"valid": 0, "test": 0}}, drop=["tags"])
     assert list(pd.read_parquet(data_dir / "train.parquet").columns) == ["x"]
 
@@ -370,7 +421,8 @@ def test_infinity_names_file_column_and_row(tmp_path, value, text):
     pd.DataFrame({"x": [1.0, 2.0, value, 4.0] * 5}).to_csv(source, index=False)
     assert failure(tmp_path, source) == (
         f"{source}: column 'x': row 2 holds {text}; an infinity has no token: replace it (e.g. with a missing "
-        f"value) or drop the row")
+        f"value) or drop the row"
+    )
 
 
 # ---------------------------------------------------------------- fuzz: a valid table round-trips, an invalid one is one line
@@ -378,7 +430,7 @@ def test_infinity_names_file_column_and_row(tmp_path, value, text):
 
 VALUES = {
     "float": st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([1e-300, -1e300, 0.0, 2.5])),
-    "int": st.integers(-10**12, 10**12),
+    "int": st.integers(-(10**12), 10**12),
     "text": st.one_of(st.text(st.characters(blacklist_categories=("Cs",)), max_size=6), st.none()),
     "bool": st.booleans(),
     "minutes": st.integers(0, 10**6),
@@ -392,15 +444,17 @@ def small_tables(draw) -> tuple[pd.DataFrame, bool]:
     whether to write it as Parquet."""
     rows = draw(st.integers(3, 20))
     kinds = draw(st.lists(st.sampled_from(sorted(VALUES)), min_size=1, max_size=4))
-    table = pd.DataFrame({f"c{i}_{kind}": draw(st.lists(VALUES[kind], min_size=rows, max_size=rows))
-                          for i, kind in enumerate(kinds)})
+    table = pd.DataFrame(
+        {f"c{i}_{kind}": draw(st.lists(VALUES[kind], min_size=rows, max_size=rows)) for i, kind in enumerate(kinds)}
+    )
     for name in [c for c in table.columns if c.endswith("_minutes")]:
         table[name] = pd.Timestamp("2020-01-01") + pd.to_timedelta(table[name], unit="m")
     return table, draw(st.booleans())
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(case=small_tables())
 def test_random_small_tables_round_trip_or_fail_in_one_line(tmp_path_factory, case):
     table, parquet = case
@@ -419,8 +473,9 @@ def test_random_small_tables_round_trip_or_fail_in_one_line(tmp_path_factory, ca
     for spec in tokenizer.columns:
         got, want = decoded[spec.name], train[spec.name]
         if spec.kind in ("float", "int"):
-            np.testing.assert_allclose(got.to_numpy(float), np.round(want.to_numpy(float), spec.decimals),
-                                       rtol=1e-12, atol=0.0)
+            np.testing.assert_allclose(
+                got.to_numpy(float), np.round(want.to_numpy(float), spec.decimals), rtol=1e-12, atol=0.0
+            )
         elif spec.kind == "datetime":
             assert (got.astype("int64") // 10**9).tolist() == (want.astype("int64") // 10**9).tolist()
         else:
@@ -435,9 +490,16 @@ def test_the_cli_prints_a_read_error_as_one_line(tmp_path):
 
     source = tmp_path / "cut.csv.gz"
     source.write_bytes(gzip.compress(csv_bytes())[:2000])
-    done = subprocess.run([sys.executable, "-m", "nemo_tabular.cli", "prepare", f"source={source}",
-                           f"paths.root={tmp_path / 'runs'}"], cwd=tmp_path, capture_output=True, text=True)
-    assert (done.returncode, done.stderr) == (1, f"error: {source}: cannot read the file, it is truncated or "
-                                                 f"corrupt (Compressed file ended before the end-of-stream marker "
-                                                 f"was reached)\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "nemo_tabular.cli", "prepare", f"source={source}", f"paths.root={tmp_path / 'runs'}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert (done.returncode, done.stderr) == (
+        1,
+        f"error: {source}: cannot read the file, it is truncated or "
+        f"corrupt (Compressed file ended before the end-of-stream marker "
+        f"was reached)\n",
+    )
     assert not list((tmp_path / "runs").rglob("data")) if (tmp_path / "runs").exists() else True

@@ -12,8 +12,8 @@ import shlex
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
+
 from nemo_tabular.cli import STAGES, main
 from nemo_tabular.cli.checks import check_config
 from nemo_tabular.config import load_stage_config, open_map_overrides
@@ -41,7 +41,7 @@ def stage_command(line: str) -> tuple[str, list[str]] | None:
     if words[0] == "torchrun":
         module = words.index("-m")
         assert words[module + 1] == "nemo_tabular.cli", line
-        return words[module + 2], words[module + 3:]
+        return words[module + 2], words[module + 3 :]
     return None
 
 
@@ -60,12 +60,17 @@ def test_the_readme_has_commands_for_every_stage_it_documents():
 def runs(tmp_path, monkeypatch) -> Path:
     """A working directory where the runs the README names exist as prepared (a meta.json each)."""
     monkeypatch.chdir(tmp_path)
-    for name, layout in {"diamonds": {}, "txhousing": {"group_by": ["city"], "order_by": ["year", "month"]},
-                         "my_table": {}, "mine": {}}.items():
+    for name, layout in {
+        "diamonds": {},
+        "txhousing": {"group_by": ["city"], "order_by": ["year", "month"]},
+        "my_table": {},
+        "mine": {},
+    }.items():
         data = tmp_path / "runs" / name / "data"
         data.mkdir(parents=True)
-        (data / "meta.json").write_text(json.dumps({"dataset": name, "group_by": [], "order_by": [], "target": None,
-                                                    **layout}))
+        (data / "meta.json").write_text(
+            json.dumps({"dataset": name, "group_by": [], "order_by": [], "target": None, **layout})
+        )
     return tmp_path
 
 
@@ -87,11 +92,15 @@ def test_per_column_settings_work_as_the_readme_writes_them():
     """`'dataset.columns={amount: {decimals: 2}}'` used to fail ('Could not override'): the map is the user's."""
     cfg = load_stage_config("prepare", ["source=my.csv", "dataset.columns={amount: {decimals: 2}}"])
     assert cfg.dataset.columns == {"amount": {"decimals": 2}}
-    demo = load_stage_config("prepare", ["dataset=diamonds", "dataset.columns={price: {transform: log1p}}",
-                                         "dataset.columns.carat.decimals=3"])
+    demo = load_stage_config(
+        "prepare",
+        ["dataset=diamonds", "dataset.columns={price: {transform: log1p}}", "dataset.columns.carat.decimals=3"],
+    )
     assert demo.dataset.columns.price == {"transform": "log1p"} and demo.dataset.columns.carat.decimals == 3
     assert open_map_overrides(["+dataset.columns.a.kind=bool", "dataset.name=x"]) == [
-        "+dataset.columns.a.kind=bool", "dataset.name=x"]
+        "+dataset.columns.a.kind=bool",
+        "dataset.name=x",
+    ]
 
 
 def test_an_unparsable_override_is_one_line_naming_it(capsys):
@@ -101,4 +110,5 @@ def test_an_unparsable_override_is_one_line_naming_it(capsys):
     assert capsys.readouterr().err == (
         "error: filter=split == \"train\": Hydra cannot parse this override (mismatched input ' =' expecting <EOF>); "
         "a value with spaces, quotes or '=' goes in quotes inside the argument, e.g. \"filter='a == \\\"b\\\"'\" in a "
-        "shell\n")
+        "shell\n"
+    )

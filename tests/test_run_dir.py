@@ -28,11 +28,13 @@ def test_a_missing_or_old_meta_json_is_named_with_what_to_do(tmp_path):
     meta.write_text(json.dumps({"splits": {"train": {"rows": 3}}}))
     with pytest.raises(ValueError) as old:
         PreparedData(tmp_path).split_count("train", "longest_document_rows", instead="set max_rows_per_entity")
-    assert str(old.value) == (f"{meta}: no 'longest_document_rows' (prepared by an older version); prepare the "
-                              "dataset again or set max_rows_per_entity")
+    assert str(old.value) == (
+        f"{meta}: no 'longest_document_rows' (prepared by an older version); prepare the "
+        "dataset again or set max_rows_per_entity"
+    )
     meta.write_text("{not json")
     with pytest.raises(ValueError, match=f"{meta}: not valid JSON .*; run nemo-tabular prepare again"):
-        PreparedData(tmp_path).meta
+        _ = PreparedData(tmp_path).meta  # reading it is what raises
     meta.write_text("[1, 2]")
     with pytest.raises(ValueError, match="expected a JSON object"):
-        PreparedData(tmp_path).meta
+        _ = PreparedData(tmp_path).meta  # reading it is what raises

@@ -11,21 +11,30 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import REPO, load_tokenizer_settings
 from omegaconf import OmegaConf
 
-from conftest import REPO, load_tokenizer_settings
-from nemo_tabular.sampling import (GPT, Bundle, GPTConfig, SampleOptions, SamplingSettings, TableLayout,
-                                   iter_samples, load_bundle, sample_to_file, save_bundle)
+from nemo_tabular.sampling import (
+    GPT,
+    Bundle,
+    GPTConfig,
+    SampleOptions,
+    SamplingSettings,
+    TableLayout,
+    iter_samples,
+    load_bundle,
+    parallel,
+    sample_to_file,
+    save_bundle,
+)
 from nemo_tabular.sampling.conditions import forced_tokens
 from nemo_tabular.sampling.constraints import SlotConstraints
 from nemo_tabular.sampling.copies import TrainingRows, row_fingerprints
 from nemo_tabular.sampling.engine import generate_rows, window_start
-from nemo_tabular.sampling import parallel
 from nemo_tabular.sampling.parallel import sample_share, share_options, split_evenly
 from nemo_tabular.sampling.sampler import expected_rows, filters_copies
 from nemo_tabular.sampling.token_choice import choose_tokens, draw_from
 from nemo_tabular.tokenizer import TabularTokenizer, TokenizerError
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -33,8 +42,18 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def random_gpt(vocab_size: int, n_positions: int, seed: int = 0, hostile_id: int | None = None) -> GPT:
     """An untrained GPT; `hostile_id` gets a huge output embedding, so unmasked sampling would pick it."""
     torch.manual_seed(seed)
-    model = GPT(GPTConfig(vocab_size=vocab_size, n_positions=n_positions, n_layer=2, n_head=2, n_kv_head=1,
-                          head_dim=8, d_model=16, d_ff=32))
+    model = GPT(
+        GPTConfig(
+            vocab_size=vocab_size,
+            n_positions=n_positions,
+            n_layer=2,
+            n_head=2,
+            n_kv_head=1,
+            head_dim=8,
+            d_model=16,
+            d_ff=32,
+        )
+    )
     if hostile_id is not None:
         with torch.no_grad():
             model.wte.weight[hostile_id] *= 1000
@@ -74,8 +93,10 @@ def sample(bundle: Bundle, **options) -> pd.DataFrame:
     return pd.concat(iter_samples(bundle, SampleOptions(**options)), ignore_index=True)
 
 
-@pytest.mark.parametrize("settings", [SamplingSettings(), SamplingSettings(temperature=1.7, top_k=5),
-                                      SamplingSettings(temperature=0.7, top_p=0.9)])
+@pytest.mark.parametrize(
+    "settings",
+    [SamplingSettings(), SamplingSettings(temperature=1.7, top_k=5), SamplingSettings(temperature=0.7, top_p=0.9)],
+)
 def test_every_flat_row_is_valid_over_many_seeds(flat, settings):
     for seed in range(8):
         rows = sample(flat, n_rows=150, batch_size=64, seed=seed, settings=settings)
@@ -108,18 +129,29 @@ def test_sequential_batches_hold_only_the_entities_the_remaining_rows_need(seque
 
 def test_sample_script_caps_entities_at_the_longest_training_entity(sequential, tmp_path):
     bundle_dir = tmp_path / "bundle"
-    save_bundle(bundle_dir, sequential.model.config, sequential.model.state_dict(), sequential.tokenizer,
-                sequential.layout)
+    save_bundle(
+        bundle_dir, sequential.model.config, sequential.model.state_dict(), sequential.tokenizer, sequential.layout
+    )
     meta = tmp_path / "txhousing" / "data" / "meta.json"
     meta.parent.mkdir(parents=True)
     meta.write_text(json.dumps({"splits": {"train": {"rows": 20}}}))
     out = tmp_path / "synth.csv"
-    command = [sys.executable, str(REPO / "scripts" / "sample.py"), f"model_path={bundle_dir}", "dataset=txhousing",
-               f"paths.root={tmp_path}", f"out={out}", "reject_copies_of=null", "seed=2"]
+    command = [
+        sys.executable,
+        str(REPO / "scripts" / "sample.py"),
+        f"model_path={bundle_dir}",
+        "dataset=txhousing",
+        f"paths.root={tmp_path}",
+        f"out={out}",
+        "reject_copies_of=null",
+        "seed=2",
+    ]
     old = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     assert old.returncode == 1
-    assert (f"error: {meta}: no 'longest_document_rows' (prepared by an older version); prepare the dataset "
-            "again or set max_rows_per_entity") in old.stderr
+    assert (
+        f"error: {meta}: no 'longest_document_rows' (prepared by an older version); prepare the dataset "
+        "again or set max_rows_per_entity"
+    ) in old.stderr
     meta.write_text(json.dumps({"splits": {"train": {"rows": 20, "longest_document_rows": 2}}}))
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
@@ -165,12 +197,15 @@ def test_sequential_conditions_hold_in_every_row_of_the_entity(sequential):
     assert (rows.city == "Waco").all()
 
 
-@pytest.mark.parametrize("conditions,message", [
-    ({"colour": "D"}, "unknown column 'colour'.*'color'"),
-    ({"cut": "Superb"}, "condition on column 'cut': 'Superb' is not a known category; known: .*'Ideal'"),
-    ({"carat": 99.0}, r"condition on column 'carat': 99.0 is outside the fitted range \[0.2"),
-    ({"price": "cheap"}, "'price'.*'cheap', not a number"),
-])
+@pytest.mark.parametrize(
+    "conditions,message",
+    [
+        ({"colour": "D"}, "unknown column 'colour'.*'color'"),
+        ({"cut": "Superb"}, "condition on column 'cut': 'Superb' is not a known category; known: .*'Ideal'"),
+        ({"carat": 99.0}, r"condition on column 'carat': 99.0 is outside the fitted range \[0.2"),
+        ({"price": "cheap"}, "'price'.*'cheap', not a number"),
+    ],
+)
 def test_bad_conditions_raise_clear_errors(flat, conditions, message):
     with pytest.raises(TokenizerError, match=message):
         sample(flat, n_rows=5, conditions=conditions)
@@ -188,8 +223,9 @@ def test_streamed_file_equals_samples_and_leaves_no_temp_files(flat, tmp_path, s
 
 def test_failed_sampling_leaves_no_file(flat, tmp_path):
     with pytest.raises(TokenizerError):
-        sample_to_file(flat, tmp_path / "x.parquet", SampleOptions(n_rows=5, conditions={"cut": "nope"}),
-                       progress=False)
+        sample_to_file(
+            flat, tmp_path / "x.parquet", SampleOptions(n_rows=5, conditions={"cut": "nope"}), progress=False
+        )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -208,22 +244,34 @@ def test_sample_script_writes_rows_and_reports_bad_conditions(flat, tmp_path):
     save_bundle(bundle_dir, flat.model.config, flat.model.state_dict(), flat.tokenizer, TableLayout())
     out = tmp_path / "synth.csv"
     # fp32 as in this process: precision=auto would take bf16 on a CPU with native bf16 and draw other rows
-    common = [sys.executable, str(REPO / "scripts" / "sample.py"), f"model_path={bundle_dir}", f"run={tmp_path / 'diamonds'}",
-              "precision=fp32"]
+    common = [
+        sys.executable,
+        str(REPO / "scripts" / "sample.py"),
+        f"model_path={bundle_dir}",
+        f"run={tmp_path / 'diamonds'}",
+        "precision=fp32",
+    ]
     missing = subprocess.run(common + ["n_rows=40", f"out={out}"], capture_output=True, text=True, cwd=REPO)
     train = tmp_path / "diamonds" / "data" / "train.parquet"
-    assert missing.returncode == 1 and f"error: {train}: training rows (reject_copies_of) file not found" in missing.stderr
+    assert (
+        missing.returncode == 1 and f"error: {train}: training rows (reject_copies_of) file not found" in missing.stderr
+    )
     train.parent.mkdir(parents=True)
     sample(flat, n_rows=40, batch_size=40, seed=3).to_parquet(train)  # the rows seed 3 gives: all are dropped
-    done = subprocess.run(common + ["n_rows=40", "batch_size=40", f"out={out}", "seed=3"], capture_output=True,
-                          text=True, cwd=REPO)
+    done = subprocess.run(
+        common + ["n_rows=40", "batch_size=40", f"out={out}", "seed=3"], capture_output=True, text=True, cwd=REPO
+    )
     assert done.returncode == 0, done.stderr
     assert "wrote 40 rows" in done.stdout and "of sampled rows" not in done.stdout
     assert "dropped 40 copies of training rows" in done.stdout
     assert pd.read_csv(out).merge(pd.read_parquet(train)).empty
     # with workers, a worker's error reaches the script the same way
-    bad = subprocess.run(common + ["n_rows=4", f"out={out}", "conditions={cut:Superb}", "workers=2"],
-                         capture_output=True, text=True, cwd=REPO)
+    bad = subprocess.run(
+        common + ["n_rows=4", f"out={out}", "conditions={cut:Superb}", "workers=2"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert bad.returncode == 1 and "error: condition on column 'cut': 'Superb'" in bad.stderr
     assert Path(out).exists()
 
@@ -256,8 +304,11 @@ def test_compact_cache_and_shared_prompt_match_the_full_forward():
 @pytest.mark.parametrize("n_kv_head", [2, 1])
 def test_one_token_step_equals_the_full_forward(n_kv_head):
     torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=50, n_positions=32, n_layer=2, n_head=2, n_kv_head=n_kv_head, head_dim=8,
-                          d_model=16, d_ff=32)).eval()
+    model = GPT(
+        GPTConfig(
+            vocab_size=50, n_positions=32, n_layer=2, n_head=2, n_kv_head=n_kv_head, head_dim=8, d_model=16, d_ff=32
+        )
+    ).eval()
     ids = torch.randint(0, 50, (3, 10), generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         cache = model.new_cache(3, 10)
@@ -297,8 +348,9 @@ def test_rejected_copies_of_training_rows_are_drawn_again(flat):
     assert training.summary().startswith("dropped 101 copies of training rows (50% of sampled rows: the model has")
     assert not training.copies(training_tokens(again, flat)).any()
     assert flat.tokenizer.valid_mask(again).all()
-    pd.testing.assert_frame_equal(again, sample(flat, n_rows=100, batch_size=50, seed=4,
-                                                reject_copies=TrainingRows(training_tokens(first, flat))))
+    pd.testing.assert_frame_equal(
+        again, sample(flat, n_rows=100, batch_size=50, seed=4, reject_copies=TrainingRows(training_tokens(first, flat)))
+    )
 
 
 def test_filtered_flat_sampling_draws_full_batches_and_keeps_exactly_n_rows(flat):
@@ -317,8 +369,14 @@ def test_conditions_that_only_allow_training_rows_fail_clearly(flat):
     row = sample(flat, n_rows=1, batch_size=1, seed=0)
     every_column = {name: row[name].iloc[0] for name in flat.tokenizer.column_names}
     with pytest.raises(ValueError, match="20 batches in a row held only copies of training rows"):
-        sample(flat, n_rows=5, batch_size=5, seed=0, conditions=every_column,
-               reject_copies=TrainingRows(training_tokens(row, flat)))
+        sample(
+            flat,
+            n_rows=5,
+            batch_size=5,
+            seed=0,
+            conditions=every_column,
+            reject_copies=TrainingRows(training_tokens(row, flat)),
+        )
 
 
 def test_copies_are_filtered_unless_a_table_of_conditions_owes_each_output():
@@ -336,13 +394,19 @@ def test_a_copied_row_of_an_entity_is_drawn_again_in_place(sequential):
     again = sample(sequential, **options, reject_copies=training)
     assert training.rejected >= 1 and training.left_out == 0 and again.entity.nunique() == 3
     assert not training.copies(training_tokens(again.drop(columns="entity"), sequential)).any()
+
     # everything drawn before the copied row is unchanged, in every entity of the batch
-    before = lambda frame: frame.groupby("entity").head(2).reset_index(drop=True)
+    def before(frame):
+        return frame.groupby("entity").head(2).reset_index(drop=True)
+
     pd.testing.assert_frame_equal(before(again), before(first))
     # drawing again rewinds the KV cache: the same rows without one
-    without_cache = sample(sequential, **options, use_cache=False,
-                           reject_copies=TrainingRows(training_tokens(entity.drop(columns="entity").iloc[[2]],
-                                                                      sequential)))
+    without_cache = sample(
+        sequential,
+        **options,
+        use_cache=False,
+        reject_copies=TrainingRows(training_tokens(entity.drop(columns="entity").iloc[[2]], sequential)),
+    )
     pd.testing.assert_frame_equal(again, without_cache)
 
 
@@ -360,10 +424,21 @@ def test_a_row_that_every_draw_copies_is_left_out_and_kept_as_history(sequential
         return (ids[:, city] == austin).numpy()
 
     prompt = torch.full((3, 1), tok.eod_id, dtype=torch.long)
-    result = generate_rows(model, constraints, prompt, 4, inner_terminators=(tok.eor_id,),
-                           last_terminators=(tok.eod_id,), eod_id=tok.eod_id, pad_id=tok.pad_id,
-                           settings=SamplingSettings(), generator=torch.Generator().manual_seed(0), forced=forced,
-                           is_copy=austin_rows, max_draws=3)
+    result = generate_rows(
+        model,
+        constraints,
+        prompt,
+        4,
+        inner_terminators=(tok.eor_id,),
+        last_terminators=(tok.eod_id,),
+        eod_id=tok.eod_id,
+        pad_id=tok.pad_id,
+        settings=SamplingSettings(),
+        generator=torch.Generator().manual_seed(0),
+        forced=forced,
+        is_copy=austin_rows,
+        max_draws=3,
+    )
     assert result.n_rows.tolist() == [4, 4, 4]
     assert result.left_out.tolist() == [[True] * 4, [False] * 4, [False] * 4]
     assert calls == [3] * 3 * 4  # three draws of every row, each checking the three sequences
@@ -418,16 +493,18 @@ def test_workers_number_entities_on_and_keep_a_condition_table_in_order(flat, se
     pd.testing.assert_frame_equal(written, pd.concat(parts, ignore_index=True), check_dtype=False)
     assert written.entity.unique().tolist() == [0, 1, 2, 3, 4]
     wanted = pd.DataFrame({"color": ["D", "J", "E", "D", "G"], "clarity": ["IF", "SI2", "VS1", "I1", "IF"]})
-    sample_to_file(flat, tmp_path / "c.parquet", SampleOptions(batch_size=2, conditions=wanted), progress=False,
-                   workers=3)
+    sample_to_file(
+        flat, tmp_path / "c.parquet", SampleOptions(batch_size=2, conditions=wanted), progress=False, workers=3
+    )
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "c.parquet")[["color", "clarity"]], wanted)
 
 
 def test_a_workers_error_is_raised_and_leaves_no_file(flat, tmp_path):
     row = sample(flat, n_rows=1, batch_size=1, seed=0)
     every_column = {name: row[name].iloc[0] for name in flat.tokenizer.column_names}
-    options = SampleOptions(n_rows=4, batch_size=2, conditions=every_column,
-                            reject_copies=TrainingRows(training_tokens(row, flat)))
+    options = SampleOptions(
+        n_rows=4, batch_size=2, conditions=every_column, reject_copies=TrainingRows(training_tokens(row, flat))
+    )
     with pytest.raises(ValueError, match="20 batches in a row held only copies of training rows"):
         sample_to_file(flat, tmp_path / "x.parquet", options, progress=False, workers=2)
     assert list(tmp_path.iterdir()) == []
@@ -444,7 +521,7 @@ def test_a_worker_sends_its_error_with_where_it_happened(flat, tmp_path, monkeyp
 
     sent = Messages()
     sample_share(1, flat, SampleOptions(n_rows=3, conditions={"cut": "nope"}), str(tmp_path / "p.parquet"), 10, 1, sent)
-    (kind, share, err), = sent
+    ((kind, share, err),) = sent
     assert (kind, share, type(err)) == ("error", 1, TokenizerError)
     assert "in sampling worker 1:" in err.__notes__[0] and "Traceback" in err.__notes__[0]
 
@@ -454,6 +531,6 @@ def test_a_worker_sends_its_error_with_where_it_happened(flat, tmp_path, monkeyp
     monkeypatch.setattr(parallel, "iter_samples", fail)
     sent.clear()
     sample_share(0, flat, SampleOptions(n_rows=3), str(tmp_path / "p.parquet"), 10, 1, sent)
-    (_, _, err), = sent
+    ((_, _, err),) = sent
     assert type(err) is RuntimeError and str(err).startswith("Unpicklable: odd failure\nin sampling worker 0:")
     assert list(tmp_path.iterdir()) == []

@@ -9,23 +9,33 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from conftest import REPO, load_tokenizer_settings
+
 from nemo_tabular.sampling import GPT, Bundle, GPTConfig, TableLayout, save_bundle
 from nemo_tabular.sampling.forecast import ForecastOptions, forecast_paths, summarize_paths
 from nemo_tabular.tokenizer import TabularTokenizer, TokenizerError
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def random_bundle(table: pd.DataFrame, layout: TableLayout, rows_in_context: int,
-                  tok: TabularTokenizer | None = None) -> Bundle:
+def random_bundle(
+    table: pd.DataFrame, layout: TableLayout, rows_in_context: int, tok: TabularTokenizer | None = None
+) -> Bundle:
     """An untrained GPT seeing `rows_in_context` rows, with `tok` (else a tokenizer fitted on `table`)."""
     tok = tok or TabularTokenizer.fit(table, load_tokenizer_settings())
     torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=tok.vocab_size, n_positions=rows_in_context * tok.row_width + 1, n_layer=2,
-                          n_head=2, n_kv_head=2, head_dim=8, d_model=16, d_ff=32))
+    model = GPT(
+        GPTConfig(
+            vocab_size=tok.vocab_size,
+            n_positions=rows_in_context * tok.row_width + 1,
+            n_layer=2,
+            n_head=2,
+            n_kv_head=2,
+            head_dim=8,
+            d_model=16,
+            d_ff=32,
+        )
+    )
     return Bundle(model.eval(), tok, layout)
 
 
@@ -63,10 +73,17 @@ def test_single_series_of_quarters_and_datetime_order():
     macro = pd.read_csv(files("statsmodels") / "datasets" / "macrodata" / "macrodata.csv")[["year", "quarter", "infl"]]
     bundle = random_bundle(macro, TableLayout([], ["year", "quarter"]), rows_in_context=8)
     paths = forecast_paths(bundle, macro.iloc[:101], ForecastOptions(horizon=6, n_paths=3))  # ends 1984 Q1
-    assert list(zip(paths.year[:6], paths.quarter[:6])) == [(1984, 2), (1984, 3), (1984, 4), (1985, 1),
-                                                           (1985, 2), (1985, 3)]
-    monthly = pd.DataFrame({"date": pd.date_range("2001-01-01", periods=48, freq="MS"),
-                            "value": np.arange(48) % 7 * 1.5})
+    assert list(zip(paths.year[:6], paths.quarter[:6])) == [
+        (1984, 2),
+        (1984, 3),
+        (1984, 4),
+        (1985, 1),
+        (1985, 2),
+        (1985, 3),
+    ]
+    monthly = pd.DataFrame(
+        {"date": pd.date_range("2001-01-01", periods=48, freq="MS"), "value": np.arange(48) % 7 * 1.5}
+    )
     bundle = random_bundle(monthly, TableLayout([], ["date"]), rows_in_context=5)
     paths = forecast_paths(bundle, monthly.iloc[:30], ForecastOptions(horizon=4, n_paths=2))
     expected = list(pd.date_range("2003-07-01", periods=4, freq="MS"))
@@ -77,8 +94,9 @@ def test_future_outside_the_fitted_range_explains_force_order(txhousing):
     table, bundle = txhousing
     with pytest.raises(TokenizerError, match=r"entity \{'city': 'Austin'\}.*'year'.*force_order=false"):
         forecast_paths(bundle, table[table.city == "Austin"], ForecastOptions(horizon=12, n_paths=2))
-    free = forecast_paths(bundle, table[table.city == "Austin"], ForecastOptions(horizon=3, n_paths=2,
-                                                                                 force_order=False))
+    free = forecast_paths(
+        bundle, table[table.city == "Austin"], ForecastOptions(horizon=3, n_paths=2, force_order=False)
+    )
     assert len(free) == 6 and bundle.tokenizer.valid_mask(free).all()
 
 
@@ -91,13 +109,20 @@ def test_flat_models_cannot_forecast(txhousing):
 
 def test_forecast_script_writes_summary_and_paths(txhousing, tmp_path):
     table, bundle = txhousing
-    save_bundle(tmp_path / "bundle", bundle.model.config, bundle.model.state_dict(), bundle.tokenizer,
-                bundle.layout)
+    save_bundle(tmp_path / "bundle", bundle.model.config, bundle.model.state_dict(), bundle.tokenizer, bundle.layout)
     table[table.year < 2011].to_csv(tmp_path / "history.csv", index=False)
-    command = [sys.executable, str(REPO / "scripts" / "sample.py"), "mode=forecast",
-               f"model_path={tmp_path / 'bundle'}", f"hydra.run.dir={tmp_path / 'logs'}",
-               f"forecast.history={tmp_path / 'history.csv'}", "forecast.horizon=2", "forecast.n_paths=3",
-               f"forecast.out={tmp_path / 'fc.csv'}", f"forecast.paths_out={tmp_path / 'p.parquet'}"]
+    command = [
+        sys.executable,
+        str(REPO / "scripts" / "sample.py"),
+        "mode=forecast",
+        f"model_path={tmp_path / 'bundle'}",
+        f"hydra.run.dir={tmp_path / 'logs'}",
+        f"forecast.history={tmp_path / 'history.csv'}",
+        "forecast.horizon=2",
+        "forecast.n_paths=3",
+        f"forecast.out={tmp_path / 'fc.csv'}",
+        f"forecast.paths_out={tmp_path / 'p.parquet'}",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert len(pd.read_parquet(tmp_path / "p.parquet")) == 3 * 3 * 2

@@ -26,15 +26,18 @@ floats = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinit
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(values=st.lists(st.one_of(floats, st.just(float("nan"))), min_size=2, max_size=60)
-       .filter(lambda v: not all(np.isnan(v))),
-       decimals=st.integers(0, 3), base=st.sampled_from([2, 7, 10, 100, 1000]),
-       transform=st.sampled_from(["none", "log1p", "yeo-johnson", "quantile"]))
+@given(
+    values=st.lists(st.one_of(floats, st.just(float("nan"))), min_size=2, max_size=60).filter(
+        lambda v: not all(np.isnan(v))
+    ),
+    decimals=st.integers(0, 3),
+    base=st.sampled_from([2, 7, 10, 100, 1000]),
+    transform=st.sampled_from(["none", "log1p", "yeo-johnson", "quantile"]),
+)
 def test_float_round_trip_is_exact_within_precision(values, decimals, base, transform):
     df = pd.DataFrame({"v": values})
     try:
-        tok, out = round_trip(df, {"v": {"decimals": decimals, "transform": transform}}, base=base,
-                              max_code_len=40)
+        tok, out = round_trip(df, {"v": {"decimals": decimals, "transform": transform}}, base=base, max_code_len=40)
     except TokenizerError as err:
         assert "digits" in str(err)  # only an over-long code may refuse
         return
@@ -43,21 +46,30 @@ def test_float_round_trip_is_exact_within_precision(values, decimals, base, tran
 
 
 @settings(max_examples=40, deadline=None)
-@given(values=st.lists(st.one_of(st.integers(-10**9, 10**9), st.none()), min_size=1, max_size=50)
-       .filter(lambda v: any(x is not None for x in v)), base=st.sampled_from([3, 10, 100]))
+@given(
+    values=st.lists(st.one_of(st.integers(-(10**9), 10**9), st.none()), min_size=1, max_size=50).filter(
+        lambda v: any(x is not None for x in v)
+    ),
+    base=st.sampled_from([3, 10, 100]),
+)
 def test_int_round_trip_with_missing(values, base):
     df = pd.DataFrame({"v": pd.array(values, dtype="Int64")})
     tok, out = round_trip(df, base=base, max_code_len=40)
     assert tok.column("v").kind == "int"
     assert out["v"].isna().tolist() == df["v"].isna().tolist()
     present = df["v"].notna().to_numpy()
-    np.testing.assert_array_equal(out["v"].to_numpy(dtype=float)[present],
-                                  df["v"].to_numpy(dtype=float, na_value=np.nan)[present])
+    np.testing.assert_array_equal(
+        out["v"].to_numpy(dtype=float)[present], df["v"].to_numpy(dtype=float, na_value=np.nan)[present]
+    )
 
 
 @settings(max_examples=40, deadline=None)
-@given(seconds=st.lists(st.one_of(st.integers(0, 2 * 10**9), st.none()), min_size=1, max_size=40)
-       .filter(lambda v: any(x is not None for x in v)), unit=st.sampled_from(["s", "m", "h", "D"]))
+@given(
+    seconds=st.lists(st.one_of(st.integers(0, 2 * 10**9), st.none()), min_size=1, max_size=40).filter(
+        lambda v: any(x is not None for x in v)
+    ),
+    unit=st.sampled_from(["s", "m", "h", "D"]),
+)
 def test_datetime_round_trip_to_unit(seconds, unit):
     stamps = pd.Series(pd.to_datetime([s for s in seconds], unit="s"))
     tok, out = round_trip(pd.DataFrame({"t": stamps}), datetime_unit=unit)
@@ -71,7 +83,7 @@ def test_datetime_round_trip_to_unit(seconds, unit):
 def test_datetime_strings_parse_and_decode_as_datetimes():
     df = pd.DataFrame({"t": ["2024-01-01 10:00:00", "2024-03-05 00:00:01", None]})
     tok, out = round_trip(df, {"t": {"kind": "datetime"}})
-    assert list(out["t"]) [:2] == [pd.Timestamp("2024-01-01 10:00:00"), pd.Timestamp("2024-03-05 00:00:01")]
+    assert list(out["t"])[:2] == [pd.Timestamp("2024-01-01 10:00:00"), pd.Timestamp("2024-03-05 00:00:01")]
     assert pd.isna(out["t"][2])
 
 
@@ -82,8 +94,7 @@ def test_unparsable_date_names_column_and_row():
 
 
 def test_categories_bool_and_missing_round_trip():
-    df = pd.DataFrame({"c": ["a", "b", None, "a"], "flag": [True, False, True, True],
-                       "n": [1, 2, 3, 4]})
+    df = pd.DataFrame({"c": ["a", "b", None, "a"], "flag": [True, False, True, True], "n": [1, 2, 3, 4]})
     tok, out = round_trip(df, {"n": {"kind": "category"}})
     assert out["c"].tolist()[:2] == ["a", "b"] and pd.isna(out["c"][2])
     assert out["flag"].dtype == bool and out["flag"].tolist() == df["flag"].tolist()
@@ -164,8 +175,9 @@ def test_decode_rejects_token_of_wrong_slot():
 
 
 def test_save_load_round_trip(tmp_path):
-    df = pd.DataFrame({"x": [0.5, 1.25, None], "c": ["a", "b", "a"],
-                       "t": pd.to_datetime(["2020-01-01", "2021-06-01", "2022-12-31"])})
+    df = pd.DataFrame(
+        {"x": [0.5, 1.25, None], "c": ["a", "b", "a"], "t": pd.to_datetime(["2020-01-01", "2021-06-01", "2022-12-31"])}
+    )
     tok = TabularTokenizer.fit(df, SETTINGS, {"x": {"transform": "quantile"}})
     tok.save(tmp_path / "tokenizer.json")
     loaded = TabularTokenizer.load(tmp_path / "tokenizer.json")
@@ -178,11 +190,12 @@ def test_save_load_round_trip(tmp_path):
 
 def test_chunked_fit_equals_single_fit():
     rng = np.random.default_rng(0)
-    df = pd.DataFrame({"x": rng.normal(size=1000).round(3), "c": rng.choice(list("abc"), 1000),
-                       "n": rng.integers(0, 500, 1000)})
+    df = pd.DataFrame(
+        {"x": rng.normal(size=1000).round(3), "c": rng.choice(list("abc"), 1000), "n": rng.integers(0, 500, 1000)}
+    )
     fitter = TokenizerFitter(SETTINGS)
     for start in range(0, 1000, 128):
-        fitter.update(df.iloc[start:start + 128])
+        fitter.update(df.iloc[start : start + 128])
     np.testing.assert_array_equal(fitter.finish().encode(df), TabularTokenizer.fit(df, SETTINGS).encode(df))
 
 

@@ -42,8 +42,10 @@ def test_held_out_missing_values_reserve_the_missing_token_only():
     train = pd.DataFrame({"color": ["red", "blue"], "size": [1.0, 2.0]})
     held_out = pd.DataFrame({"color": [None, "red"], "size": [np.nan, 1.0]})
     tok = fit_with_held_out(train, held_out)
-    assert [(s.name, s.nullable, getattr(s, "rare")) for s in tok.columns] == [
-        ("color", True, False), ("size", True, False)]
+    assert [(s.name, s.nullable, s.rare) for s in tok.columns] == [
+        ("color", True, False),
+        ("size", True, False),
+    ]
     decoded = tok.decode(tok.encode(held_out))
     assert decoded["color"].isna().tolist() == [True, False]
     assert decoded["size"].isna().tolist() == [True, False]
@@ -57,8 +59,11 @@ def test_held_out_values_are_encoded_as_new_data_clip_and_rare():
     decoded = tok.decode(tok.encode(held_out, out_of_range="clip"))
     assert decoded["color"].tolist() == [RARE_LABEL, "red", "blue"]
     assert decoded["size"].tolist() == [3.0, 1.5, 3.0]
-    with pytest.raises(TokenizerError, match=r"^column 'size': row 0 holds 99\.75, outside the fitted range "
-                                             r"\[1\.5, 3\.0\] \(set out_of_range: clip to clip instead\)$"):
+    with pytest.raises(
+        TokenizerError,
+        match=r"^column 'size': row 0 holds 99\.75, outside the fitted range "
+        r"\[1\.5, 3\.0\] \(set out_of_range: clip to clip instead\)$",
+    ):
         tok.encode(held_out)
     with pytest.raises(TokenizerError, match="out_of_range must be one of error, clip, got 'wrap'"):
         tok.encode(held_out, out_of_range="wrap")
@@ -71,8 +76,11 @@ def test_the_column_setting_clip_clips_without_an_override():
 
 def test_held_out_unseen_category_without_rare_token_would_be_refused():
     tok = TabularTokenizer.fit(pd.DataFrame({"color": ["red", "blue"]}), SETTINGS)
-    with pytest.raises(TokenizerError, match=r"^column 'color': row 1 holds 'green', a category never seen "
-                                             r"when the tokenizer was fitted$"):
+    with pytest.raises(
+        TokenizerError,
+        match=r"^column 'color': row 1 holds 'green', a category never seen "
+        r"when the tokenizer was fitted$",
+    ):
         tok.encode(pd.DataFrame({"color": ["red", "green"]}), out_of_range="clip")
 
 
@@ -84,17 +92,21 @@ def test_many_distinct_held_out_categories_still_reserve_the_rare_token():
 
 
 def test_declared_category_of_numbers_reserves_rare_for_unseen_held_out_numbers():
-    tok = fit_with_held_out(pd.DataFrame({"zip": [10115, 10117]}), pd.DataFrame({"zip": [80331]}),
-                            {"zip": {"kind": "category"}})
+    tok = fit_with_held_out(
+        pd.DataFrame({"zip": [10115, 10117]}), pd.DataFrame({"zip": [80331]}), {"zip": {"kind": "category"}}
+    )
     assert tok.column("zip").categories == [10115, 10117] and tok.column("zip").rare is True
     assert tok.decode(tok.encode(pd.DataFrame({"zip": [80331]})))["zip"].tolist() == [RARE_LABEL]
 
 
 def test_tiny_values_are_not_inferred_as_zero_decimals():
     df = pd.DataFrame({"v": [1e-300, 2e-300, 3.5e-300]})
-    with pytest.raises(TokenizerError, match=r"^column 'v': every value rounds to 0 at 4 decimals "
-                                             r"\(tokenizer\.max_decimals\), the largest being 3\.5e-300; "
-                                             r"declare decimals: 302 for this column, or rescale it$"):
+    with pytest.raises(
+        TokenizerError,
+        match=r"^column 'v': every value rounds to 0 at 4 decimals "
+        r"\(tokenizer\.max_decimals\), the largest being 3\.5e-300; "
+        r"declare decimals: 302 for this column, or rescale it$",
+    ):
         TabularTokenizer.fit(df, SETTINGS)
     tok = TabularTokenizer.fit(df, SETTINGS, {"v": {"decimals": 302}})
     np.testing.assert_allclose(tok.decode(tok.encode(df))["v"], df["v"], rtol=1e-12)
@@ -107,22 +119,31 @@ def test_small_values_get_the_decimals_they_need():
     assert tok.decode(tok.encode(df))["v"].tolist() == [0.0001, 0.0003, 0.0]
 
 
-@pytest.mark.parametrize(("values", "message"), [
-    ([0.0625, 1.8e304], r"\[0\.0625, 1\.8e\+304\] at 4 decimals"),
-    ([9.3e18, 9.3e18], r"\[9\.3e\+18, 9\.3e\+18\] at 0 decimals"),
-])
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ([0.0625, 1.8e304], r"\[0\.0625, 1\.8e\+304\] at 4 decimals"),
+        ([9.3e18, 9.3e18], r"\[9\.3e\+18, 9\.3e\+18\] at 0 decimals"),
+    ],
+)
 def test_magnitudes_past_the_grid_are_refused_naming_the_column(values, message):
-    with pytest.raises(TokenizerError, match=rf"^column 'v': its range {message} reaches past the 2\*\*62 grid "
-                                             rf"positions the tokenizer encodes; declare fewer decimals or rescale "
-                                             rf"the column$"):
+    with pytest.raises(
+        TokenizerError,
+        match=rf"^column 'v': its range {message} reaches past the 2\*\*62 grid "
+        rf"positions the tokenizer encodes; declare fewer decimals or rescale "
+        rf"the column$",
+    ):
         TabularTokenizer.fit(pd.DataFrame({"v": values}), SETTINGS)
 
 
 @pytest.mark.parametrize("value", [np.inf, -np.inf])
 def test_infinity_is_refused_naming_column_row_and_value(value):
     df = pd.DataFrame({"v": [1.0, 2.0, value]})
-    with pytest.raises(TokenizerError, match=rf"^column 'v': row 2 holds {value!r}; an infinity has no token: "
-                                             rf"replace it \(e\.g\. with a missing value\) or drop the row$"):
+    with pytest.raises(
+        TokenizerError,
+        match=rf"^column 'v': row 2 holds {value!r}; an infinity has no token: "
+        rf"replace it \(e\.g\. with a missing value\) or drop the row$",
+    ):
         TabularTokenizer.fit(df, SETTINGS)
     tok = TabularTokenizer.fit(df.iloc[:2], SETTINGS, {"v": {"out_of_range": "clip"}})
     with pytest.raises(TokenizerError, match=r"^column 'v': row 2 holds"):
@@ -146,19 +167,26 @@ def test_text_with_one_offset_keeps_it_and_several_offsets_become_utc():
     one = pd.DataFrame({"t": ["2024-01-05T09:30:00-05:00", "2024-01-06T10:00:00-05:00"]})
     tok = TabularTokenizer.fit(one, SETTINGS, {"t": {"kind": "datetime"}})
     assert tok.column("t").timezone == "UTC-05:00"
-    assert [str(t) for t in tok.decode(tok.encode(one))["t"]] == ["2024-01-05 09:30:00-05:00",
-                                                                 "2024-01-06 10:00:00-05:00"]
+    assert [str(t) for t in tok.decode(tok.encode(one))["t"]] == [
+        "2024-01-05 09:30:00-05:00",
+        "2024-01-06 10:00:00-05:00",
+    ]
     across_dst = pd.DataFrame({"t": ["2024-03-10T01:00:00-05:00", "2024-03-10T03:00:00-04:00"]})
     tok = TabularTokenizer.fit(across_dst, SETTINGS, {"t": {"kind": "datetime"}})
     assert tok.column("t").timezone == "UTC"
-    assert [str(t) for t in tok.decode(tok.encode(across_dst))["t"]] == ["2024-03-10 06:00:00+00:00",
-                                                                        "2024-03-10 07:00:00+00:00"]
+    assert [str(t) for t in tok.decode(tok.encode(across_dst))["t"]] == [
+        "2024-03-10 06:00:00+00:00",
+        "2024-03-10 07:00:00+00:00",
+    ]
 
 
 def test_naive_and_aware_text_in_one_column_is_refused():
     df = pd.DataFrame({"t": ["2024-03-10T01:00:00-05:00", "2024-03-10 03:00:00"]})
-    with pytest.raises(TokenizerError, match=r"^column 't': row 1 holds '2024-03-10 03:00:00' without a UTC offset, "
-                                             r"while row 0 has one; give every value an offset, or none$"):
+    with pytest.raises(
+        TokenizerError,
+        match=r"^column 't': row 1 holds '2024-03-10 03:00:00' without a UTC offset, "
+        r"while row 0 has one; give every value an offset, or none$",
+    ):
         TabularTokenizer.fit(df, SETTINGS, {"t": {"kind": "datetime"}})
 
 
@@ -168,10 +196,13 @@ def test_naive_datetimes_write_no_timezone_field():
     assert tok.column("t").timezone is None and "timezone" not in tok.to_json()["columns"][0]
 
 
-@pytest.mark.parametrize(("zone", "message"), [
-    ("Mars/Olympus_Mons", "timezone 'Mars/Olympus_Mons' is not a zone name"),
-    (5, "timezone must be a zone name of at most 64 characters, got 5"),
-])
+@pytest.mark.parametrize(
+    ("zone", "message"),
+    [
+        ("Mars/Olympus_Mons", "timezone 'Mars/Olympus_Mons' is not a zone name"),
+        (5, "timezone must be a zone name of at most 64 characters, got 5"),
+    ],
+)
 def test_a_bad_timezone_in_tokenizer_json_is_named(tmp_path, zone, message):
     df = pd.DataFrame({"t": pd.Series(pd.date_range("2024-01-01", periods=3, freq="D", tz="UTC"))})
     data = TabularTokenizer.fit(df, SETTINGS).to_json()
@@ -182,11 +213,11 @@ def test_a_bad_timezone_in_tokenizer_json_is_named(tmp_path, zone, message):
         TabularTokenizer.load(path)
 
 
-
 # --- order_headroom: the time axis reaches past the training split, from the training split alone -----------
 
-MACRODATA = pd.read_csv(__import__("importlib.resources").resources.files("statsmodels") / "datasets" / "macrodata"
-                        / "macrodata.csv")[["year", "quarter", "realgdp"]]
+MACRODATA = pd.read_csv(
+    __import__("importlib.resources").resources.files("statsmodels") / "datasets" / "macrodata" / "macrodata.csv"
+)[["year", "quarter", "realgdp"]]
 
 
 def test_the_outermost_order_by_column_gets_headroom_and_the_inner_one_none():
@@ -207,8 +238,9 @@ def test_the_outermost_order_by_column_gets_headroom_and_the_inner_one_none():
 
 @pytest.mark.parametrize(("headroom", "high"), [(0, 2002), (1.0, 2045), (5.0, 2058)])
 def test_order_headroom_is_a_share_of_the_span_that_never_costs_a_digit(headroom, high):
-    tok = TabularTokenizer.fit(MACRODATA.iloc[:173], load_tokenizer_settings(order_headroom=headroom),
-                               order_by=["year", "quarter"])
+    tok = TabularTokenizer.fit(
+        MACRODATA.iloc[:173], load_tokenizer_settings(order_headroom=headroom), order_by=["year", "quarter"]
+    )
     assert tok.column("year").high == high  # 5.0 would reach 2217: capped at 100 one-digit codes, 1959 + 99
     assert tok.column("year").code_len == 1
 

@@ -40,8 +40,9 @@ def data_dir(tmp_path):
 
 
 def samples(data_dir, reset_attention: bool, seq_length: int = 16, count: int = 8) -> list[dict]:
-    train, _ = build_datasets(data_dir, TOKENIZER, seq_length, seed=3, train_samples=count, valid_samples=2,
-                              reset_attention=reset_attention)
+    train, _ = build_datasets(
+        data_dir, TOKENIZER, seq_length, seed=3, train_samples=count, valid_samples=2, reset_attention=reset_attention
+    )
     return [train[i] for i in range(count)]
 
 
@@ -65,7 +66,7 @@ def test_each_document_sees_itself_at_the_sampler_positions(data_dir):
             for j in range(begin, end):
                 assert allowed[j].nonzero().flatten().tolist() == list(range(begin, j + 1))
         # the row cut off at the sample's start has unknown positions: it is not trained on
-        assert sample["loss_mask"][:starts[0]].sum() == 0 and sample["loss_mask"][starts[0]:].min() == 1
+        assert sample["loss_mask"][: starts[0]].sum() == 0 and sample["loss_mask"][starts[0] :].min() == 1
         leading_masked += starts[0]
     assert leading_masked > 0, "some samples start inside a row"
 
@@ -74,8 +75,9 @@ def test_a_window_inside_a_long_document_still_trains(tmp_path):
     long_document = [*range(3, 31), *range(3, 31), EOD]
     write_split(tmp_path / "train", [long_document] * 4)
     write_split(tmp_path / "valid", [long_document])
-    windows = [s for s in samples(tmp_path, reset_attention=True, seq_length=8, count=12)
-               if not (s["tokens"] == EOD).any()]
+    windows = [
+        s for s in samples(tmp_path, reset_attention=True, seq_length=8, count=12) if not (s["tokens"] == EOD).any()
+    ]
     assert windows
     for sample in windows:
         assert sample["loss_mask"].min() == 1
@@ -83,8 +85,7 @@ def test_a_window_inside_a_long_document_still_trains(tmp_path):
 
 
 def test_micro_batches_stack_the_layout(data_dir):
-    train, _ = build_datasets(data_dir, TOKENIZER, 16, seed=3, train_samples=8, valid_samples=2,
-                              reset_attention=True)
+    train, _ = build_datasets(data_dir, TOKENIZER, 16, seed=3, train_samples=8, valid_samples=2, reset_attention=True)
     batch = next(batches(train, 4, 0, 0, 1))
     assert batch["tokens"].shape == (4, 16) and batch["position_ids"].shape == (4, 16)
     assert batch["attention_mask"].shape == (4, 1, 16, 16) and batch["attention_mask"].dtype == torch.bool

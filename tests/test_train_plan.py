@@ -21,11 +21,14 @@ def test_auto_steps_cover_the_requested_epochs():
     assert planned_steps(0, None, train_tokens=1, tokens_per_step=1) == 0
 
 
-@pytest.mark.parametrize("steps, epochs, message", [
-    ("auto", 0, "train.steps=auto needs train.epochs > 0, got 0"),
-    ("auto", None, "train.steps=auto needs train.epochs > 0, got None"),
-    (-3, 1, "train.steps=-3: expected a count >= 0 or 'auto'"),
-])
+@pytest.mark.parametrize(
+    "steps, epochs, message",
+    [
+        ("auto", 0, "train.steps=auto needs train.epochs > 0, got 0"),
+        ("auto", None, "train.steps=auto needs train.epochs > 0, got None"),
+        (-3, 1, "train.steps=-3: expected a count >= 0 or 'auto'"),
+    ],
+)
 def test_bad_lengths_are_named(steps, epochs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         planned_steps(steps, epochs, train_tokens=100, tokens_per_step=10)
@@ -33,11 +36,11 @@ def test_bad_lengths_are_named(steps, epochs, message):
 
 def test_the_budget_shortens_the_run_once_after_the_probe_steps():
     budget = TimeBudget(minutes=1.0, probe_steps=20, margin=0.95)
-    assert budget.replanned_steps(1000, done=19, seconds=19.0) == 1000        # not probed yet
-    assert budget.replanned_steps(1000, done=20, seconds=20.0) == 57          # 60 s x 0.95 at 1 s per step
-    assert budget.replanned_steps(1000, done=21, seconds=21.0) == 1000        # decided once only
-    assert budget.replanned_steps(40, done=20, seconds=2.0) == 40             # fits: never lengthened
-    assert budget.replanned_steps(1000, done=20, seconds=600.0) == 21         # over budget: at least one more
+    assert budget.replanned_steps(1000, done=19, seconds=19.0) == 1000  # not probed yet
+    assert budget.replanned_steps(1000, done=20, seconds=20.0) == 57  # 60 s x 0.95 at 1 s per step
+    assert budget.replanned_steps(1000, done=21, seconds=21.0) == 1000  # decided once only
+    assert budget.replanned_steps(40, done=20, seconds=2.0) == 40  # fits: never lengthened
+    assert budget.replanned_steps(1000, done=20, seconds=600.0) == 21  # over budget: at least one more
     assert budget.replanned_steps(1000, done=20, seconds=20.0, minimum=80) == 80  # after the warmup
     assert not budget.spent(59.9) and budget.spent(60.0)
 
@@ -75,7 +78,7 @@ def test_early_stopping_waits_patience_validations_for_a_new_best():
     stopping = EarlyStopping(patience=2)
     assert stopping.improved(10, 2.0) and stopping.improved(20, 1.5)
     assert not stopping.improved(30, 1.6) and not stopping.exhausted
-    assert stopping.improved(40, 1.4) and stopping.misses == 0          # a new best resets the count
+    assert stopping.improved(40, 1.4) and stopping.misses == 0  # a new best resets the count
     assert not stopping.improved(50, 1.4) and not stopping.improved(60, 1.9)
     assert stopping.exhausted and (stopping.best_step, stopping.best_loss) == (40, 1.4)
     never = EarlyStopping(patience=None)
@@ -88,10 +91,10 @@ def test_early_stopping_waits_patience_validations_for_a_new_best():
 
 def test_auto_dropout_regularizes_only_runs_the_step_floor_lifts():
     small, large = dict(train_tokens=2000, tokens_per_step=8192), dict(train_tokens=871_131, tokens_per_step=8192)
-    assert planned_dropout("auto", "auto", 10, **small, min_steps=300) == 0.1      # 3 steps lifted to 300
-    assert planned_dropout("auto", "auto", 10, **large, min_steps=300) == 0.0      # 1064 steps: epochs rule
-    assert planned_dropout("auto", "auto", 10, **small, min_steps=1) == 0.0        # no floor, nothing lifted
-    assert planned_dropout("auto", 5000, 10, **small, min_steps=300) == 0.0        # explicit steps: the user's call
-    assert planned_dropout(0.3, "auto", 10, **small, min_steps=300) == 0.3         # a number wins
+    assert planned_dropout("auto", "auto", 10, **small, min_steps=300) == 0.1  # 3 steps lifted to 300
+    assert planned_dropout("auto", "auto", 10, **large, min_steps=300) == 0.0  # 1064 steps: epochs rule
+    assert planned_dropout("auto", "auto", 10, **small, min_steps=1) == 0.0  # no floor, nothing lifted
+    assert planned_dropout("auto", 5000, 10, **small, min_steps=300) == 0.0  # explicit steps: the user's call
+    assert planned_dropout(0.3, "auto", 10, **small, min_steps=300) == 0.3  # a number wins
     with pytest.raises(ValueError, match=r"model.dropout=1.5: expected a probability in \[0, 1\) or 'auto'"):
         planned_dropout(1.5, "auto", 10, **small)

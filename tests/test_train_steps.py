@@ -37,10 +37,13 @@ def test_the_config_sets_length_validation_and_saving():
     assert [step for step in range(1, 8) if policy(7, eval_every=3, save_every=2).saves(step)] == [2, 4, 6, 7]
 
 
-@pytest.mark.parametrize("train, message", [
-    ({"eval_every": -1}, "train.eval_every=-1: expected a count >= 0 or 'auto'"),
-    ({"patience": 0}, "train.patience=0: expected validations >= 1 or null"),
-])
+@pytest.mark.parametrize(
+    "train, message",
+    [
+        ({"eval_every": -1}, "train.eval_every=-1: expected a count >= 0 or 'auto'"),
+        ({"patience": 0}, "train.patience=0: expected validations >= 1 or null"),
+    ],
+)
 def test_bad_settings_are_named(train, message):
     with pytest.raises(ValueError, match=message):
         policy(10, **train)
@@ -48,8 +51,8 @@ def test_bad_settings_are_named(train, message):
 
 def test_the_budget_shortens_the_run_once_and_the_schedule_with_it():
     run, scheduler = policy(1000, minutes=1.0), SimpleNamespace(lr_warmup_steps=10, lr_decay_steps=1000)
-    assert not run.follow_budget(19, 19, seconds=19.0, scheduler=scheduler)          # the probe is not done yet
-    assert run.follow_budget(20, 20, seconds=20.0, scheduler=scheduler)              # 57 s at 1 s per step
+    assert not run.follow_budget(19, 19, seconds=19.0, scheduler=scheduler)  # the probe is not done yet
+    assert run.follow_budget(20, 20, seconds=20.0, scheduler=scheduler)  # 57 s at 1 s per step
     assert (run.steps, run.stop, scheduler.lr_decay_steps, run.eval_every) == (57, 57, 57, 2)
     assert not run.follow_budget(21, 21, seconds=21.0, scheduler=scheduler) and run.steps == 57
     assert not run.follow_budget(30, 30, seconds=60.0, scheduler=scheduler) and run.stop == 30  # spent: stop here

@@ -11,22 +11,45 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import REPO
 from omegaconf import OmegaConf
 
-from conftest import REPO
+SMALL = [
+    "model.num_layers=2",
+    "model.hidden_size=32",
+    "model.num_attention_heads=4",
+    "model.ffn_hidden_size=64",
+    "model.seq_length=64",
+    "model.vocab_multiple=128",
+    "train.micro_batch=2",
+    "train.global_batch=8",
+    "train.eval_iters=2",
+    "train.eval_every=0",
+    "train.lr=1e-3",
+    "train.warmup=1",
+    "threads=1",
+]
 
-SMALL = ["model.num_layers=2", "model.hidden_size=32", "model.num_attention_heads=4", "model.ffn_hidden_size=64",
-         "model.seq_length=64", "model.vocab_multiple=128", "train.micro_batch=2", "train.global_batch=8",
-         "train.eval_iters=2", "train.eval_every=0", "train.lr=1e-3", "train.warmup=1", "threads=1"]
 
-
-def train(root, name: str, *overrides: str, nproc: int = 1, check: bool = True,
-          base: list[str] = SMALL) -> subprocess.CompletedProcess:
+def train(
+    root, name: str, *overrides: str, nproc: int = 1, check: bool = True, base: list[str] = SMALL
+) -> subprocess.CompletedProcess:
     """Run scripts/train.py (under torchrun for nproc > 1) writing to runs/<name>."""
-    launcher = [sys.executable] if nproc == 1 else [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
-    args = [*launcher, str(REPO / "scripts" / "train.py"), f"paths.root={root}", "dataset=diamonds",
-            f"paths.run_dir={root}/{name}", f"paths.data_dir={root}/data", *base, *overrides]
+    launcher = (
+        [sys.executable]
+        if nproc == 1
+        else [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+    )
+    args = [
+        *launcher,
+        str(REPO / "scripts" / "train.py"),
+        f"paths.root={root}",
+        "dataset=diamonds",
+        f"paths.run_dir={root}/{name}",
+        f"paths.data_dir={root}/data",
+        *base,
+        *overrides,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(args, capture_output=True, text=True, env=env, cwd=root, timeout=600)
     if check:
@@ -42,9 +65,19 @@ def summary(root, name: str) -> dict:
 def root(tmp_path_factory):
     """A prepared diamonds slice and one initial checkpoint every comparison starts from."""
     root = tmp_path_factory.mktemp("train")
-    done = subprocess.run([sys.executable, str(REPO / "data_prep" / "prepare.py"), "dataset=diamonds",
-                           f"paths.data_dir={root}/data", f"paths.root={root}", "limit_rows=3000"],
-                          capture_output=True, text=True, cwd=root)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "data_prep" / "prepare.py"),
+            "dataset=diamonds",
+            f"paths.data_dir={root}/data",
+            f"paths.root={root}",
+            "limit_rows=3000",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=root,
+    )
     assert done.returncode == 0, done.stderr
     train(root, "init", "train.steps=0")
     return root
@@ -60,8 +93,7 @@ def reference(root):
     return run_steps(root, "tp1")
 
 
-@pytest.mark.parametrize("layout", [["parallel.tensor=2"], ["parallel.pipeline=2"], []],
-                         ids=["tp2", "pp2", "dp2"])
+@pytest.mark.parametrize("layout", [["parallel.tensor=2"], ["parallel.pipeline=2"], []], ids=["tp2", "pp2", "dp2"])
 def test_two_process_layouts_match_one_process(root, reference, layout):
     name = "-".join(item.split(".")[1].replace("=", "") for item in layout) or "data2"
     losses = run_steps(root, name, *layout, nproc=2)
@@ -95,12 +127,18 @@ def test_loss_falls_and_checkpoint_has_what_sampling_needs(root, reference):
     checkpoints = root / "longer" / "checkpoints"
     assert (checkpoints / "latest_checkpointed_iteration.txt").read_text() == "40"  # Megatron-LM's tracker
     assert {"tokenizer.json", "config.yaml", "latest_train_state.pt"} <= {p.name for p in checkpoints.iterdir()}
-    assert {"run_config.yaml", "train_state.pt", "tokenizer"} <= {p.name for p in (checkpoints / "iter_0000040").iterdir()}
+    assert {"run_config.yaml", "train_state.pt", "tokenizer"} <= {
+        p.name for p in (checkpoints / "iter_0000040").iterdir()
+    }
     assert OmegaConf.load(checkpoints / "config.yaml").train.steps == 40
 
 
-AUTO = [key for key in SMALL if key.split("=")[0] not in
-        ("model.num_layers", "model.hidden_size", "model.num_attention_heads", "model.ffn_hidden_size")]
+AUTO = [
+    key
+    for key in SMALL
+    if key.split("=")[0]
+    not in ("model.num_layers", "model.hidden_size", "model.num_attention_heads", "model.ffn_hidden_size")
+]
 
 
 def test_model_auto_sizes_from_the_planned_tokens_and_resume_keeps_the_size(root):
@@ -108,7 +146,10 @@ def test_model_auto_sizes_from_the_planned_tokens_and_resume_keeps_the_size(root
     done = train(root, "sized", "train.steps=3", base=AUTO)
     model = OmegaConf.load(root / "sized" / "checkpoints" / "config.yaml").model
     assert (model.num_layers, model.hidden_size, model.num_attention_heads, model.ffn_hidden_size) == (1, 32, 1, 128)
-    assert "model=auto: 1x32 (12,288 block parameters) trains on 1,536 tokens in its planned steps" in done.stdout + done.stderr
+    assert (
+        "model=auto: 1x32 (12,288 block parameters) trains on 1,536 tokens in its planned steps"
+        in done.stdout + done.stderr
+    )
     done = train(root, "sized", "train.steps=5", "resume=true", base=AUTO)
     assert f"model=auto: 1x32, the size of the checkpoint in {root}/sized/checkpoints" in done.stdout + done.stderr
     assert summary(root, "sized")["end_step"] == 5
@@ -124,8 +165,17 @@ def test_train_leaves_the_callers_config_as_given(root):
     from nemo_tabular.training.loop import leave_process_group
     from nemo_tabular.training.loop import train as train_here
 
-    cfg = load_stage_config("train", ["dataset=diamonds", f"paths.root={root}", f"paths.run_dir={root}/in-process",
-                                      f"paths.data_dir={root}/data", "train.steps=2", *AUTO])
+    cfg = load_stage_config(
+        "train",
+        [
+            "dataset=diamonds",
+            f"paths.root={root}",
+            f"paths.run_dir={root}/in-process",
+            f"paths.data_dir={root}/data",
+            "train.steps=2",
+            *AUTO,
+        ],
+    )
     given = OmegaConf.to_yaml(cfg)
     try:
         train_here(cfg)
@@ -159,8 +209,7 @@ def test_auto_length_and_time_budget(root):
 
 def test_patience_stops_when_validation_stalls(root):
     """With a zero learning rate validation never improves on the first one: two more and the run stops."""
-    train(root, "patience", "train.steps=60", "train.eval_every=5", "train.patience=2", "train.lr=0",
-          "train.min_lr=0")
+    train(root, "patience", "train.steps=60", "train.eval_every=5", "train.patience=2", "train.lr=0", "train.min_lr=0")
     result = summary(root, "patience")
     assert (result["best_step"], result["end_step"]) == (5, 15)
     assert (root / "patience" / "checkpoints" / "latest_checkpointed_iteration.txt").read_text() == "15"
@@ -168,8 +217,9 @@ def test_patience_stops_when_validation_stalls(root):
 
 def test_patience_leaves_the_best_validated_weights(root):
     """A constant, high learning rate makes validation swing; the last checkpoint validates as the best did."""
-    train(root, "best", "train.steps=30", "train.eval_every=3", "train.patience=100", "train.lr=0.05",
-          "train.min_lr=0.05")
+    train(
+        root, "best", "train.steps=30", "train.eval_every=3", "train.patience=100", "train.lr=0.05", "train.min_lr=0.05"
+    )
     result = summary(root, "best")
     assert result["best_step"] < result["end_step"] == 30
     assert result["final_valid_loss"] > result["best_valid_loss"]
@@ -177,12 +227,18 @@ def test_patience_leaves_the_best_validated_weights(root):
     assert summary(root, "best-reloaded")["final_valid_loss"] == pytest.approx(result["best_valid_loss"], abs=1e-5)
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["parallel.tensor=3"], "world size 1 is not a multiple of tensor x pipeline = 3 x 1"),
-    (["model.num_attention_heads=3"], "model.hidden_size=32 is not divisible by model.num_attention_heads=3"),
-    (["train.global_batch=7"], "train.global_batch=7 is not divisible by train.micro_batch x data parallel = 2 x 1"),
-    (["precision=bf16"], "precision=bf16 needs a GPU"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["parallel.tensor=3"], "world size 1 is not a multiple of tensor x pipeline = 3 x 1"),
+        (["model.num_attention_heads=3"], "model.hidden_size=32 is not divisible by model.num_attention_heads=3"),
+        (
+            ["train.global_batch=7"],
+            "train.global_batch=7 is not divisible by train.micro_batch x data parallel = 2 x 1",
+        ),
+        (["precision=bf16"], "precision=bf16 needs a GPU"),
+    ],
+)
 def test_configuration_errors_are_caught_up_front(root, overrides, message):
     done = train(root, "bad", "train.steps=1", *overrides, check=False)
     assert done.returncode == 1

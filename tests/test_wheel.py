@@ -8,9 +8,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from plotnine.data import diamonds
-
 from conftest import REPO
+from plotnine.data import diamonds
 
 
 def run(*args, cwd: Path) -> subprocess.CompletedProcess:
@@ -25,15 +24,21 @@ def test_a_wheel_in_a_fresh_venv_runs_every_stage_from_an_empty_directory(tmp_pa
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", dist, REPO, cwd=tmp_path)
     wheel = next(dist.glob("nemo_tabular-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    for packaged in ("nemo_tabular/_resources/conf/prepare.yaml", "nemo_tabular/_resources/conf/dataset/default.yaml",
-                     "nemo_tabular/_resources/slurm/train.sbatch.j2", "nemo_tabular/_resources/docker/entrypoint.sh"):
+    for packaged in (
+        "nemo_tabular/_resources/conf/prepare.yaml",
+        "nemo_tabular/_resources/conf/dataset/default.yaml",
+        "nemo_tabular/_resources/slurm/train.sbatch.j2",
+        "nemo_tabular/_resources/docker/entrypoint.sh",
+    ):
         assert packaged in names
     assert any(name.endswith("entry_points.txt") for name in names)
 
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=tmp_path)
     python = venv / "bin" / "python"
-    site = Path(run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=tmp_path).stdout.strip())
+    site = Path(
+        run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=tmp_path).stdout.strip()
+    )
     # the dependencies (torch, megatron-core, ...) come from this environment, as system site packages would;
     # a path line in a .pth does not run that directory's own .pth files, so this checkout's editable install stays out
     (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")

@@ -27,22 +27,31 @@ class Stage:
     summary: str
 
 
-STAGES = {stage.name: stage for stage in (
-    Stage("prepare", "prepare", "a table (CSV/Parquet) -> tokenizer, Megatron .bin/.idx and splits under runs/<name>/"),
-    Stage("train", "train", "a GPT on a prepared run (torchrun for several processes)"),
-    Stage("sample", "sample", "synthetic rows, conditioned rows, or forecasts (mode=forecast)"),
-    Stage("evaluate", "evaluate", "quality, detection, utility, privacy and validity -> report/"),
-    Stage("embed", "embed", "row embeddings into Milvus Lite and a nearest-neighbour privacy audit"),
-    Stage("search", "search", "the stored rows nearest to given rows"),
-    Stage("export", "export", "checkpoint -> standalone bundle and Hugging Face GPT-2 directory"),
-    Stage("launch", "launch", "run a stage here or as a Slurm batch job"),
-)}
+STAGES = {
+    stage.name: stage
+    for stage in (
+        Stage(
+            "prepare", "prepare", "a table (CSV/Parquet) -> tokenizer, Megatron .bin/.idx and splits under runs/<name>/"
+        ),
+        Stage("train", "train", "a GPT on a prepared run (torchrun for several processes)"),
+        Stage("sample", "sample", "synthetic rows, conditioned rows, or forecasts (mode=forecast)"),
+        Stage("evaluate", "evaluate", "quality, detection, utility, privacy and validity -> report/"),
+        Stage("embed", "embed", "row embeddings into Milvus Lite and a nearest-neighbour privacy audit"),
+        Stage("search", "search", "the stored rows nearest to given rows"),
+        Stage("export", "export", "checkpoint -> standalone bundle and Hugging Face GPT-2 directory"),
+        Stage("launch", "launch", "run a stage here or as a Slurm batch job"),
+    )
+}
 VERBOSE_FLAGS = ("-v", "--verbose")
 
 
 def usage() -> str:
     width = max(map(len, STAGES))
-    lines = ["usage: nemo-tabular STAGE [key=value ...] [-v]   (nemo-tabular STAGE --help lists the keys)", "", "stages:"]
+    lines = [
+        "usage: nemo-tabular STAGE [key=value ...] [-v]   (nemo-tabular STAGE --help lists the keys)",
+        "",
+        "stages:",
+    ]
     lines += [f"  {stage.name:<{width}}  {stage.summary}" for stage in STAGES.values()]
     return "\n".join(lines)
 
@@ -56,8 +65,10 @@ def stage_help(stage: Stage) -> str:
     options = {group: sorted(p.stem for p in (conf / group).glob("*.yaml")) for group in groups}
     text = (conf / f"{stage.config_name}.yaml").read_text()
     group_lines = "\n".join(f"  {group}: {', '.join(names)}" for group, names in options.items())
-    return (f"usage: nemo-tabular {stage.name} [key=value ...] [-v]\n\n{text}\nconfig groups (group=name):\n"
-            f"{group_lines}\n\nHydra's own flags (--cfg job, -m for sweeps, ...) work too: see `--hydra-help`.")
+    return (
+        f"usage: nemo-tabular {stage.name} [key=value ...] [-v]\n\n{text}\nconfig groups (group=name):\n"
+        f"{group_lines}\n\nHydra's own flags (--cfg job, -m for sweeps, ...) work too: see `--hydra-help`."
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -111,7 +122,6 @@ def run_with_hydra(stage: Stage, overrides: list[str], verbose: bool) -> None:
         from omegaconf.errors import OmegaConfBaseException
 
         from nemo_tabular.config import root_cause
-
         from nemo_tabular.interrupts import Terminated, signals_as_exceptions
 
         module = importlib.import_module(f"nemo_tabular.cli.{stage.name}")
@@ -127,8 +137,11 @@ def run_with_hydra(stage: Stage, overrides: list[str], verbose: bool) -> None:
                 raise  # a bug: keep the traceback
             fail(str(cause), err if verbose else None)
         except Terminated as err:
-            fail(f"stopped by {err.signal_name}; its temporary files are removed", err if verbose else None,
-                 code=int(err.code))
+            fail(
+                f"stopped by {err.signal_name}; its temporary files are removed",
+                err if verbose else None,
+                code=int(err.code),
+            )
         except KeyboardInterrupt as err:
             fail("interrupted; its temporary files are removed", err if verbose else None, code=130)
         except OSError as err:
@@ -154,8 +167,16 @@ def fail(message: str, err: BaseException | None = None, code: int = 1) -> None:
 
 OWN_SIGNALS = ("train", "launch")
 # OS errors a user fixes (a read-only or full output directory, a file where a directory should be): one line
-USER_OS_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR, errno.EISDIR,
-                  errno.ENAMETOOLONG}
+USER_OS_ERRORS = {
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.ENAMETOOLONG,
+}
 
 
 def os_error_line(err: OSError) -> str:

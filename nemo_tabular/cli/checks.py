@@ -27,7 +27,7 @@ class Rule:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple = ()
-    words: tuple = ()          # strings accepted besides the kind, e.g. ("auto",)
+    words: tuple = ()  # strings accepted besides the kind, e.g. ("auto",)
     nullable: bool = False
 
     def problem(self, value) -> str | None:
@@ -45,8 +45,11 @@ class Rule:
             ok = isinstance(names, list) and all(isinstance(name, str) and name for name in names)
             return None if ok else self.expected()
         if self.kind == "numbers":
-            ok = isinstance(value, list) and value and all(Rule("number", self.minimum, self.maximum).problem(item)
-                                                           is None for item in value)
+            ok = (
+                isinstance(value, list)
+                and value
+                and all(Rule("number", self.minimum, self.maximum).problem(item) is None for item in value)
+            )
             return None if ok else self.expected()
         number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
         if number is None or not math.isfinite(number):
@@ -61,9 +64,14 @@ class Rule:
         if self.kind == "choice":
             text = "one of " + ", ".join(map(str, self.choices))
         else:
-            text = {"int": "a whole number", "number": "a number", "bool": "true or false",
-                    "text": "a non-empty string", "names": "a column name or a list of them",
-                    "numbers": "a list of numbers"}[self.kind]
+            text = {
+                "int": "a whole number",
+                "number": "a number",
+                "bool": "true or false",
+                "text": "a non-empty string",
+                "names": "a column name or a list of them",
+                "numbers": "a list of numbers",
+            }[self.kind]
             if self.minimum is not None and self.maximum is not None:
                 text += f" in [{self.minimum:g}, {self.maximum:g}]"
             elif self.minimum is not None:
@@ -93,72 +101,199 @@ NAMES = Rule("names", nullable=True)
 ANY_TEXT = Rule("text", words=("",))  # may be empty (search's filter: "" = all rows)
 PATHS = {f"paths.{key}": TEXT for key in ("root", "run_dir", "data_dir", "checkpoint_dir")}
 RUN = {"run": PATH_OR_NULL, "dataset.name": PATH_OR_NULL}  # a later stage reads only the dataset's name
-MILVUS = {"milvus.uri": TEXT, "milvus.token": PATH_OR_NULL, "milvus.index_type": TEXT,
-          "milvus.metric": one_of("COSINE", "IP", "L2")}
+MILVUS = {
+    "milvus.uri": TEXT,
+    "milvus.token": PATH_OR_NULL,
+    "milvus.index_type": TEXT,
+    "milvus.metric": one_of("COSINE", "IP", "L2"),
+}
 # keys whose value is checked where it is read, by the code that understands it
-FREE_FORM = {"sample": {"conditions"},  # a {column: value} mapping or a table file: sampling/conditions.py
-             "launch": {"overrides", "recipe_overrides", "cluster.env"}}  # launch/validation.py and the stage
+FREE_FORM = {
+    "sample": {"conditions"},  # a {column: value} mapping or a table file: sampling/conditions.py
+    "launch": {"overrides", "recipe_overrides", "cluster.env"},
+}  # launch/validation.py and the stage
 THREADS = whole(1, null=True)
 SEED = whole(0)
 
 TOKENIZER = {
-    "base": whole(2), "max_code_len": whole(1), "decimals": whole(0, null=True), "max_decimals": whole(0),
-    "transform": one_of("none", "log1p", "yeo-johnson", "quantile"), "fill_all": FLAG, "min_count": whole(1),
-    "max_categories": whole(1), "datetime_unit": one_of("s", "m", "h", "D"), "out_of_range": one_of("error", "clip"),
-    "nullable": FLAG, "order_headroom": number(0),
+    "base": whole(2),
+    "max_code_len": whole(1),
+    "decimals": whole(0, null=True),
+    "max_decimals": whole(0),
+    "transform": one_of("none", "log1p", "yeo-johnson", "quantile"),
+    "fill_all": FLAG,
+    "min_count": whole(1),
+    "max_categories": whole(1),
+    "datetime_unit": one_of("s", "m", "h", "D"),
+    "out_of_range": one_of("error", "clip"),
+    "nullable": FLAG,
+    "order_headroom": number(0),
 }
-MODEL_SHAPE = {"num_layers": whole(1, "auto"), "hidden_size": whole(1, "auto"),
-               "num_attention_heads": whole(1, "auto"), "ffn_hidden_size": whole(1, "auto"),
-               "num_query_groups": whole(1, null=True), "seq_length": whole(2), "dropout": number(0, 0.999, "auto"),
-               "init_method_std": number(0), "vocab_multiple": whole(1)}
+MODEL_SHAPE = {
+    "num_layers": whole(1, "auto"),
+    "hidden_size": whole(1, "auto"),
+    "num_attention_heads": whole(1, "auto"),
+    "ffn_hidden_size": whole(1, "auto"),
+    "num_query_groups": whole(1, null=True),
+    "seq_length": whole(2),
+    "dropout": number(0, 0.999, "auto"),
+    "init_method_std": number(0),
+    "vocab_multiple": whole(1),
+}
 
 RULES: dict[str, dict[str, Rule]] = {
     "prepare": {
-        **PATHS, "source": PATH_OR_NULL, "dataset.name": PATH_OR_NULL, "dataset.source": PATH_OR_NULL,
-        "dataset.group_by": NAMES, "dataset.order_by": NAMES, "dataset.drop": NAMES, "dataset.first_columns": NAMES,
-        "dataset.target": PATH_OR_NULL, "split.valid": number(0, 0.9), "split.test": number(0, 0.9),
-        "seed": SEED, "chunk_rows": whole(1), "workers": whole(1), "limit_rows": whole(1, null=True),
-        "tokenizer_path": PATH_OR_NULL, **{f"tokenizer.{key}": rule for key, rule in TOKENIZER.items()},
+        **PATHS,
+        "source": PATH_OR_NULL,
+        "dataset.name": PATH_OR_NULL,
+        "dataset.source": PATH_OR_NULL,
+        "dataset.group_by": NAMES,
+        "dataset.order_by": NAMES,
+        "dataset.drop": NAMES,
+        "dataset.first_columns": NAMES,
+        "dataset.target": PATH_OR_NULL,
+        "split.valid": number(0, 0.9),
+        "split.test": number(0, 0.9),
+        "seed": SEED,
+        "chunk_rows": whole(1),
+        "workers": whole(1),
+        "limit_rows": whole(1, null=True),
+        "tokenizer_path": PATH_OR_NULL,
+        **{f"tokenizer.{key}": rule for key, rule in TOKENIZER.items()},
     },
     "train": {
-        **PATHS, **RUN, "model.name": TEXT, "parallel.tensor": whole(1), "parallel.pipeline": whole(1), "train.micro_batch": whole(1),
-        "train.global_batch": whole(1), "train.steps": whole(0, "auto"), "train.epochs": number(0),
-        "train.max_minutes": number(0.01, null=True), "train.min_steps": whole(0), "train.stop_at": whole(1, null=True),
-        "train.lr": number(0), "train.min_lr": number(0), "train.warmup": whole(0), "train.weight_decay": number(0),
-        "train.clip_grad": number(0), "train.seed": SEED, "train.eval_every": whole(0, "auto"),
-        "train.patience": whole(1, null=True), "train.eval_iters": whole(1), "train.save_every": whole(0),
-        "train.reset_attention": FLAG, "precision": one_of("auto", "bf16", "fp32"), "resume": FLAG,
-        "init_from": PATH_OR_NULL, "trust_checkpoint": FLAG, "threads": THREADS, **{f"model.{key}": rule for key, rule in MODEL_SHAPE.items()},
+        **PATHS,
+        **RUN,
+        "model.name": TEXT,
+        "parallel.tensor": whole(1),
+        "parallel.pipeline": whole(1),
+        "train.micro_batch": whole(1),
+        "train.global_batch": whole(1),
+        "train.steps": whole(0, "auto"),
+        "train.epochs": number(0),
+        "train.max_minutes": number(0.01, null=True),
+        "train.min_steps": whole(0),
+        "train.stop_at": whole(1, null=True),
+        "train.lr": number(0),
+        "train.min_lr": number(0),
+        "train.warmup": whole(0),
+        "train.weight_decay": number(0),
+        "train.clip_grad": number(0),
+        "train.seed": SEED,
+        "train.eval_every": whole(0, "auto"),
+        "train.patience": whole(1, null=True),
+        "train.eval_iters": whole(1),
+        "train.save_every": whole(0),
+        "train.reset_attention": FLAG,
+        "precision": one_of("auto", "bf16", "fp32"),
+        "resume": FLAG,
+        "init_from": PATH_OR_NULL,
+        "trust_checkpoint": FLAG,
+        "threads": THREADS,
+        **{f"model.{key}": rule for key, rule in MODEL_SHAPE.items()},
     },
     "sample": {
-        **PATHS, "paths.run_dir": PATH_OR_NULL, **RUN, "forecast.quantiles": Rule("numbers", minimum=0, maximum=1), "mode": one_of("sample", "forecast"), "model_path": TEXT, "trust_checkpoint": FLAG, "device": TEXT,
-        "precision": one_of("auto", "fp32", "bf16"), "threads": THREADS, "workers": whole(1, "auto"), "seed": SEED,
-        "batch_size": whole(1), "kv_cache": FLAG, "temperature": number(0), "top_k": whole(0),
-        "top_p": number(1e-9, 1), "out": TEXT, "n_rows": whole(1, null=True),
-        "max_rows_per_entity": whole(1, null=True), "n_entities": whole(1, null=True), "chunk_rows": whole(1),
-        "reject_copies_of": PATH_OR_NULL, "forecast.history": PATH_OR_NULL, "forecast.horizon": whole(1),
-        "forecast.n_paths": whole(1), "forecast.force_order": FLAG, "forecast.out": TEXT,
+        **PATHS,
+        "paths.run_dir": PATH_OR_NULL,
+        **RUN,
+        "forecast.quantiles": Rule("numbers", minimum=0, maximum=1),
+        "mode": one_of("sample", "forecast"),
+        "model_path": TEXT,
+        "trust_checkpoint": FLAG,
+        "device": TEXT,
+        "precision": one_of("auto", "fp32", "bf16"),
+        "threads": THREADS,
+        "workers": whole(1, "auto"),
+        "seed": SEED,
+        "batch_size": whole(1),
+        "kv_cache": FLAG,
+        "temperature": number(0),
+        "top_k": whole(0),
+        "top_p": number(1e-9, 1),
+        "out": TEXT,
+        "n_rows": whole(1, null=True),
+        "max_rows_per_entity": whole(1, null=True),
+        "n_entities": whole(1, null=True),
+        "chunk_rows": whole(1),
+        "reject_copies_of": PATH_OR_NULL,
+        "forecast.history": PATH_OR_NULL,
+        "forecast.horizon": whole(1),
+        "forecast.n_paths": whole(1),
+        "forecast.force_order": FLAG,
+        "forecast.out": TEXT,
         "forecast.paths_out": PATH_OR_NULL,
     },
     "evaluate": {
-        **PATHS, "paths.run_dir": PATH_OR_NULL, **RUN, "group_by": NAMES, "order_by": NAMES, "real": TEXT, "holdout": TEXT, "synth": TEXT, "out": TEXT, "target": PATH_OR_NULL, "tokenizer": PATH_OR_NULL,
-        "seed": SEED, "fidelity_max_rows": whole(1, null=True), "utility_max_rows": whole(1, null=True),
-        "privacy_max_synthetic_rows": whole(1, null=True), "privacy_max_reference_rows": whole(1, null=True),
-        "detection_max_rows": whole(2, null=True), "detection_folds": whole(2), "detection_max_iter": whole(1),
-        "threads": THREADS, "progress": FLAG,
+        **PATHS,
+        "paths.run_dir": PATH_OR_NULL,
+        **RUN,
+        "group_by": NAMES,
+        "order_by": NAMES,
+        "real": TEXT,
+        "holdout": TEXT,
+        "synth": TEXT,
+        "out": TEXT,
+        "target": PATH_OR_NULL,
+        "tokenizer": PATH_OR_NULL,
+        "seed": SEED,
+        "fidelity_max_rows": whole(1, null=True),
+        "utility_max_rows": whole(1, null=True),
+        "privacy_max_synthetic_rows": whole(1, null=True),
+        "privacy_max_reference_rows": whole(1, null=True),
+        "detection_max_rows": whole(2, null=True),
+        "detection_folds": whole(2),
+        "detection_max_iter": whole(1),
+        "threads": THREADS,
+        "progress": FLAG,
         **{f"provenance.{key}": PATH_OR_NULL for key in ("train_summary", "model_config", "embedding_audit")},
     },
     "embed": {
-        **PATHS, **RUN, **MILVUS, **{f"tables.{split}": PATH_OR_NULL for split in ("train", "holdout", "synthetic")},
-        "model_path": TEXT, "trust_checkpoint": FLAG, "collection": TEXT, "table": PATH_OR_NULL, "split": one_of("train", "holdout", "synthetic"),
-        "max_rows": whole(1, null=True), "seed": SEED, "batch_size": whole(1), "threads": whole(1),
-        "audit.n_synthetic": whole(0), "audit.quantile": number(0, 1), "audit.out": TEXT,
+        **PATHS,
+        **RUN,
+        **MILVUS,
+        **{f"tables.{split}": PATH_OR_NULL for split in ("train", "holdout", "synthetic")},
+        "model_path": TEXT,
+        "trust_checkpoint": FLAG,
+        "collection": TEXT,
+        "table": PATH_OR_NULL,
+        "split": one_of("train", "holdout", "synthetic"),
+        "max_rows": whole(1, null=True),
+        "seed": SEED,
+        "batch_size": whole(1),
+        "threads": whole(1),
+        "audit.n_synthetic": whole(0),
+        "audit.quantile": number(0, 1),
+        "audit.out": TEXT,
     },
-    "export": {**PATHS, **RUN, "checkpoint": TEXT, "trust_checkpoint": FLAG, "bundle_dir": PATH_OR_NULL, "hf_dir": PATH_OR_NULL},
-    "search": {**PATHS, **RUN, **MILVUS, "filter": ANY_TEXT, "model_path": TEXT, "trust_checkpoint": FLAG, "collection": TEXT, "query": TEXT, "k": whole(1), "threads": whole(1),
-               "out": PATH_OR_NULL, "show_vectors": FLAG},
-    "launch": {"job": TEXT, "dry_run": FLAG, "cluster.scheduler": one_of("local", "slurm"), "cluster.nodes": whole(1),
-               "cluster.gpus_per_node": whole(1)},
+    "export": {
+        **PATHS,
+        **RUN,
+        "checkpoint": TEXT,
+        "trust_checkpoint": FLAG,
+        "bundle_dir": PATH_OR_NULL,
+        "hf_dir": PATH_OR_NULL,
+    },
+    "search": {
+        **PATHS,
+        **RUN,
+        **MILVUS,
+        "filter": ANY_TEXT,
+        "model_path": TEXT,
+        "trust_checkpoint": FLAG,
+        "collection": TEXT,
+        "query": TEXT,
+        "k": whole(1),
+        "threads": whole(1),
+        "out": PATH_OR_NULL,
+        "show_vectors": FLAG,
+    },
+    "launch": {
+        "job": TEXT,
+        "dry_run": FLAG,
+        "cluster.scheduler": one_of("local", "slurm"),
+        "cluster.nodes": whole(1),
+        "cluster.gpus_per_node": whole(1),
+    },
 }
 
 
@@ -180,8 +315,9 @@ def column_overrides(cfg: DictConfig) -> list[str]:
         for key, value in settings.items():
             rule = COLUMN_KEYS.get(key)
             if rule is None:
-                problems.append(f"dataset.columns.{column}.{key}: no such tokenizer key; expected one of "
-                                f"{', '.join(COLUMN_KEYS)}")
+                problems.append(
+                    f"dataset.columns.{column}.{key}: no such tokenizer key; expected one of {', '.join(COLUMN_KEYS)}"
+                )
             elif (expected := rule.problem(value)) is not None:
                 problems.append(f"dataset.columns.{column}.{key}={value!r}: expected {expected}")
     return problems
@@ -193,8 +329,10 @@ def prepare_sources(cfg: DictConfig) -> list[str]:
     if cfg.dataset.source is None:
         return ["no table to prepare: set source=<your CSV or Parquet file> (or dataset=<a demo table>)"]
     if own is not None and cfg.dataset.source != own:
-        return [f"source={own} names your own table, but the dataset config brings its own "
-                f"(dataset.source={cfg.dataset.source}); drop dataset=... for your table, or set dataset.source"]
+        return [
+            f"source={own} names your own table, but the dataset config brings its own "
+            f"(dataset.source={cfg.dataset.source}); drop dataset=... for your table, or set dataset.source"
+        ]
     return []
 
 
@@ -217,7 +355,9 @@ def export_outputs(cfg: DictConfig) -> list[str]:
 
 
 CROSS_CHECKS: dict[str, tuple[Callable[[DictConfig], list[str]], ...]] = {
-    "prepare": (column_overrides, prepare_sources), "sample": (sample_modes,), "export": (export_outputs,),
+    "prepare": (column_overrides, prepare_sources),
+    "sample": (sample_modes,),
+    "export": (export_outputs,),
 }
 
 

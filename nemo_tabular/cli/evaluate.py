@@ -30,9 +30,18 @@ def metrics_of(cfg: DictConfig) -> dict:
     )
     tokenizer = cfg.tokenizer if cfg.tokenizer and Path(cfg.tokenizer).is_file() else None
     provenance = Provenance(**OmegaConf.to_object(cfg.provenance)) if cfg.provenance is not None else None
-    return evaluate(cfg.real, cfg.holdout, cfg.synth, cfg.out, target=cfg.target, tokenizer=tokenizer,
-                    group_by=plain(cfg.group_by), order_by=plain(cfg.order_by), settings=settings,
-                    provenance=provenance)
+    return evaluate(
+        cfg.real,
+        cfg.holdout,
+        cfg.synth,
+        cfg.out,
+        target=cfg.target,
+        tokenizer=tokenizer,
+        group_by=plain(cfg.group_by),
+        order_by=plain(cfg.order_by),
+        settings=settings,
+        provenance=provenance,
+    )
 
 
 def plain(value):
@@ -45,14 +54,17 @@ def headline(metrics: dict) -> str:
     fidelity, privacy, detection = metrics["fidelity"], metrics["privacy"], metrics["detection"]
     summary = [
         f"quality {fidelity['overall']:.3f}",
-        "detection n/a (too few rows)" if detection["score"] is None
+        "detection n/a (too few rows)"
+        if detection["score"] is None
         else f"detection {detection['score']:.3f} (AUC {detection['roc_auc']:.3f})",
         f"dcr share {privacy['dcr_share_closer_to_train']:.3f}",
         f"valid {metrics['validity']['valid_share']:.3f}",
     ]
     if metrics["utility"] is not None:
         ratio = metrics["utility"]["ratio"]
-        ratios = ", ".join(f"{name} {'n/a' if value is None else format(value, '.3f')}" for name, value in ratio.items())
+        ratios = ", ".join(
+            f"{name} {'n/a' if value is None else format(value, '.3f')}" for name, value in ratio.items()
+        )
         undefined = " (n/a: the model trained on real rows scores 0 or less)" if None in ratio.values() else ""
         summary.append(f"utility ratio {ratios}{undefined}")
     return "; ".join(summary)

@@ -13,23 +13,29 @@ def run(cfg: DictConfig, bundle=None) -> str:
     keeps it between calls), else cfg.model_path is opened."""
     import torch
 
-    from nemo_tabular.sampling.loading import open_model, run_layout
+    from nemo_tabular.io import TableWriter, read_table
     from nemo_tabular.run_dir import PreparedData
     from nemo_tabular.sampling import SampleOptions, SamplingSettings, sample_to_file
     from nemo_tabular.sampling.copies import TrainingRows
     from nemo_tabular.sampling.forecast import ForecastOptions, forecast_paths, summarize_paths
+    from nemo_tabular.sampling.loading import open_model, run_layout
     from nemo_tabular.sampling.parallel import planned_workers
     from nemo_tabular.sampling.sampler import filters_copies
-    from nemo_tabular.io import TableWriter, read_table
 
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
+
     def prepared() -> PreparedData:  # the run's meta.json, read only where a count needs it (a bundle needs no run)
         return PreparedData(cfg.paths.data_dir)
 
     if bundle is None:
-        bundle = open_model(cfg.model_path, run_layout(cfg.model_path, cfg.paths), device=cfg.device,
-                            precision=cfg.precision, trust=bool(cfg.trust_checkpoint))
+        bundle = open_model(
+            cfg.model_path,
+            run_layout(cfg.model_path, cfg.paths),
+            device=cfg.device,
+            precision=cfg.precision,
+            trust=bool(cfg.trust_checkpoint),
+        )
     settings = SamplingSettings(float(cfg.temperature), int(cfg.top_k), float(cfg.top_p))
     started = time.perf_counter()
     if cfg.mode == "sample":
@@ -43,9 +49,17 @@ def run(cfg: DictConfig, bundle=None) -> str:
         reject = None
         if cfg.reject_copies_of is not None and filters_copies(conditions):
             reject = TrainingRows.from_table(bundle.tokenizer, cfg.reject_copies_of)
-        options = SampleOptions(n_rows=int(n_rows), batch_size=int(cfg.batch_size), seed=int(cfg.seed),
-                                settings=settings, conditions=conditions, max_rows_per_entity=max_rows,
-                                n_entities=cfg.n_entities, use_cache=bool(cfg.kv_cache), reject_copies=reject)
+        options = SampleOptions(
+            n_rows=int(n_rows),
+            batch_size=int(cfg.batch_size),
+            seed=int(cfg.seed),
+            settings=settings,
+            conditions=conditions,
+            max_rows_per_entity=max_rows,
+            n_entities=cfg.n_entities,
+            use_cache=bool(cfg.kv_cache),
+            reject_copies=reject,
+        )
         workers = planned_workers(cfg.workers, int(n_rows), cfg.device)
         warn_if_huge(bundle, options, cfg.out, workers)
         rows = sample_to_file(bundle, cfg.out, options, chunk_rows=int(cfg.chunk_rows), workers=workers)
@@ -53,10 +67,16 @@ def run(cfg: DictConfig, bundle=None) -> str:
         dropped = f"; {reject.summary()}" if reject is not None else ""
         return f"wrote {rows:,} rows to {cfg.out} in {seconds:.1f}s ({rows / seconds:,.0f} rows/s){dropped}"
     spec = cfg.forecast
-    options = ForecastOptions(horizon=int(spec.horizon), n_paths=int(spec.n_paths),
-                              quantiles=list(spec.quantiles), batch_size=int(cfg.batch_size),
-                              seed=int(cfg.seed), settings=settings, use_cache=bool(cfg.kv_cache),
-                              force_order=bool(spec.force_order))
+    options = ForecastOptions(
+        horizon=int(spec.horizon),
+        n_paths=int(spec.n_paths),
+        quantiles=list(spec.quantiles),
+        batch_size=int(cfg.batch_size),
+        seed=int(cfg.seed),
+        settings=settings,
+        use_cache=bool(cfg.kv_cache),
+        force_order=bool(spec.force_order),
+    )
     paths = forecast_paths(bundle, read_table(spec.history, "history"), options)
     if spec.paths_out:
         with TableWriter(spec.paths_out) as writer:

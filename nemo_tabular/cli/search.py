@@ -14,12 +14,15 @@ def run(cfg: DictConfig) -> str:
     from nemo_tabular.sampling.loading import open_model, run_layout
 
     torch.set_num_threads(int(cfg.threads))
-    embedder = RowEmbedder(open_model(cfg.model_path, run_layout(cfg.model_path, cfg.paths),
-                                      trust=bool(cfg.trust_checkpoint)))
+    embedder = RowEmbedder(
+        open_model(cfg.model_path, run_layout(cfg.model_path, cfg.paths), trust=bool(cfg.trust_checkpoint))
+    )
     client = connect(cfg.milvus.uri, cfg.milvus.token)
     try:
         if not client.has_collection(cfg.collection):
-            raise VectorStoreError(f"no collection {cfg.collection!r} at {cfg.milvus.uri}; run nemo-tabular embed first")
+            raise VectorStoreError(
+                f"no collection {cfg.collection!r} at {cfg.milvus.uri}; run nemo-tabular embed first"
+            )
         store = RowVectorStore(client, cfg.collection, embedder.dim, cfg.milvus.index_type, cfg.milvus.metric)
         hits = search_rows(store, embedder, read_query(cfg.query), int(cfg.k), cfg.filter, bool(cfg.show_vectors))
     finally:

@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 
 def run(cfg: DictConfig) -> str:
     """Train, leave the process group, and return the run summary (without the loss history) as JSON."""
-    from nemo_tabular.training.loop import train, leave_process_group
+    from nemo_tabular.training.loop import leave_process_group, train
 
     try:
         summary = train(cfg)

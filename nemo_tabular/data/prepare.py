@@ -29,6 +29,7 @@ from nemo_tabular.io import replace_directory
 from nemo_tabular.run_dir import META_FILE, TOKENIZER_FILE, PreparedData
 from nemo_tabular.tokenizer import TabularTokenizer, TokenizerError, TokenizerFitter
 
+
 @dataclass(frozen=True)
 class PrepOptions:
     """Everything prep reads from the Hydra config, read in this one place."""
@@ -93,8 +94,16 @@ def prepare_dataset(cfg: DictConfig) -> Path:
     options = PrepOptions.from_config(cfg)
     with open_source(options.source) as path:
         columns = source_columns(path)
-        check_columns(path, columns, options.group_by, options.order_by, options.overrides, options.drop,
-                      options.target, options.first_columns)
+        check_columns(
+            path,
+            columns,
+            options.group_by,
+            options.order_by,
+            options.overrides,
+            options.drop,
+            options.target,
+            options.first_columns,
+        )
         check_source(path, options.drop)
         layout, document_split = assign_splits(scan_documents(path, options, columns), options)
         row_split = row_splits(layout, document_split)
@@ -103,16 +112,16 @@ def prepare_dataset(cfg: DictConfig) -> Path:
             tokenizer.save(work / TOKENIZER_FILE)
             scratch = work / ".scratch"
             scratch.mkdir()
-            tokens, rows, outside = encode_source(path, options, tokenizer, work / TOKENIZER_FILE, scratch,
-                                                  row_split)
+            tokens, rows, outside = encode_source(path, options, tokenizer, work / TOKENIZER_FILE, scratch, row_split)
             counts = write_splits(work, layout, document_split, tokens.open(), rows, tokenizer, options.chunk_rows)
             shutil.rmtree(scratch)
             write_meta(work / META_FILE, options, tokenizer, counts, outside)
     return options.output
 
 
-def chunk_stream(path: Path, options: PrepOptions, description: str,
-                 columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+def chunk_stream(
+    path: Path, options: PrepOptions, description: str, columns: list[str] | None = None
+) -> Iterator[pd.DataFrame]:
     """The source's chunks with consistent column types, behind a progress bar over rows.
 
     `columns` reads only those columns (the key pass); otherwise every kept column, in token order.
@@ -158,8 +167,10 @@ def load_or_fit_tokenizer(path: Path, options: PrepOptions, row_split: np.ndarra
         except TokenizerError as err:
             raise DataPrepError(f"tokenizer_path: {err}") from err
     if not (row_split == TRAIN).any():
-        raise DataPrepError(f"{path}: the training split is empty ({len(row_split)} rows; split.valid="
-                            f"{options.valid}, split.test={options.test}); lower them or give more rows")
+        raise DataPrepError(
+            f"{path}: the training split is empty ({len(row_split)} rows; split.valid="
+            f"{options.valid}, split.test={options.test}); lower them or give more rows"
+        )
     try:
         fitter = TokenizerFitter(options.tokenizer_settings, options.overrides, order_by=options.order_by)
         for chunk in chunk_stream(path, options, "fit tokenizer"):
@@ -174,7 +185,11 @@ def load_or_fit_tokenizer(path: Path, options: PrepOptions, row_split: np.ndarra
 
 
 def encode_source(
-    path: Path, options: PrepOptions, tokenizer: TabularTokenizer, tokenizer_file: Path, scratch: Path,
+    path: Path,
+    options: PrepOptions,
+    tokenizer: TabularTokenizer,
+    tokenizer_file: Path,
+    scratch: Path,
     row_split: np.ndarray,
 ) -> tuple[TokenStore, RowStore, dict[str, dict[str, int]]]:
     """Last pass: encode every chunk to scratch tokens and keep its rows for the parquet splits.
@@ -250,13 +265,22 @@ def write_splits(
                 n_rows += len(file_rows)
         indexed.finalize()
         longest = int(layout.lengths()[documents].max()) if len(documents) else 0  # caps generated entities
-        counts[split] = {"rows": n_rows, "documents": int(len(documents)), "tokens": n_rows * tokenizer.row_width,
-                         "longest_document_rows": longest}
+        counts[split] = {
+            "rows": n_rows,
+            "documents": int(len(documents)),
+            "tokens": n_rows * tokenizer.row_width,
+            "longest_document_rows": longest,
+        }
     return counts
 
 
-def write_meta(path: Path, options: PrepOptions, tokenizer: TabularTokenizer, counts: Mapping[str, dict],
-               outside: Mapping[str, dict[str, int]]) -> None:
+def write_meta(
+    path: Path,
+    options: PrepOptions,
+    tokenizer: TabularTokenizer,
+    counts: Mapping[str, dict],
+    outside: Mapping[str, dict[str, int]],
+) -> None:
     """meta.json: what was prepared from where, how much of it went to each split, and what the tokenizer
     was fitted on (the training split, or a given file) with the held-out values outside it per column."""
     meta = {
@@ -298,9 +322,14 @@ def summary(output: Path, seconds: float) -> str:
 
 def outside_summary(outside: Mapping[str, Mapping[str, int]]) -> str:
     """A line naming the held-out values the training-split tokenizer does not cover, or nothing."""
-    parts = [f"{split} " + ", ".join(f"{column} {n:,}" for column, n in columns.items())
-             for split, columns in outside.items() if columns]
+    parts = [
+        f"{split} " + ", ".join(f"{column} {n:,}" for column, n in columns.items())
+        for split, columns in outside.items()
+        if columns
+    ]
     if not parts:
         return ""
-    return ("\nheld-out values outside the training split's ranges/categories (clipped or <rare> in the tokens, "
-            "as they are in the .parquet): " + "; ".join(parts))
+    return (
+        "\nheld-out values outside the training split's ranges/categories (clipped or <rare> in the tokens, "
+        "as they are in the .parquet): " + "; ".join(parts)
+    )

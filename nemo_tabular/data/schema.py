@@ -57,8 +57,9 @@ def declared_kinds(overrides: Mapping[str, Mapping[str, object]]) -> dict[str, s
 class ChunkCoercer:
     """Fixes each column's type family (declared, or from its first non-empty chunk) and holds later chunks to it."""
 
-    def __init__(self, path: Path, kinds: Mapping[str, str], order_by: Sequence[str],
-                 group_by: Sequence[str] = ()) -> None:
+    def __init__(
+        self, path: Path, kinds: Mapping[str, str], order_by: Sequence[str], group_by: Sequence[str] = ()
+    ) -> None:
         self.path = path
         self.kinds = dict(kinds)
         self.order_by = list(order_by)
@@ -122,7 +123,8 @@ class ChunkCoercer:
             row, other = naive[0], series.index[int(np.flatnonzero(~failed & series.notna().to_numpy())[0])]
             raise DataPrepError(
                 f"{self.path}: column {series.name!r} row {row}: {series.loc[row]!r} has no UTC offset while "
-                f"row {other} has one; give every value an offset, or none")
+                f"row {other} has one; give every value an offset, or none"
+            )
 
     def _refuse_numbers_among_text(self, series: pd.Series) -> None:
         """A column of text in which some values are numbers is refused, not silently made a category.
@@ -140,7 +142,8 @@ class ChunkCoercer:
         raise DataPrepError(
             f"{self.path}: column {name!r} mixes numbers (e.g. {examples}) and text (e.g. {present.loc[text_row]!r} "
             f"in row {text_row}); declare its kind: dataset.columns.{name}.kind=category keeps every value as "
-            f"text, kind=float or int refuses the text rows")
+            f"text, kind=float or int refuses the text rows"
+        )
 
 
 def _quiet_to_datetime(series: pd.Series, **options) -> pd.Series:

@@ -36,7 +36,7 @@ PACKAGE_SCHEME = "package://"
 def open_source(uri: str) -> Iterator[Path]:
     """Yield a filesystem path for `uri`; package resources are made real files for the duration."""
     if uri.startswith(PACKAGE_SCHEME):
-        package, _, inner = uri[len(PACKAGE_SCHEME):].partition("/")
+        package, _, inner = uri[len(PACKAGE_SCHEME) :].partition("/")
         try:
             resource = importlib.resources.files(package).joinpath(inner)
         except ModuleNotFoundError as err:
@@ -63,8 +63,9 @@ def source_columns(path: Path) -> list[str]:
         raise unreadable(path, err) from None
     repeated = sorted({name for name in names if names.count(name) > 1}, key=names.index)
     if repeated:
-        raise DataPrepError(f"{path}: the header names {', '.join(map(repr, repeated))} more than once; "
-                            f"give every column its own name")
+        raise DataPrepError(
+            f"{path}: the header names {', '.join(map(repr, repeated))} more than once; give every column its own name"
+        )
     return columns
 
 
@@ -91,11 +92,16 @@ def check_parquet_types(path: Path, drop: Sequence[str] = ()) -> None:
     for field in schema:
         if field.name in drop:
             continue
-        if pa.types.is_nested(field.type) or pa.types.is_binary(field.type) or pa.types.is_large_binary(
-                field.type) or pa.types.is_fixed_size_binary(field.type):
+        if (
+            pa.types.is_nested(field.type)
+            or pa.types.is_binary(field.type)
+            or pa.types.is_large_binary(field.type)
+            or pa.types.is_fixed_size_binary(field.type)
+        ):
             raise DataPrepError(
                 f"{path}: column {field.name!r} holds {field.type}, which has no tokens: only flat columns "
-                f"(numbers, text, booleans, dates) are prepared; drop it (dataset.drop) or flatten it")
+                f"(numbers, text, booleans, dates) are prepared; drop it (dataset.drop) or flatten it"
+            )
 
 
 def check_csv_rows(path: Path) -> None:
@@ -116,10 +122,13 @@ def check_csv_rows(path: Path) -> None:
     try:
         # single-threaded, so Arrow numbers the rows; only the first column is converted, as raw bytes
         reader = pa_csv.open_csv(
-            pa.input_stream(str(path), compression="detect"), parse_options=options,
+            pa.input_stream(str(path), compression="detect"),
+            parse_options=options,
             read_options=pa_csv.ReadOptions(use_threads=False, block_size=CHECK_BLOCK_BYTES),
-            convert_options=pa_csv.ConvertOptions(include_columns=[first_column],
-                                                  column_types={first_column: pa.binary()}))
+            convert_options=pa_csv.ConvertOptions(
+                include_columns=[first_column], column_types={first_column: pa.binary()}
+            ),
+        )
         for _ in reader:
             if ragged:
                 break
@@ -130,8 +139,10 @@ def check_csv_rows(path: Path) -> None:
     if ragged:
         row = ragged[0]
         where = f"row {row.number - 2}" if row.number is not None else "a row"  # number counts the header as 1
-        raise DataPrepError(f"{path}: {where} has {row.actual_columns} fields where the header has "
-                            f"{row.expected_columns} (a ragged row: {shorten(row.text)})")
+        raise DataPrepError(
+            f"{path}: {where} has {row.actual_columns} fields where the header has "
+            f"{row.expected_columns} (a ragged row: {shorten(row.text)})"
+        )
 
 
 def unreadable(path: Path, err: BaseException) -> DataPrepError:

@@ -15,8 +15,9 @@ from .store import ID_STRIDE, RowVectorStore
 SAME_ROW_DISTANCE = 1e-5  # identical rows embed identically, up to float32 rounding
 
 
-def nearest_distances(store: RowVectorStore, vectors: np.ndarray, split: str, pool_only: bool = False,
-                      batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
+def nearest_distances(
+    store: RowVectorStore, vectors: np.ndarray, split: str, pool_only: bool = False, batch: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
     """Cosine distance to, and row index of, the nearest stored row of `split` for each vector.
 
     `pool_only` searches only the rows marked `audit_pool` (a training sample as large as the holdout).
@@ -24,7 +25,7 @@ def nearest_distances(store: RowVectorStore, vectors: np.ndarray, split: str, po
     distances, rows = np.empty(len(vectors)), np.empty(len(vectors), dtype=np.int64)
     where = f'split == "{split}"' + (" and audit_pool == true" if pool_only else "")
     for start in range(0, len(vectors), batch):
-        hits = store.search(vectors[start:start + batch], k=1, filter=where, fields=["split"])
+        hits = store.search(vectors[start : start + batch], k=1, filter=where, fields=["split"])
         for offset, row_hits in enumerate(hits):
             best = row_hits[0]
             distances[start + offset] = 1.0 - best["distance"]
@@ -32,8 +33,9 @@ def nearest_distances(store: RowVectorStore, vectors: np.ndarray, split: str, po
     return np.clip(distances, 0.0, 2.0), rows
 
 
-def privacy_audit(store: RowVectorStore, synthetic: np.ndarray, holdout: np.ndarray,
-                  quantile: float = 0.01, max_flagged: int = 100) -> dict:
+def privacy_audit(
+    store: RowVectorStore, synthetic: np.ndarray, holdout: np.ndarray, quantile: float = 0.01, max_flagged: int = 100
+) -> dict:
     """Nearest-train vs nearest-holdout for synthetic rows, and the rows that look like copies."""
     to_train, train_rows = nearest_distances(store, synthetic, "train")
     to_holdout, _ = nearest_distances(store, synthetic, "holdout")
@@ -54,6 +56,8 @@ def privacy_audit(store: RowVectorStore, synthetic: np.ndarray, holdout: np.ndar
         "flag_threshold": threshold,
         "copy_rate": float(copies.mean()) if len(copies) else 0.0,
         "flagged_rate": float(len(flagged) / max(len(synthetic), 1)),
-        "flagged": [{"synthetic_row": int(i), "nearest_train_row": int(train_rows[i]),
-                     "distance": float(to_train[i])} for i in order],
+        "flagged": [
+            {"synthetic_row": int(i), "nearest_train_row": int(train_rows[i]), "distance": float(to_train[i])}
+            for i in order
+        ],
     }

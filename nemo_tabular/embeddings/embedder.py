@@ -31,11 +31,12 @@ class RowEmbedder:
         out = np.empty((len(table), self.dim), dtype=np.float32)
         with tqdm(total=len(table), desc=desc, unit="rows", leave=False) as bar:
             for start in range(0, len(table), self.batch_size):
-                chunk = table.iloc[start:start + self.batch_size]
+                chunk = table.iloc[start : start + self.batch_size]
                 tokens = self.tokenizer.encode(chunk)[:, :-1]
-                ids = torch.from_numpy(np.concatenate(
-                    [np.full((len(tokens), 1), self.tokenizer.eod_id), tokens], axis=1).astype(np.int64))
+                ids = torch.from_numpy(
+                    np.concatenate([np.full((len(tokens), 1), self.tokenizer.eod_id), tokens], axis=1).astype(np.int64)
+                )
                 hidden = self.model.features(ids)[:, 1:].mean(dim=1)
-                out[start:start + len(chunk)] = torch.nn.functional.normalize(hidden, dim=-1).numpy()
+                out[start : start + len(chunk)] = torch.nn.functional.normalize(hidden, dim=-1).numpy()
                 bar.update(len(chunk))
         return out

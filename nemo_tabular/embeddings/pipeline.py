@@ -23,23 +23,34 @@ def sample_rows(table: pd.DataFrame, max_rows: int | None, seed: int) -> pd.Data
     return table.sample(max_rows, random_state=seed).sort_index()
 
 
-def index_table(store: RowVectorStore, embedder: RowEmbedder, split: str, table: pd.DataFrame,
-                audit_pool: np.ndarray) -> np.ndarray:
+def index_table(
+    store: RowVectorStore, embedder: RowEmbedder, split: str, table: pd.DataFrame, audit_pool: np.ndarray
+) -> np.ndarray:
     """Embed `table` and upsert it under `split`; ids are the rows' positions in their file."""
     vectors = embedder.embed(table, desc=f"embed {split}")
     store.upsert(split, table.index.to_numpy(), vectors, table.assign(audit_pool=audit_pool))
     return vectors
 
 
-def embed_run(store: RowVectorStore, embedder: RowEmbedder, tables: dict[str, str], max_rows: int | None,
-              seed: int, audit_rows: int, audit_quantile: float) -> dict:
+def embed_run(
+    store: RowVectorStore,
+    embedder: RowEmbedder,
+    tables: dict[str, str],
+    max_rows: int | None,
+    seed: int,
+    audit_rows: int,
+    audit_quantile: float,
+) -> dict:
     """Index train, holdout and (if present) synthetic rows, then audit synthetic against real.
 
     The nearer-train-or-holdout share is only fair between equally many rows, so a seeded pool of
     training rows as large as the holdout is marked `audit_pool` and that share is taken on it.
     """
-    frames = {split: sample_rows(read_table(path, split).reset_index(drop=True), max_rows, seed)
-              for split, path in tables.items() if split != "synthetic" or Path(path).is_file()}
+    frames = {
+        split: sample_rows(read_table(path, split).reset_index(drop=True), max_rows, seed)
+        for split, path in tables.items()
+        if split != "synthetic" or Path(path).is_file()
+    }
     pool_size = len(frames["holdout"]) if "holdout" in frames else None
     vectors = {}
     for split, table in frames.items():
@@ -48,8 +59,11 @@ def embed_run(store: RowVectorStore, embedder: RowEmbedder, tables: dict[str, st
             pool[:] = False
             pool[np.random.default_rng(seed).choice(len(table), pool_size, replace=False)] = True
         vectors[split] = index_table(store, embedder, split, table, pool)
-    summary = {"collection": store.collection, "dim": embedder.dim,
-               "rows": {split: len(v) for split, v in vectors.items()}}
+    summary = {
+        "collection": store.collection,
+        "dim": embedder.dim,
+        "rows": {split: len(v) for split, v in vectors.items()},
+    }
     if "synthetic" in vectors and "holdout" in vectors:
         synthetic = vectors["synthetic"][:audit_rows]
         summary["audit"] = privacy_audit(store, synthetic, vectors["holdout"], quantile=audit_quantile)
@@ -67,8 +81,9 @@ def read_query(path: str | os.PathLike) -> pd.DataFrame:
     return read_table(path, "query")
 
 
-def search_rows(store: RowVectorStore, embedder: RowEmbedder, query: pd.DataFrame, k: int,
-                filter: str, show_vectors: bool = False) -> pd.DataFrame:
+def search_rows(
+    store: RowVectorStore, embedder: RowEmbedder, query: pd.DataFrame, k: int, filter: str, show_vectors: bool = False
+) -> pd.DataFrame:
     """The k nearest stored rows of each query row, as one table with query index and rank; each hit's
     stored vector (embedder.dim floats) only with show_vectors."""
     hits = store.search(embedder.embed(query, desc="embed query"), k=k, filter=filter)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from nemo_tabular.errors import UserError
 
 SPLITS = ("train", "holdout", "synthetic")
@@ -40,8 +41,8 @@ def connect(uri: str, token: str | None = None):
     if not uri.startswith(("http://", "https://", "tcp://", "unix:")):
         if not uri.endswith(".db"):
             raise VectorStoreError(
-                f"milvus.uri {uri!r} is neither a Milvus Lite file (ending in .db) nor a server URI "
-                f"(http://host:19530)")
+                f"milvus.uri {uri!r} is neither a Milvus Lite file (ending in .db) nor a server URI (http://host:19530)"
+            )
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
         # the embedded server answers pymilvus' version probe with a logged "not implemented"
         logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
@@ -54,15 +55,15 @@ def connect(uri: str, token: str | None = None):
 class RowVectorStore:
     """Upsert, search and filter row embeddings in one collection."""
 
-    def __init__(self, client, collection: str, dim: int, index_type: str = "AUTOINDEX",
-                 metric: str = "COSINE"):
+    def __init__(self, client, collection: str, dim: int, index_type: str = "AUTOINDEX", metric: str = "COSINE"):
         self.client, self.collection, self.dim, self.metric = client, collection, dim, metric
         if client.has_collection(collection):
             existing = _vector_dim(client.describe_collection(collection))
             if existing != dim:
                 raise VectorStoreError(
                     f"collection {collection!r} holds vectors of dimension {existing}, but this model "
-                    f"gives {dim}; use another collection name or drop it")
+                    f"gives {dim}; use another collection name or drop it"
+                )
         else:
             self._create(index_type)
         client.load_collection(collection)
@@ -78,22 +79,31 @@ class RowVectorStore:
         index.add_index(field_name="vector", index_type=index_type, metric_type=self.metric)
         self.client.create_collection(self.collection, schema=schema, index_params=index)
 
-    def upsert(self, split: str, index: np.ndarray, vectors: np.ndarray, rows: pd.DataFrame,
-               batch: int = 2048) -> None:
+    def upsert(self, split: str, index: np.ndarray, vectors: np.ndarray, rows: pd.DataFrame, batch: int = 2048) -> None:
         """Insert or overwrite rows by id, with their values as filterable fields."""
         if vectors.shape[1] != self.dim:
-            raise VectorStoreError(f"vectors have dimension {vectors.shape[1]}, collection "
-                                   f"{self.collection!r} expects {self.dim}")
+            raise VectorStoreError(
+                f"vectors have dimension {vectors.shape[1]}, collection {self.collection!r} expects {self.dim}"
+            )
         ids = row_ids(split, index)
         records = rows.reset_index(drop=True).to_dict(orient="records")
         for start in range(0, len(ids), batch):
-            self.client.upsert(self.collection, [
-                {"id": int(ids[i]), "split": split, "vector": vectors[i].astype(np.float32).tolist(),
-                 **{k: _field_value(v) for k, v in records[i].items() if k not in ("id", "split", "vector")}}
-                for i in range(start, min(start + batch, len(ids)))])
+            self.client.upsert(
+                self.collection,
+                [
+                    {
+                        "id": int(ids[i]),
+                        "split": split,
+                        "vector": vectors[i].astype(np.float32).tolist(),
+                        **{k: _field_value(v) for k, v in records[i].items() if k not in ("id", "split", "vector")},
+                    }
+                    for i in range(start, min(start + batch, len(ids)))
+                ],
+            )
 
-    def search(self, vectors: np.ndarray, k: int = 5, filter: str = "",
-               fields: list[str] | None = None) -> list[list[dict]]:
+    def search(
+        self, vectors: np.ndarray, k: int = 5, filter: str = "", fields: list[str] | None = None
+    ) -> list[list[dict]]:
         """Nearest stored rows for each query vector, best first; `filter` is a Milvus expression, and one
         Milvus cannot parse is a VectorStoreError naming it (pymilvus' own traceback log is kept quiet)."""
         from pymilvus.exceptions import MilvusException
@@ -102,22 +112,27 @@ class RowVectorStore:
         level = decorators.level
         decorators.setLevel(logging.CRITICAL)
         try:
-            hits = self.client.search(self.collection, data=vectors.astype(np.float32).tolist(), limit=k,
-                                      filter=filter, output_fields=fields or ["*"],
-                                      search_params={"metric_type": self.metric})
+            hits = self.client.search(
+                self.collection,
+                data=vectors.astype(np.float32).tolist(),
+                limit=k,
+                filter=filter,
+                output_fields=fields or ["*"],
+                search_params={"metric_type": self.metric},
+            )
         except MilvusException as err:
             reason = milvus_reason(err, filter)
-            raise VectorStoreError(f"filter={filter!r}: Milvus cannot use this filter ({reason}); it is a Milvus "
-                                   f"boolean expression over split and the row's columns, e.g. "
-                                   f"split == \"train\" and price > 1000") from None
+            raise VectorStoreError(
+                f"filter={filter!r}: Milvus cannot use this filter ({reason}); it is a Milvus "
+                f"boolean expression over split and the row's columns, e.g. "
+                f'split == "train" and price > 1000'
+            ) from None
         finally:
             decorators.setLevel(level)
-        return [[{"id": h["id"], "distance": float(h["distance"]), **h.get("entity", {})}
-                 for h in row] for row in hits]
+        return [[{"id": h["id"], "distance": float(h["distance"]), **h.get("entity", {})} for h in row] for row in hits]
 
     def count(self, split: str) -> int:
-        result = self.client.query(self.collection, filter=f'split == "{split}"',
-                                   output_fields=["count(*)"])
+        result = self.client.query(self.collection, filter=f'split == "{split}"', output_fields=["count(*)"])
         return int(result[0]["count(*)"])
 
 

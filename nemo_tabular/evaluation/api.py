@@ -23,10 +23,10 @@ from nemo_tabular.evaluation.provenance import Provenance, embedding_audit, trai
 from nemo_tabular.evaluation.report import SCHEMA_VERSION, write_report
 from nemo_tabular.evaluation.sampling import subsample
 from nemo_tabular.evaluation.sequential import sequential_metrics, with_forecast
-from nemo_tabular.sampling.sampler import ENTITY_COLUMN
 from nemo_tabular.evaluation.utility import tstr_vs_trtr
 from nemo_tabular.evaluation.validity import validity
 from nemo_tabular.io import TableError, read_table
+from nemo_tabular.sampling.sampler import ENTITY_COLUMN
 
 Table = pd.DataFrame | str | Path
 Keys = str | Sequence[str] | None
@@ -93,8 +93,9 @@ def evaluate(
     `forecast`: scores from evaluation.forecast.forecast_metrics, written under sequential.forecast.
     """
     with threadpool_limits(limits=settings.threads):
-        return _evaluate(real, holdout, synth, out, target, tokenizer, group_by, order_by, settings, provenance,
-                         forecast)
+        return _evaluate(
+            real, holdout, synth, out, target, tokenizer, group_by, order_by, settings, provenance, forecast
+        )
 
 
 def _evaluate(
@@ -111,8 +112,16 @@ def _evaluate(
     forecast: dict | None = None,
 ) -> dict:
     """The body of `evaluate`, run under its thread limit."""
-    stages = ["load", "fidelity", "detection", *(["utility"] if target is not None else []), "privacy", "validity",
-              *(["sequential"] if as_list(group_by) else []), *(["figures"] if out is not None else [])]
+    stages = [
+        "load",
+        "fidelity",
+        "detection",
+        *(["utility"] if target is not None else []),
+        "privacy",
+        "validity",
+        *(["sequential"] if as_list(group_by) else []),
+        *(["figures"] if out is not None else []),
+    ]
     clock = StageClock(stages, settings.progress)
     with clock.stage("load"):
         real, real_source = _load(real, "real")
@@ -151,11 +160,24 @@ def _evaluate(
         fidelity["holdout_reference"] = quality_report(real_sample[columns], holdout_sample[columns], row_kinds)
         fidelity["holdout_reference"]["rows"] = {"real": len(real_sample), "holdout": len(holdout_sample)}
     with clock.stage("detection"):
-        detection = detection_metrics(holdout, synth, row_kinds, seed, max_rows=settings.detection_max_rows,
-                                      folds=settings.detection_folds, max_iter=settings.detection_max_iter)
+        detection = detection_metrics(
+            holdout,
+            synth,
+            row_kinds,
+            seed,
+            max_rows=settings.detection_max_rows,
+            folds=settings.detection_folds,
+            max_iter=settings.detection_max_iter,
+        )
         detection["holdout_reference"] = train_vs_holdout(
-            holdout, real, row_kinds, seed, rows=detection["rows"]["holdout"], folds=settings.detection_folds,
-            max_iter=settings.detection_max_iter)
+            holdout,
+            real,
+            row_kinds,
+            seed,
+            rows=detection["rows"]["holdout"],
+            folds=settings.detection_folds,
+            max_iter=settings.detection_max_iter,
+        )
     utility = None
     if target is not None:
         with clock.stage("utility"):
@@ -167,8 +189,15 @@ def _evaluate(
             utility["rows"] = dict(zip(("real", "synthetic", "holdout"), map(len, train_rows)))
     with clock.stage("privacy"):
         privacy, distances = privacy_metrics(
-            real, holdout, synth, row_kinds, seed, max_synthetic_rows=settings.privacy_max_synthetic_rows,
-            max_reference_rows=settings.privacy_max_reference_rows, progress=settings.progress)
+            real,
+            holdout,
+            synth,
+            row_kinds,
+            seed,
+            max_synthetic_rows=settings.privacy_max_synthetic_rows,
+            max_reference_rows=settings.privacy_max_reference_rows,
+            progress=settings.progress,
+        )
     with clock.stage("validity"):
         valid = validity(real, synth, row_kinds)
         holdout_valid = validity(real, holdout, row_kinds)
@@ -176,8 +205,15 @@ def _evaluate(
     sequential = None
     if group_by:
         with clock.stage("sequential"):
-            sequential = sequential_metrics(real, synth if synth_entities is None else synth.assign(
-                **{name: synth_entities.to_numpy() for name in group_by}), kinds, group_by, order_by)
+            sequential = sequential_metrics(
+                real,
+                synth
+                if synth_entities is None
+                else synth.assign(**{name: synth_entities.to_numpy() for name in group_by}),
+                kinds,
+                group_by,
+                order_by,
+            )
     metrics = {
         "schema_version": SCHEMA_VERSION,
         "inputs": {
@@ -189,9 +225,7 @@ def _evaluate(
             )
         },
         "columns": kinds,
-        "settings": {
-            key: value for key, value in asdict(settings).items() if key not in ("progress", "threads")
-        }
+        "settings": {key: value for key, value in asdict(settings).items() if key not in ("progress", "threads")}
         | {"target": target, "group_by": group_by, "order_by": order_by, "tokenizer": tokenizer is not None},
         "fidelity": fidelity,
         "detection": detection,
@@ -207,8 +241,9 @@ def _evaluate(
         metrics["sequential"] = with_forecast(metrics["sequential"], forecast, group_by, order_by)
     if out is not None:
         with clock.stage("figures"):
-            figures = report_figures(real_sample[columns], synth_sample[columns], row_kinds, distances.synthetic,
-                                     distances.holdout)
+            figures = report_figures(
+                real_sample[columns], synth_sample[columns], row_kinds, distances.synthetic, distances.holdout
+            )
         write_report(metrics, figures, Path(out))
     clock.close()
     return metrics

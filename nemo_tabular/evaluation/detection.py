@@ -36,13 +36,9 @@ def detection_score(auc: float) -> float:
     return 2.0 * (1.0 - max(auc, 0.5))
 
 
-def _out_of_fold_scores(
-    features: pd.DataFrame, labels: np.ndarray, folds: int, max_iter: int, seed: int
-) -> np.ndarray:
+def _out_of_fold_scores(features: pd.DataFrame, labels: np.ndarray, folds: int, max_iter: int, seed: int) -> np.ndarray:
     """Each row's predicted synthetic probability from the model of the fold that held it out."""
-    model = HistGradientBoostingClassifier(
-        max_iter=max_iter, random_state=seed, categorical_features="from_dtype"
-    )
+    model = HistGradientBoostingClassifier(max_iter=max_iter, random_state=seed, categorical_features="from_dtype")
     splits = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return cross_val_predict(model, features, labels, cv=splits, method="predict_proba")[:, 1]
 
@@ -75,9 +71,7 @@ def detection_metrics(
     if folds < 2:
         return result
     # conformed first: a holdout read from CSV holds dates and booleans as text, the synthetic Parquet not
-    sides = [
-        conform(subsample(frame, rows, seed + offset), kinds) for offset, frame in enumerate((holdout, synth))
-    ]
+    sides = [conform(subsample(frame, rows, seed + offset), kinds) for offset, frame in enumerate((holdout, synth))]
     both = pd.concat(sides, ignore_index=True)
     categories = {name: sorted(both[name].unique()) for name in categorical_columns(kinds)}
     labels = np.repeat([0, 1], rows)
@@ -87,11 +81,21 @@ def detection_metrics(
 
 
 def train_vs_holdout(
-    holdout: pd.DataFrame, train: pd.DataFrame, kinds: dict[str, str], seed: int, *, rows: int, folds: int,
+    holdout: pd.DataFrame,
+    train: pd.DataFrame,
+    kinds: dict[str, str],
+    seed: int,
+    *,
+    rows: int,
+    folds: int,
     max_iter: int,
 ) -> dict:
     """The detection reference: training rows (label 1) against holdout rows, `rows` a side at most, as scored
     for the synthetic rows (see the module docstring)."""
     result = detection_metrics(holdout, train, kinds, seed, max_rows=rows, folds=folds, max_iter=max_iter)
-    return {"compared": "train_vs_holdout", "roc_auc": result["roc_auc"], "score": result["score"],
-            "rows": {"holdout": result["rows"]["holdout"], "train": result["rows"]["synthetic"]}}
+    return {
+        "compared": "train_vs_holdout",
+        "roc_auc": result["roc_auc"],
+        "score": result["score"],
+        "rows": {"holdout": result["rows"]["holdout"], "train": result["rows"]["synthetic"]},
+    }

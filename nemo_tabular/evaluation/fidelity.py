@@ -45,8 +45,7 @@ def column_shapes(real: pd.DataFrame, synth: pd.DataFrame, kinds: dict[str, str]
     return {
         "score": _score(properties.get("Column Shapes")),
         "details": {
-            row["Column"]: {"metric": row["Metric"], "score": _score(row["Score"])}
-            for _, row in details.iterrows()
+            row["Column"]: {"metric": row["Metric"], "score": _score(row["Score"])} for _, row in details.iterrows()
         },
     }
 
@@ -60,9 +59,7 @@ def _unscored_reason(score: float | None, real_trend: float | None, threshold: f
     return NO_REAL_TREND if abs(real_trend) <= threshold else UNDEFINED
 
 
-def pair_trend(
-    real: pd.DataFrame, synth: pd.DataFrame, first: str, second: str, kinds: dict[str, str]
-) -> dict:
+def pair_trend(real: pd.DataFrame, synth: pd.DataFrame, first: str, second: str, kinds: dict[str, str]) -> dict:
     """One pair's similarity: correlation for two numeric columns, contingency (real-fitted bins) otherwise.
 
     Also the real trend it is judged by (Pearson r, or Cramer's V) and, for a pair left unscored, the
@@ -80,11 +77,21 @@ def pair_trend(
         result = metric.compute_breakdown(real_pair, synth_pair, **options)
     except (ConstantInputError, ValueError):  # a correlation of a constant column (either side), too few rows
         constant = any(frame[name].nunique() <= 1 for frame in (real_pair, synth_pair) for name in (first, second))
-        return {"columns": [first, second], "metric": metric.__name__, "score": None, "real_trend": None,
-                "reason": CONSTANT_COLUMN if constant else UNDEFINED}
+        return {
+            "columns": [first, second],
+            "metric": metric.__name__,
+            "score": None,
+            "real_trend": None,
+            "reason": CONSTANT_COLUMN if constant else UNDEFINED,
+        }
     score, real_trend = _score(result["score"]), _score(result.get(trend_key))
-    return {"columns": [first, second], "metric": metric.__name__, "score": score, "real_trend": real_trend,
-            "reason": _unscored_reason(score, real_trend, threshold)}
+    return {
+        "columns": [first, second],
+        "metric": metric.__name__,
+        "score": score,
+        "real_trend": real_trend,
+        "reason": _unscored_reason(score, real_trend, threshold),
+    }
 
 
 def _times_as_numbers(frame: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
@@ -98,9 +105,7 @@ def quality_report(real: pd.DataFrame, synth: pd.DataFrame, kinds: dict[str, str
     real, synth = conform(real, kinds), conform(synth, kinds)
     shapes = column_shapes(real, synth, kinds)
     real, synth = _times_as_numbers(real, kinds), _times_as_numbers(synth, kinds)
-    pairs = [
-        pair_trend(real, synth, first, second, kinds) for first, second in itertools.combinations(kinds, 2)
-    ]
+    pairs = [pair_trend(real, synth, first, second, kinds) for first, second in itertools.combinations(kinds, 2)]
     scored = [pair["score"] for pair in pairs if pair["score"] is not None]
     pair_score = float(np.mean(scored)) if scored else None
     properties = [score for score in (shapes["score"], pair_score) if score is not None]

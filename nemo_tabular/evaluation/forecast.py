@@ -159,8 +159,21 @@ BASELINES = ("seasonal_naive", "auto_ets", "auto_arima")
 STATSFORECAST_NAMES = {"seasonal_naive": "SeasonalNaive", "auto_ets": "AutoETS", "auto_arima": "AutoARIMA"}
 MIN_HISTORY = 3  # values an entity's history needs for a MASE scale and a baseline fit
 # pandas frequency prefixes -> the usual season length of data at that frequency
-SEASONS_OF_FREQUENCY = (("Q", 4), ("BQ", 4), ("M", 12), ("BM", 12), ("W", 52), ("B", 5), ("D", 7), ("h", 24),
-                        ("H", 24), ("Y", 1), ("A", 1), ("BY", 1), ("BA", 1))
+SEASONS_OF_FREQUENCY = (
+    ("Q", 4),
+    ("BQ", 4),
+    ("M", 12),
+    ("BM", 12),
+    ("W", 52),
+    ("B", 5),
+    ("D", 7),
+    ("h", 24),
+    ("H", 24),
+    ("Y", 1),
+    ("A", 1),
+    ("BY", 1),
+    ("BA", 1),
+)
 
 
 def infer_season_length(history: pd.DataFrame, group_by: Keys, order_by: Keys) -> tuple[int, str]:
@@ -262,12 +275,13 @@ class _Predictive:
             return crps_from_quantiles(self.quantiles, actual)
         return crps_gaussian(self.point, self.sigma, actual)
 
-    def take(self, keep: np.ndarray) -> "_Predictive":
+    def take(self, keep: np.ndarray) -> _Predictive:
         """The same forecast at the points `keep` selects."""
         pick = lambda values: None if values is None else values[keep]  # noqa: E731
         quantiles = None if self.quantiles is None else {q: v[keep] for q, v in self.quantiles.items()}
-        return _Predictive(pick(self.point), pick(self.low), pick(self.high), pick(self.samples), quantiles,
-                           pick(self.sigma))
+        return _Predictive(
+            pick(self.point), pick(self.low), pick(self.high), pick(self.samples), quantiles, pick(self.sigma)
+        )
 
 
 def _interval_levels(interval: float) -> tuple[float, float]:
@@ -275,8 +289,9 @@ def _interval_levels(interval: float) -> tuple[float, float]:
     return round((1 - interval) / 2, 10), round((1 + interval) / 2, 10)
 
 
-def _model_predictive(forecast: pd.DataFrame, points: pd.DataFrame, join: list[str], column: str,
-                      interval: float) -> _Predictive:
+def _model_predictive(
+    forecast: pd.DataFrame, points: pd.DataFrame, join: list[str], column: str, interval: float
+) -> _Predictive:
     """Our forecast at every scored point: from sample paths (a `path` column) or the summary's quantiles."""
     low_level, high_level = _interval_levels(interval)
     if PATH_COLUMN in forecast.columns:
@@ -284,8 +299,9 @@ def _model_predictive(forecast: pd.DataFrame, points: pd.DataFrame, join: list[s
         counts = np.bincount(draws["_point"].to_numpy(), minlength=len(points))
         if (counts == 0).any():
             first = points.loc[counts == 0, join].iloc[0].tolist()
-            raise EvaluationError(f"forecast paths miss {int((counts == 0).sum())} future points of {column!r}; "
-                                  f"first {join} = {first}")
+            raise EvaluationError(
+                f"forecast paths miss {int((counts == 0).sum())} future points of {column!r}; first {join} = {first}"
+            )
         draws = draws.sort_values(["_point", PATH_COLUMN], kind="stable")
         slot = draws.groupby("_point", sort=False).cumcount().to_numpy()
         samples = np.full((len(points), counts.max()), np.nan)
@@ -296,14 +312,17 @@ def _model_predictive(forecast: pd.DataFrame, points: pd.DataFrame, join: list[s
             low, high = np.nanquantile(samples, [low_level, high_level], axis=1)
         return _Predictive(point, low, high, samples=samples)
     if "column" not in forecast.columns:
-        raise EvaluationError("forecast needs sample paths (a 'path' column, as forecast.paths_out writes) or the "
-                              f"summary layout (a 'column' column and q<level> columns); has {list(forecast.columns)}")
+        raise EvaluationError(
+            "forecast needs sample paths (a 'path' column, as forecast.paths_out writes) or the "
+            f"summary layout (a 'column' column and q<level> columns); has {list(forecast.columns)}"
+        )
     rows = forecast[forecast["column"] == column]
     levels = quantile_levels(rows)
     point_column = "median" if "median" in rows.columns else quantile_column(0.5)
     if not levels or point_column not in rows.columns:
-        raise EvaluationError(f"forecast needs q<level> columns and a 'median' or 'q0.5' column; has "
-                              f"{list(forecast.columns)}")
+        raise EvaluationError(
+            f"forecast needs q<level> columns and a 'median' or 'q0.5' column; has {list(forecast.columns)}"
+        )
     if rows.duplicated(join).any():
         raise EvaluationError(f"forecast has more than one row per {join} for {column!r}")
     wanted = list(dict.fromkeys([point_column, *map(quantile_column, levels)]))
@@ -311,8 +330,9 @@ def _model_predictive(forecast: pd.DataFrame, points: pd.DataFrame, join: list[s
     unforecast = joined[wanted].isna().all(axis=1).to_numpy()
     if unforecast.any():
         first = joined.loc[unforecast, join].iloc[0].tolist()
-        raise EvaluationError(f"forecast misses {int(unforecast.sum())} future points of {column!r}; "
-                              f"first {join} = {first}")
+        raise EvaluationError(
+            f"forecast misses {int(unforecast.sum())} future points of {column!r}; first {join} = {first}"
+        )
     quantiles = {level: joined[quantile_column(level)].to_numpy(float) for level in levels}
     low = next((values for level, values in quantiles.items() if np.isclose(level, low_level)), None)
     high = next((values for level, values in quantiles.items() if np.isclose(level, high_level)), None)
@@ -330,8 +350,9 @@ def _statsforecast_models() -> tuple[dict | None, str | None]:
     return {name: getattr(models, cls) for name, cls in STATSFORECAST_NAMES.items()}, None
 
 
-def _baseline(models: dict, name: str, values: np.ndarray, horizon: int, season: int,
-              interval: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+def _baseline(
+    models: dict, name: str, values: np.ndarray, horizon: int, season: int, interval: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
     """One baseline's mean, sigma and central interval for the next `horizon` steps, and whether it fell back.
 
     A fit that fails (too short, degenerate) or gives non-finite numbers falls back to SeasonalNaive, as
@@ -367,14 +388,23 @@ def _method_scores(actual: np.ndarray, scale: np.ndarray, predictive: _Predictiv
     covered = None
     if predictive.low is not None:
         covered = float(np.mean((actual >= predictive.low) & (actual <= predictive.high)))
-    return {"mase": float(np.mean(np.abs(actual - predictive.point) / scale)), "crps": float(np.mean(crps)),
-            "scaled_crps": float(np.mean(crps / scale)), "coverage": covered}
+    return {
+        "mase": float(np.mean(np.abs(actual - predictive.point) / scale)),
+        "crps": float(np.mean(crps)),
+        "scaled_crps": float(np.mean(crps / scale)),
+        "coverage": covered,
+    }
 
 
 def _numeric_columns(frame: pd.DataFrame, exclude: set[str]) -> list[str]:
     """Numeric, non-boolean columns of `frame` other than `exclude`."""
-    return [name for name in frame.columns if name not in exclude and pd.api.types.is_numeric_dtype(frame[name])
-            and not pd.api.types.is_bool_dtype(frame[name])]
+    return [
+        name
+        for name in frame.columns
+        if name not in exclude
+        and pd.api.types.is_numeric_dtype(frame[name])
+        and not pd.api.types.is_bool_dtype(frame[name])
+    ]
 
 
 def _entities(frame: pd.DataFrame, group_by: list[str]):
@@ -457,8 +487,7 @@ def forecast_metrics(
         columns = [name for name in _numeric_columns(future, exclude) if name in history.columns and name in available]
     else:
         columns = list(columns)
-        for role, have in (("future", set(future.columns)), ("history", set(history.columns)),
-                           ("forecast", available)):
+        for role, have in (("future", set(future.columns)), ("history", set(history.columns)), ("forecast", available)):
             missing = [name for name in columns if name not in have]
             if missing:
                 raise EvaluationError(f"{role} frame has no {missing} to score")
@@ -470,8 +499,9 @@ def forecast_metrics(
 
     history = history.sort_values(keys, kind="stable")
     points = future.sort_values(keys, kind="stable").reset_index(drop=True)
-    points[STEP_COLUMN] = points.groupby(group_by, sort=False).cumcount() + 1 if group_by else np.arange(
-        1, len(points) + 1)
+    points[STEP_COLUMN] = (
+        points.groupby(group_by, sort=False).cumcount() + 1 if group_by else np.arange(1, len(points) + 1)
+    )
     points["_entity"] = list(map(tuple, points[group_by].itertuples(index=False))) if group_by else [()] * len(points)
     entity_history = dict(_entities(history, group_by))
     progress_bar = None
@@ -481,17 +511,27 @@ def forecast_metrics(
         progress_bar = tqdm(total=len(columns) * len(active), desc="forecast baselines", unit="column x baseline")
     per_column = {}
     for column in columns:
-        per_column[column] = _score_column(column, history=entity_history, points=points, forecast=forecast,
-                                           join=join, season=season, interval=interval, models=models,
-                                           baselines=active, progress_bar=progress_bar)
+        per_column[column] = _score_column(
+            column,
+            history=entity_history,
+            points=points,
+            forecast=forecast,
+            join=join,
+            season=season,
+            interval=interval,
+            models=models,
+            baselines=active,
+            progress_bar=progress_bar,
+        )
     if progress_bar is not None:
         progress_bar.close()
     methods = [MODEL] + active
     overall = {}
     for method in methods:
         scored = [result[method] for result in per_column.values() if result["points"]]
-        overall[method] = {name: _mean([scores[name] for scores in scored])
-                           for name in ("mase", "scaled_crps", "coverage")}
+        overall[method] = {
+            name: _mean([scores[name] for scores in scored]) for name in ("mase", "scaled_crps", "coverage")
+        }
         if method != MODEL:
             overall[method]["fallbacks"] = sum(scores["fallbacks"] for scores in scored)
     return {
@@ -500,8 +540,9 @@ def forecast_metrics(
         "interval": interval,
         "entities": int(points["_entity"].nunique()),
         "horizon": int(points[STEP_COLUMN].max()) if len(points) else 0,
-        "crps": "paths: empirical CRPS; baselines: Gaussian closed form" if PATH_COLUMN in forecast.columns
-                else "2 x mean pinball loss at the forecast's quantile levels, for every method",
+        "crps": "paths: empirical CRPS; baselines: Gaussian closed form"
+        if PATH_COLUMN in forecast.columns
+        else "2 x mean pinball loss at the forecast's quantile levels, for every method",
         "baselines": {"scored": active, "skipped": skipped},
         "columns": per_column,
         "overall": overall,
@@ -514,9 +555,19 @@ def _mean(values: list) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def _score_column(column: str, *, history: dict, points: pd.DataFrame, forecast: pd.DataFrame, join: list[str],
-                  season: int, interval: float, models: dict | None, baselines: list[str],
-                  progress_bar) -> dict:
+def _score_column(
+    column: str,
+    *,
+    history: dict,
+    points: pd.DataFrame,
+    forecast: pd.DataFrame,
+    join: list[str],
+    season: int,
+    interval: float,
+    models: dict | None,
+    baselines: list[str],
+    progress_bar,
+) -> dict:
     """forecast_metrics for one column: every method on the points all of them can be scored on."""
     excluded: dict[str, int] = {}
 
@@ -551,8 +602,12 @@ def _score_column(column: str, *, history: dict, points: pd.DataFrame, forecast:
     exclude("points_without_forecast_value", (~has_value).sum())
     model, scored, actual = model.take(has_value), scored[has_value].reset_index(drop=True), actual[keep][has_value]
     scale = scored["_entity"].map(lambda entity: series[entity][2]).to_numpy(float)
-    result = {"points": int(len(scored)), "series": int(scored["_entity"].nunique()), "excluded": excluded,
-              MODEL: _method_scores(actual, scale, model) if len(scored) else _no_scores()}
+    result = {
+        "points": int(len(scored)),
+        "series": int(scored["_entity"].nunique()),
+        "excluded": excluded,
+        MODEL: _method_scores(actual, scale, model) if len(scored) else _no_scores(),
+    }
     steps = scored[STEP_COLUMN].to_numpy(int)
     for name in baselines:
         mean, sigma, low, high = (np.full(len(scored), np.nan) for _ in range(4))

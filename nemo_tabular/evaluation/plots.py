@@ -45,8 +45,9 @@ class PlotRange:
     synth_count: int
     basis: str = f"{ROBUST_PERCENTILES[0]}th-{ROBUST_PERCENTILES[1]}th percentile of both"
 
-    def note(self, real_label: str = "real", synth_label: str = "synthetic",
-             show: Callable[[float], str] = "{:.4g}".format) -> str:
+    def note(
+        self, real_label: str = "real", synth_label: str = "synthetic", show: Callable[[float], str] = "{:.4g}".format
+    ) -> str:
         """One sentence for the caption: what was clipped, or that nothing was (`show` formats the bounds)."""
         shown = f"[{show(self.low)}, {show(self.high)}]"
         if not self.real_outside and not self.synth_outside:
@@ -104,8 +105,9 @@ def robust_range(real: np.ndarray, synth: np.ndarray, floor: float | None = None
     return PlotRange(low, high, outside(real), outside(synth), int(real.size), int(synth.size), **extra)
 
 
-def _histogram(axes, real: np.ndarray, synth: np.ndarray, shown: PlotRange, labels: tuple[str, str],
-               integers: bool = False) -> None:
+def _histogram(
+    axes, real: np.ndarray, synth: np.ndarray, shown: PlotRange, labels: tuple[str, str], integers: bool = False
+) -> None:
     """Overlaid density histograms over shared bins inside the shown range (one bin per integer where
     `integers` and the range holds at most BINS of them)."""
     real, synth = real[np.isfinite(real)], synth[np.isfinite(synth)]
@@ -133,8 +135,10 @@ def _bars(axes, real: pd.Series, synth: pd.Series) -> str:
     real_rest, synth_rest = real_shares.drop(shown).sum(), synth_shares.drop(shown, errors="ignore").sum()
     note = f"All {len(real_shares):,} real categories shown."
     if real_rest > 0 or synth_rest > 0:
-        note = (f"The {len(shown)} most frequent real categories shown; the rest (real {real_rest:.1%}, synthetic "
-                f"{synth_rest:.1%} of rows) pooled as 'other'.")
+        note = (
+            f"The {len(shown)} most frequent real categories shown; the rest (real {real_rest:.1%}, synthetic "
+            f"{synth_rest:.1%} of rows) pooled as 'other'."
+        )
         shown, real_values, synth_values = (
             [*shown, "other"],
             [*real_values, real_rest],
@@ -246,14 +250,24 @@ def association_plot(real: pd.DataFrame, synth: pd.DataFrame, kinds: dict[str, s
         axes.set_title(title)
         if len(names) <= MAX_ANNOTATED_COLUMNS:
             for (row, column), value in np.ndenumerate(values):
-                axes.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=7,
-                          color="white" if abs(value) > 0.6 else "black")
+                axes.text(
+                    column,
+                    row,
+                    f"{value:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if abs(value) > 0.6 else "black",
+                )
     figure.colorbar(image, ax=figure.axes, shrink=0.8, label="Pearson r (two numbers) or Cramér's V")
     return to_base64_png(figure)
 
 
 def report_figures(
-    real: pd.DataFrame, synth: pd.DataFrame, kinds: dict[str, str], synthetic_to_train: np.ndarray,
+    real: pd.DataFrame,
+    synth: pd.DataFrame,
+    kinds: dict[str, str],
+    synthetic_to_train: np.ndarray,
     holdout_to_train: np.ndarray,
 ) -> ReportFigures:
     """Every figure of the report from the (subsampled) real and synthetic rows and the DCR distances."""

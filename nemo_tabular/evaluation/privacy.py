@@ -89,13 +89,9 @@ def nearest_two_distances(
     reference_norms = np.einsum("ij,ij->i", reference, reference)
     chunk_rows = max(1, memory_bytes // (8 * max(len(reference), 1) + 8 * encoder.width))
     nearest, second = np.empty(len(queries)), np.full(len(queries), np.inf)
-    for start in tqdm(
-        range(0, len(queries), chunk_rows), desc=description, disable=not progress, unit="chunk"
-    ):
+    for start in tqdm(range(0, len(queries), chunk_rows), desc=description, disable=not progress, unit="chunk"):
         block = encoder.transform(queries.iloc[start : start + chunk_rows])
-        squared = (
-            block @ reference.T
-        )  # |a - b|^2 = |a|^2 + |b|^2 - 2ab, built in place: one chunk-sized array
+        squared = block @ reference.T  # |a - b|^2 = |a|^2 + |b|^2 - 2ab, built in place: one chunk-sized array
         squared *= -2
         squared += np.einsum("ij,ij->i", block, block)[:, None]
         squared += reference_norms[None, :]
@@ -175,9 +171,7 @@ def privacy_metrics(
     train_vectors = encoder.transform(train_reference)
 
     def distances(queries: pd.DataFrame, reference: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
-        return nearest_two_distances(
-            queries, reference, encoder, description=f"DCR {what}", progress=progress
-        )
+        return nearest_two_distances(queries, reference, encoder, description=f"DCR {what}", progress=progress)
 
     synth_to_train, synth_second = distances(synth_rows, train_vectors, "synthetic->train")
     holdout_to_train, holdout_second = distances(holdout_reference, train_vectors, "holdout->train")
@@ -191,8 +185,11 @@ def privacy_metrics(
     for number, part in enumerate(parts, start=1):
         if len(part) == len(train_reference):  # train is no larger than the holdout: one part, already measured
             synth_to_part = synth_to_train
-            holdout_to_part = (holdout_to_train if len(equal_holdout_rows) == len(holdout_reference)
-                               else distances(equal_holdout_rows, train_vectors, "holdout->train")[0])
+            holdout_to_part = (
+                holdout_to_train
+                if len(equal_holdout_rows) == len(holdout_reference)
+                else distances(equal_holdout_rows, train_vectors, "holdout->train")[0]
+            )
         else:
             what = f"train part {number}/{len(parts)}"
             synth_to_part, _ = distances(synth_rows, train_vectors[part], f"synthetic->{what}")

@@ -25,8 +25,17 @@ MODEL_CONFIG = "checkpoints/config.yaml"
 EMBEDDING_AUDIT = "report/embedding_audit.json"
 
 MODEL_KEYS = ("num_layers", "hidden_size", "num_attention_heads", "ffn_hidden_size", "seq_length")
-AUDIT_KEYS = ("n_synthetic", "n_holdout", "share_closer_to_train", "median_distance_to_train",
-              "median_holdout_distance_to_train", "flag_quantile", "flag_threshold", "copy_rate", "flagged_rate")
+AUDIT_KEYS = (
+    "n_synthetic",
+    "n_holdout",
+    "share_closer_to_train",
+    "median_distance_to_train",
+    "median_holdout_distance_to_train",
+    "flag_quantile",
+    "flag_threshold",
+    "copy_rate",
+    "flagged_rate",
+)
 
 FilePath = str | Path | None
 
@@ -54,8 +63,9 @@ def _read(path: FilePath, what: str) -> tuple[dict, str] | None:
         text = Path(path).read_text(encoding="utf-8")
         content = yaml.safe_load(text) if Path(path).suffix in (".yaml", ".yml") else json.loads(text)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, yaml.YAMLError) as err:
-        raise EvaluationError(f"{path}: {what} cannot be read ({type(err).__name__}); fix or remove it, or set "
-                              "it to null") from None
+        raise EvaluationError(
+            f"{path}: {what} cannot be read ({type(err).__name__}); fix or remove it, or set it to null"
+        ) from None
     if not isinstance(content, dict):
         raise EvaluationError(f"{path}: {what} is not a mapping; fix or remove it, or set it to null")
     return content, str(path)
@@ -84,20 +94,30 @@ def _model(config: dict, source: str) -> dict:
     train = config.get("train") if isinstance(config.get("train"), dict) else {}
     shape = {key: _number(model.get(key)) for key in MODEL_KEYS}
     sizes = (shape["num_layers"], shape["hidden_size"], shape["ffn_hidden_size"])
-    return {"source": source, "name": _text(model.get("name")), **shape,
-            "block_weights": block_weights(*map(int, sizes)) if all(sizes) else None,
-            "global_batch": _number(train.get("global_batch"))}
+    return {
+        "source": source,
+        "name": _text(model.get("name")),
+        **shape,
+        "block_weights": block_weights(*map(int, sizes)) if all(sizes) else None,
+        "global_batch": _number(train.get("global_batch")),
+    }
 
 
 def _training(summary: dict, source: str) -> dict:
     """Steps, time, throughput, losses and the parallel layout from train_summary.json."""
-    return {"source": source, "planned_steps": _number(summary.get("steps")),
-            "trained_steps": _number(summary.get("end_step")), "start_step": _number(summary.get("start_step")),
-            "seconds": _number(summary.get("seconds")), "tokens_per_s": _number(summary.get("tokens_per_s")),
-            "final_train_loss": _number(summary.get("final_train_loss")),
-            "final_valid_loss": _number(summary.get("final_valid_loss")),
-            "best_step": _number(summary.get("best_step")), "precision": _text(summary.get("precision")),
-            "processes": {key: _number(summary.get(key)) for key in ("world_size", "tensor", "pipeline", "data")}}
+    return {
+        "source": source,
+        "planned_steps": _number(summary.get("steps")),
+        "trained_steps": _number(summary.get("end_step")),
+        "start_step": _number(summary.get("start_step")),
+        "seconds": _number(summary.get("seconds")),
+        "tokens_per_s": _number(summary.get("tokens_per_s")),
+        "final_train_loss": _number(summary.get("final_train_loss")),
+        "final_valid_loss": _number(summary.get("final_valid_loss")),
+        "best_step": _number(summary.get("best_step")),
+        "precision": _text(summary.get("precision")),
+        "processes": {key: _number(summary.get(key)) for key in ("world_size", "tensor", "pipeline", "data")},
+    }
 
 
 def training_provenance(provenance: Provenance | None) -> dict | None:
@@ -118,5 +138,8 @@ def embedding_audit(provenance: Provenance | None) -> dict | None:
         return None
     content, source = audit
     flagged = content.get("flagged")
-    return {"source": source, **{key: _number(content.get(key)) for key in AUDIT_KEYS},
-            "flagged_listed": len(flagged) if isinstance(flagged, list) else None}
+    return {
+        "source": source,
+        **{key: _number(content.get(key)) for key in AUDIT_KEYS},
+        "flagged_listed": len(flagged) if isinstance(flagged, list) else None,
+    }

@@ -86,8 +86,12 @@ def _table(rows: list[tuple], header: tuple[str, ...]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-FORECAST_METHODS = {"model": "ours", "seasonal_naive": "SeasonalNaive", "auto_ets": "AutoETS",
-                    "auto_arima": "AutoARIMA"}
+FORECAST_METHODS = {
+    "model": "ours",
+    "seasonal_naive": "SeasonalNaive",
+    "auto_ets": "AutoETS",
+    "auto_arima": "AutoARIMA",
+}
 
 
 def _forecast_section(forecast: dict | None) -> str:
@@ -104,17 +108,42 @@ def _forecast_section(forecast: dict | None) -> str:
         f"{forecast['interval']:.0%}). CRPS: {html.escape(forecast['crps'])}. Lower MASE and CRPS are better; "
         "overall = mean over columns.</p>"
     )
-    skipped = "".join(f"<p>Skipped {FORECAST_METHODS.get(name, name)}: {html.escape(str(reason))}</p>"
-                      for name, reason in forecast["baselines"]["skipped"].items())
-    overall = [(FORECAST_METHODS.get(name, name), scores["mase"], scores["scaled_crps"], scores["coverage"],
-                scores.get("fallbacks")) for name, scores in forecast["overall"].items()]
-    columns = [(column, FORECAST_METHODS.get(name, name), result["points"], result[name]["mase"],
-                result[name]["crps"], result[name]["scaled_crps"], result[name]["coverage"])
-               for column, result in forecast["columns"].items() for name in methods]
-    excluded = [(column, reason, count) for column, result in forecast["columns"].items()
-                for reason, count in result["excluded"].items()]
+    skipped = "".join(
+        f"<p>Skipped {FORECAST_METHODS.get(name, name)}: {html.escape(str(reason))}</p>"
+        for name, reason in forecast["baselines"]["skipped"].items()
+    )
+    overall = [
+        (
+            FORECAST_METHODS.get(name, name),
+            scores["mase"],
+            scores["scaled_crps"],
+            scores["coverage"],
+            scores.get("fallbacks"),
+        )
+        for name, scores in forecast["overall"].items()
+    ]
+    columns = [
+        (
+            column,
+            FORECAST_METHODS.get(name, name),
+            result["points"],
+            result[name]["mase"],
+            result[name]["crps"],
+            result[name]["scaled_crps"],
+            result[name]["coverage"],
+        )
+        for column, result in forecast["columns"].items()
+        for name in methods
+    ]
+    excluded = [
+        (column, reason, count)
+        for column, result in forecast["columns"].items()
+        for reason, count in result["excluded"].items()
+    ]
     return (
-        note + skipped + _table(overall, ("method", "MASE", "scaled CRPS", "coverage", "fallbacks"))
+        note
+        + skipped
+        + _table(overall, ("method", "MASE", "scaled CRPS", "coverage", "fallbacks"))
         + _table(columns, ("column", "method", "points", "MASE", "CRPS", "scaled CRPS", "coverage"))
         + (_table(excluded, ("column", "left out", "count")) if excluded else "")
     )

@@ -36,9 +36,7 @@ def length_distribution(real: pd.DataFrame, synth: pd.DataFrame, group_by: list[
     }
 
 
-def lag1_autocorrelation(
-    frame: pd.DataFrame, column: str, group_by: list[str], order_by: list[str]
-) -> float | None:
+def lag1_autocorrelation(frame: pd.DataFrame, column: str, group_by: list[str], order_by: list[str]) -> float | None:
     """Mean over entities of the lag-1 autocorrelation of `column` (entities with >= 3 values, some spread).
 
     Per entity: sum_t (x_t - mean)(x_{t-1} - mean) / sum_t (x_t - mean)^2 over its non-missing values.
@@ -48,9 +46,7 @@ def lag1_autocorrelation(
     values = pd.DataFrame({"entity": entity, "x": as_numbers(ordered[column])}).dropna()
     deviation = values["x"] - values.groupby("entity", sort=False)["x"].transform("mean")
     previous = deviation.groupby(values["entity"], sort=False).shift(1)
-    parts = pd.DataFrame(
-        {"entity": values["entity"], "lagged": deviation * previous, "squared": deviation**2}
-    )
+    parts = pd.DataFrame({"entity": values["entity"], "lagged": deviation * previous, "squared": deviation**2})
     sums = parts.groupby("entity", sort=False).agg(
         lagged=("lagged", "sum"), squared=("squared", "sum"), n=("squared", "size")
     )
@@ -68,9 +64,7 @@ def autocorrelation_comparison(
             continue
         real_value = lag1_autocorrelation(real, column, group_by, order_by)
         synth_value = lag1_autocorrelation(synth, column, group_by, order_by)
-        difference = (
-            abs(real_value - synth_value) if real_value is not None and synth_value is not None else None
-        )
+        difference = abs(real_value - synth_value) if real_value is not None and synth_value is not None else None
         result[column] = {"real": real_value, "synthetic": synth_value, "abs_diff": difference}
     return result
 

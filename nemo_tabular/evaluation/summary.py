@@ -19,14 +19,15 @@ NO_PAIRS = "no column pair has a real trend to score"
 NO_TARGET = "not measured: no target column (set target=<column>)"
 
 
-def _card(card_id: str, title: str, synthetic: Value, reference: Value, reference_label: str, explanation: str,
-          details: str) -> str:
+def _card(
+    card_id: str, title: str, synthetic: Value, reference: Value, reference_label: str, explanation: str, details: str
+) -> str:
     """One card: title, synthetic value, reference value, what it means, the figures behind it."""
     return (
         f'<div class="card" id="card-{card_id}"><h3>{text(title)}</h3><div class="pair">'
         f'<div class="side"><span class="label">synthetic</span>{synthetic.span()}</div>'
         f'<div class="side reference"><span class="label">{text(reference_label)}</span>'
-        f'{reference.span("value reference")}</div></div>'
+        f"{reference.span('value reference')}</div></div>"
         f'<p class="explain">{text(explanation)}</p><p class="detail">{details}</p></div>'
     )
 
@@ -47,10 +48,15 @@ def _quality(metrics: dict) -> str:
         f"{len(pairs)} pairs scored: pairs without a real trend are not scored."
     )
     return _card(
-        "quality", "Quality", value_at(metrics, ("fidelity", "overall"), NO_COLUMN),
-        value_at(metrics, ("fidelity", "holdout_reference", "overall"), NO_COLUMN), "holdout vs train",
+        "quality",
+        "Quality",
+        value_at(metrics, ("fidelity", "overall"), NO_COLUMN),
+        value_at(metrics, ("fidelity", "holdout_reference", "overall"), NO_COLUMN),
+        "holdout vs train",
         "SDMetrics QualityReport against the training rows (0-1, higher is closer). The holdout, real rows the "
-        "model never saw, scored the same way is what a perfect generator would reach.", details)
+        "model never saw, scored the same way is what a perfect generator would reach.",
+        details,
+    )
 
 
 def utility_metric(utility: dict) -> str:
@@ -64,8 +70,15 @@ def utility_metric(utility: dict) -> str:
 def _utility(metrics: dict) -> str:
     utility = metrics["utility"]
     if utility is None:
-        return _card("utility", "Utility", value_at(metrics, ("utility",), NO_TARGET), Value(None, None, NO_TARGET),
-                     "reference", glossary.explanation("utility.ratio"), "")
+        return _card(
+            "utility",
+            "Utility",
+            value_at(metrics, ("utility",), NO_TARGET),
+            Value(None, None, NO_TARGET),
+            "reference",
+            glossary.explanation("utility.ratio"),
+            "",
+        )
     metric = utility_metric(utility)
     real, synthetic = utility["train_real_test_real"][metric], utility["train_synthetic_test_real"][metric]
     score = glossary.UTILITY_SCORES[metric]
@@ -75,11 +88,15 @@ def _utility(metrics: dict) -> str:
         f"rows {_figure(metrics, 'utility', 'train_real_test_real', metric, reason=glossary.SINGLE_CLASS)}."
     )
     return _card(
-        "utility", f"Utility ({score} ratio)",
+        "utility",
+        f"Utility ({score} ratio)",
         value_at(metrics, ("utility", "ratio", metric), glossary.utility_reason(real, synthetic, metric)),
-        Value(1.0), "holdout reference: 1 by definition",
+        Value(1.0),
+        "holdout reference: 1 by definition",
         "TSTR / TRTR: a model trained on synthetic rows over one trained on the training rows, both tested on the "
-        "holdout. The reference is the real-trained model itself (TRTR), so its ratio is 1 by definition.", details)
+        "holdout. The reference is the real-trained model itself (TRTR), so its ratio is 1 by definition.",
+        details,
+    )
 
 
 def _privacy(metrics: dict) -> str:
@@ -90,12 +107,19 @@ def _privacy(metrics: dict) -> str:
         f"{_figure(metrics, 'privacy', 'exact_copy_rate', 'holdout')}."
     )
     return _card(
-        "privacy", "Privacy (DCR share)", value_at(metrics, ("privacy", "dcr_share_closer_to_train")),
-        value_at(metrics, ("privacy", "holdout_reference", "dcr_share_closer_to_train"),
-                 "one holdout row: no other holdout row to be nearer to"), "holdout's own share",
+        "privacy",
+        "Privacy (DCR share)",
+        value_at(metrics, ("privacy", "dcr_share_closer_to_train")),
+        value_at(
+            metrics,
+            ("privacy", "holdout_reference", "dcr_share_closer_to_train"),
+            "one holdout row: no other holdout row to be nearer to",
+        ),
+        "holdout's own share",
         "Share of synthetic rows nearer a training row than a holdout row; 0.5 is ideal, 1 = copies of training rows. "
         "The holdout's own share (each holdout row against the other holdout rows) is what fresh real rows get.",
-        details)
+        details,
+    )
 
 
 def _detection(metrics: dict) -> str:
@@ -107,11 +131,16 @@ def _detection(metrics: dict) -> str:
         f"{format_number(detection['rows']['holdout'])} rows a side, {format_number(detection['folds'])} folds."
     )
     return _card(
-        "detection", "Detection (AUC)", value_at(metrics, ("detection", "roc_auc"), TOO_FEW_ROWS),
-        value_at(metrics, ("detection", "holdout_reference", "roc_auc"), TOO_FEW_ROWS), "train vs holdout",
+        "detection",
+        "Detection (AUC)",
+        value_at(metrics, ("detection", "roc_auc"), TOO_FEW_ROWS),
+        value_at(metrics, ("detection", "holdout_reference", "roc_auc"), TOO_FEW_ROWS),
+        "train vs holdout",
         "ROC AUC of a classifier telling synthetic rows from holdout rows: 0.5 = indistinguishable, 1 = all told "
         "apart. The reference is the same test of training rows against the holdout, as many rows a side: what a "
-        "generator drawing exactly from the training rows' distribution would get.", details)
+        "generator drawing exactly from the training rows' distribution would get.",
+        details,
+    )
 
 
 def _validity(metrics: dict) -> str:
@@ -125,18 +154,28 @@ def _validity(metrics: dict) -> str:
             f"{_figure(metrics, 'validity', 'holdout_reference', 'column_invalid_share', worst)}."
         )
     return _card(
-        "validity", "Validity", value_at(metrics, ("validity", "valid_share")),
-        value_at(metrics, ("validity", "holdout_reference", "valid_share")), "holdout",
+        "validity",
+        "Validity",
+        value_at(metrics, ("validity", "valid_share")),
+        value_at(metrics, ("validity", "holdout_reference", "valid_share")),
+        "holdout",
         "Share of rows whose every value lies within the training split (numbers and dates inside its [min, max], "
         "its categories, missing values only where it has them). The holdout's share is how often fresh real rows "
-        "step outside it.", details)
+        "step outside it.",
+        details,
+    )
 
 
 def _headline(metrics: dict) -> str:
     """One line above the cards: the tables' sizes and, when known, the model and its training."""
     inputs = metrics["inputs"]
-    line = ", ".join(f"{format_number(inputs[role]['rows'])} {label} rows" for role, label in
-                     (("real", "training"), ("holdout", "holdout"), ("synthetic", "synthetic"))) + "."
+    line = (
+        ", ".join(
+            f"{format_number(inputs[role]['rows'])} {label} rows"
+            for role, label in (("real", "training"), ("holdout", "holdout"), ("synthetic", "synthetic"))
+        )
+        + "."
+    )
     provenance = metrics["provenance"] or {}
     model, training = provenance.get("model") or {}, provenance.get("training") or {}
     if model.get("num_layers") is not None and model.get("hidden_size") is not None:
@@ -154,5 +193,6 @@ def _headline(metrics: dict) -> str:
 def summary_cards(metrics: dict) -> str:
     """The first screen: the headline and five cards (quality, utility, privacy, detection, validity)."""
     cards = (_quality(metrics), _utility(metrics), _privacy(metrics), _detection(metrics), _validity(metrics))
-    return (f'<section id="summary"><h2>Summary</h2>{_headline(metrics)}'
-            f'<div class="cards">{"".join(cards)}</div></section>')
+    return (
+        f'<section id="summary"><h2>Summary</h2>{_headline(metrics)}<div class="cards">{"".join(cards)}</div></section>'
+    )

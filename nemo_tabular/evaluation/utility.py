@@ -17,9 +17,7 @@ def is_classification(kind: str) -> bool:
     return kind not in NUMERIC_KINDS
 
 
-def model_features(
-    frame: pd.DataFrame, kinds: dict[str, str], categories: dict[str, list[str]]
-) -> pd.DataFrame:
+def model_features(frame: pd.DataFrame, kinds: dict[str, str], categories: dict[str, list[str]]) -> pd.DataFrame:
     """Model inputs: numbers as float, categoricals over `categories` (values outside them as NaN)."""
     columns = {}
     for name, kind in kinds.items():
@@ -90,9 +88,7 @@ def tstr_vs_trtr(
     """
     real, synth, holdout = (conform(frame, kinds) for frame in (real, synth, holdout))
     categories = {
-        name: sorted(as_labels(real[name]).unique())
-        for name, kind in kinds.items()
-        if kind not in NUMERIC_KINDS
+        name: sorted(as_labels(real[name]).unique()) for name, kind in kinds.items() if kind not in NUMERIC_KINDS
     }
     trtr = _fit_and_score(real, holdout, target, kinds, categories, seed)
     tstr = _fit_and_score(synth, holdout, target, kinds, categories, seed)

@@ -24,9 +24,7 @@ DEFINITION = (
 )
 
 
-def column_valid_masks(
-    real: pd.DataFrame, synth: pd.DataFrame, kinds: dict[str, str]
-) -> dict[str, np.ndarray]:
+def column_valid_masks(real: pd.DataFrame, synth: pd.DataFrame, kinds: dict[str, str]) -> dict[str, np.ndarray]:
     """Per column, which synthetic values lie in the training split's min/max or categories (see module)."""
     real, synth = conform(real, kinds), conform(synth, kinds)
     masks = {}

@@ -31,15 +31,26 @@ MODEL_CARD_FILE = "README.md"
 def gpt2_config(config: GPTConfig, tokenizer: TabularTokenizer) -> GPT2Config:
     """The GPT2Config with the same sizes; dropout off, exact GeLU, eod as BOS/EOS and pad as pad."""
     if config.n_head * config.head_dim != config.d_model:
-        raise ExportError(f"GPT-2 needs n_head * head_dim == d_model, got {config.n_head} * "
-                          f"{config.head_dim} != {config.d_model}")
+        raise ExportError(
+            f"GPT-2 needs n_head * head_dim == d_model, got {config.n_head} * {config.head_dim} != {config.d_model}"
+        )
     return GPT2Config(
-        vocab_size=config.vocab_size, n_positions=config.n_positions, n_embd=config.d_model,
-        n_layer=config.n_layer, n_head=config.n_head, n_inner=config.d_ff,
-        activation_function="gelu", layer_norm_epsilon=config.layernorm_eps,
-        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+        vocab_size=config.vocab_size,
+        n_positions=config.n_positions,
+        n_embd=config.d_model,
+        n_layer=config.n_layer,
+        n_head=config.n_head,
+        n_inner=config.d_ff,
+        activation_function="gelu",
+        layer_norm_epsilon=config.layernorm_eps,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
         tie_word_embeddings=config.tied_embeddings,
-        bos_token_id=tokenizer.eod_id, eos_token_id=tokenizer.eod_id, pad_token_id=tokenizer.pad_id)
+        bos_token_id=tokenizer.eod_id,
+        eos_token_id=tokenizer.eod_id,
+        pad_token_id=tokenizer.pad_id,
+    )
 
 
 def expand_kv_heads(qkv: torch.Tensor, config: GPTConfig) -> torch.Tensor:
@@ -54,9 +65,13 @@ def expand_kv_heads(qkv: torch.Tensor, config: GPTConfig) -> torch.Tensor:
 
 def gpt2_state_dict(config: GPTConfig, weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Standalone GPT state dict -> GPT2LMHeadModel state dict (Conv1D weights transposed)."""
-    out = {"transformer.wte.weight": weights["wte.weight"], "transformer.wpe.weight": weights["wpe.weight"],
-           "transformer.ln_f.weight": weights["ln_f.weight"], "transformer.ln_f.bias": weights["ln_f.bias"],
-           "lm_head.weight": weights.get("lm_head.weight", weights["wte.weight"])}
+    out = {
+        "transformer.wte.weight": weights["wte.weight"],
+        "transformer.wpe.weight": weights["wpe.weight"],
+        "transformer.ln_f.weight": weights["ln_f.weight"],
+        "transformer.ln_f.bias": weights["ln_f.bias"],
+        "lm_head.weight": weights.get("lm_head.weight", weights["wte.weight"]),
+    }
     linears = {"attn.qkv": "attn.c_attn", "attn.proj": "attn.c_proj", "mlp.fc": "mlp.c_fc", "mlp.proj": "mlp.c_proj"}
     for i in range(config.n_layer):
         src, dst = f"blocks.{i}.", f"transformer.h.{i}."
@@ -72,9 +87,14 @@ def gpt2_state_dict(config: GPTConfig, weights: dict[str, torch.Tensor]) -> dict
     return out
 
 
-def save_hf(path: str | os.PathLike, config: GPTConfig, weights: dict[str, torch.Tensor],
-            tokenizer: TabularTokenizer, layout: TableLayout | None = None,
-            provenance: Mapping[str, object] | None = None) -> Path:
+def save_hf(
+    path: str | os.PathLike,
+    config: GPTConfig,
+    weights: dict[str, torch.Tensor],
+    tokenizer: TabularTokenizer,
+    layout: TableLayout | None = None,
+    provenance: Mapping[str, object] | None = None,
+) -> Path:
     """Write a GPT2LMHeadModel directory with its HF tokenizer, tabular_tokenizer.json and README.md.
 
     layout (flat by default) and provenance (e.g. model_card.checkpoint_provenance) only shape the card.

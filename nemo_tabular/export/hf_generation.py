@@ -48,7 +48,7 @@ class SlotLogitsProcessor(LogitsProcessor):
         self._boundaries = torch.tensor([tokenizer.eor_id, tokenizer.eod_id])
 
     @classmethod
-    def from_pretrained(cls, export_dir: str | os.PathLike, sequential: bool = False) -> "SlotLogitsProcessor":
+    def from_pretrained(cls, export_dir: str | os.PathLike, sequential: bool = False) -> SlotLogitsProcessor:
         """The processor of an HF export directory, from the tabular_tokenizer.json saved there."""
         return cls(load_tabular_tokenizer(export_dir), sequential=sequential)
 
@@ -63,8 +63,10 @@ class SlotLogitsProcessor(LogitsProcessor):
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         allowed = self.allowed.to(scores.device)[self.next_slots(input_ids)]  # (batch, tokenizer vocab)
         if scores.shape[-1] < allowed.shape[-1]:
-            raise ValueError(f"the model scores {scores.shape[-1]} ids, fewer than the tokenizer's "
-                             f"{allowed.shape[-1]}: wrong tokenizer for this model?")
+            raise ValueError(
+                f"the model scores {scores.shape[-1]} ids, fewer than the tokenizer's "
+                f"{allowed.shape[-1]}: wrong tokenizer for this model?"
+            )
         mask = torch.zeros(scores.shape, dtype=torch.bool, device=scores.device)
         mask[:, : allowed.shape[-1]] = allowed
         return scores.masked_fill(~mask, float("-inf"))
@@ -83,8 +85,10 @@ def load_tabular_tokenizer(export_dir: str | os.PathLike) -> TabularTokenizer:
     """The project's tokenizer saved in an HF export directory; an export without one is named."""
     path = Path(export_dir) / TABULAR_TOKENIZER_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{export_dir}: no {TABULAR_TOKENIZER_FILE} there; exports written before it "
-                                f"held the tabular tokenizer as tokenizer.json: export the checkpoint again")
+        raise FileNotFoundError(
+            f"{export_dir}: no {TABULAR_TOKENIZER_FILE} there; exports written before it "
+            f"held the tabular tokenizer as tokenizer.json: export the checkpoint again"
+        )
     return TabularTokenizer.load(path)
 
 
@@ -109,8 +113,13 @@ def split_rows(ids: Sequence[int], tokenizer: TabularTokenizer) -> tuple[list[li
     return rows, bad
 
 
-def decode_generated(ids: torch.Tensor | np.ndarray, tokenizer: TabularTokenizer, prompt_length: int = 0,
-                     errors: str = "raise", sequence_column: str | None = None) -> pd.DataFrame:
+def decode_generated(
+    ids: torch.Tensor | np.ndarray,
+    tokenizer: TabularTokenizer,
+    prompt_length: int = 0,
+    errors: str = "raise",
+    sequence_column: str | None = None,
+) -> pd.DataFrame:
     """Generated id sequences (batch, length), prompt included, -> a DataFrame of their rows in order.
 
     errors="raise" names the first stretch that is not a valid row (a row cut short by max_new_tokens,
@@ -125,8 +134,10 @@ def decode_generated(ids: torch.Tensor | np.ndarray, tokenizer: TabularTokenizer
     for index, sequence in enumerate(ids[:, prompt_length:]):
         found, bad = split_rows(sequence.tolist(), tokenizer)
         if bad and errors == "raise":
-            raise TokenizerError(f"sequence {index}: {bad} stretch(es) of tokens are not whole rows of "
-                                 f"{tokenizer.row_width - 1} slot ids (cut short by max_new_tokens?)")
+            raise TokenizerError(
+                f"sequence {index}: {bad} stretch(es) of tokens are not whole rows of "
+                f"{tokenizer.row_width - 1} slot ids (cut short by max_new_tokens?)"
+            )
         rows += found
         owners += [index] * len(found)
     tokens = np.array(rows, dtype=np.int64).reshape(len(rows), tokenizer.row_width - 1)
@@ -135,8 +146,9 @@ def decode_generated(ids: torch.Tensor | np.ndarray, tokenizer: TabularTokenizer
         tokens, owners = tokens[inside], np.asarray(owners, dtype=np.int64)[inside]
     elif not inside.all():
         first = int(np.argmin(inside))
-        raise TokenizerError(f"sequence {owners[first]}: a row holds ids outside their slots' ranges "
-                             f"({tokens[first].tolist()})")
+        raise TokenizerError(
+            f"sequence {owners[first]}: a row holds ids outside their slots' ranges ({tokens[first].tolist()})"
+        )
     frame = tokenizer.decode(tokens)
     if sequence_column is not None:
         frame.insert(0, sequence_column, np.asarray(owners, dtype=np.int64))

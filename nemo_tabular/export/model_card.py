@@ -55,20 +55,31 @@ def checkpoint_provenance(checkpoint_dir: str | os.PathLike) -> dict[str, object
     if config_file.is_file():
         cfg = OmegaConf.to_container(OmegaConf.load(config_file))
         dataset, model, train = cfg.get("dataset", {}), cfg.get("model", {}), cfg.get("train", {})
-        found.update({"dataset": dataset.get("name"), "source": dataset.get("source"),
-                      "layers x hidden": f"{model.get('num_layers')} x {model.get('hidden_size')}",
-                      "context (tokens)": model.get("seq_length"), "planned steps": train.get("steps"),
-                      "global batch (sequences)": train.get("global_batch"), "seed": train.get("seed")})
+        found.update(
+            {
+                "dataset": dataset.get("name"),
+                "source": dataset.get("source"),
+                "layers x hidden": f"{model.get('num_layers')} x {model.get('hidden_size')}",
+                "context (tokens)": model.get("seq_length"),
+                "planned steps": train.get("steps"),
+                "global batch (sequences)": train.get("global_batch"),
+                "seed": train.get("seed"),
+            }
+        )
     summary_file = checkpoint_dir.parent / "train_summary.json"
     if summary_file.is_file():
         summary = json.loads(summary_file.read_text())
         seconds = summary.get("seconds")
-        found.update({"trained steps": summary.get("end_step"), "final validation loss": summary.get("final_valid_loss"),
-                      "training minutes": round(seconds / 60, 2) if isinstance(seconds, (int, float)) else None,
-                      "tokens/s": round(summary["tokens_per_s"]) if summary.get("tokens_per_s") else None,
-                      "processes (tensor x pipeline x data)":
-                          f"{summary.get('tensor')} x {summary.get('pipeline')} x {summary.get('data')}",
-                      "precision": summary.get("precision")})
+        found.update(
+            {
+                "trained steps": summary.get("end_step"),
+                "final validation loss": summary.get("final_valid_loss"),
+                "training minutes": round(seconds / 60, 2) if isinstance(seconds, (int, float)) else None,
+                "tokens/s": round(summary["tokens_per_s"]) if summary.get("tokens_per_s") else None,
+                "processes (tensor x pipeline x data)": f"{summary.get('tensor')} x {summary.get('pipeline')} x {summary.get('data')}",
+                "precision": summary.get("precision"),
+            }
+        )
     return {key: value for key, value in found.items() if value is not None}
 
 
@@ -93,14 +104,20 @@ print(tokenizer.convert_ids_to_tokens(ids[0]))  # readable token names
 ```"""
 
 
-def model_card(tokenizer: TabularTokenizer, config: GPTConfig, layout: TableLayout | None = None,
-               provenance: Mapping[str, object] | None = None) -> str:
+def model_card(
+    tokenizer: TabularTokenizer,
+    config: GPTConfig,
+    layout: TableLayout | None = None,
+    provenance: Mapping[str, object] | None = None,
+) -> str:
     """The export's README.md as Markdown (with the Hub's YAML front matter)."""
     layout = layout or TableLayout()
     name = (provenance or {}).get("dataset") or "a table"
     if layout.sequential:
-        documents = (f"one document per entity (`group_by` {layout.group_by}, ordered by {layout.order_by}): "
-                     f"rows end with `<eor>`, the entity's last row with `<eod>`")
+        documents = (
+            f"one document per entity (`group_by` {layout.group_by}, ordered by {layout.order_by}): "
+            f"rows end with `<eor>`, the entity's last row with `<eod>`"
+        )
     else:
         documents = "one document per row: `<eod>`, the row's tokens, `<eod>`"
     facts = "\n".join(f"- {key}: {value}" for key, value in (provenance or {}).items()) or "- not recorded"

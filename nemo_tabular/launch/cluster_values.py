@@ -50,12 +50,15 @@ def check_slurm_values(cluster: Mapping) -> None:
             raise LaunchError(f"cluster.{key}={value!r}: expected {expected}")
     log_dir = str(cluster.get("log_dir"))
     if re.search(r"[\s\"'\\]", log_dir):
-        raise LaunchError(f"cluster.log_dir={log_dir!r}: expected a path without spaces, quotes or backslashes "
-                          f"(it is an #SBATCH --output path)")
+        raise LaunchError(
+            f"cluster.log_dir={log_dir!r}: expected a path without spaces, quotes or backslashes "
+            f"(it is an #SBATCH --output path)"
+        )
     for key, low, high in (("cpus_per_task", 1, None), ("master_port", 1, 65535)):
         value = cluster.get(key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
-                                  or value < low or (high is not None and value > high)):
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high)
+        ):
             bound = f"an integer in [{low}, {high}]" if high else "a positive integer"
             raise LaunchError(f"cluster.{key}={value!r}: expected {bound}")
     for key in ("sbatch_args", "srun_args", "container_mounts"):
@@ -64,8 +67,10 @@ def check_slurm_values(cluster: Mapping) -> None:
             raise LaunchError(f"cluster.{key}={values!r}: expected a list")
     for i, arg in enumerate(cluster.get("sbatch_args") or []):
         if not re.fullmatch(r"-\S+", str(arg)):
-            raise LaunchError(f"cluster.sbatch_args[{i}]={arg!r}: expected one sbatch option, such as "
-                              f"--constraint=h100, with no spaces")
+            raise LaunchError(
+                f"cluster.sbatch_args[{i}]={arg!r}: expected one sbatch option, such as "
+                f"--constraint=h100, with no spaces"
+            )
 
 
 def check_no_control_characters(value, key: str) -> None:

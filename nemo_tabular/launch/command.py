@@ -35,7 +35,7 @@ def shell_word(value: object) -> str:
     parts, start = [], 0
     for match in VARIABLE.finditer(text):
         if match.start() > start:
-            parts.append(shlex.quote(text[start:match.start()]))
+            parts.append(shlex.quote(text[start : match.start()]))
         parts.append(f'"{match.group()}"')
         start = match.end()
     if start < len(text) or not parts:

@@ -25,8 +25,7 @@ class Job:
 JOBS = {
     "prep": Job("prep", "prepare", distributed=False, needs_gpu=False),
     "train": Job("train", "train", distributed=True, needs_gpu=True),
-    "sample": Job("sample", "sample", distributed=False, needs_gpu=True,
-                  gpu_overrides=("device=cuda",)),
+    "sample": Job("sample", "sample", distributed=False, needs_gpu=True, gpu_overrides=("device=cuda",)),
 }
 
 

@@ -34,5 +34,7 @@ def launch(cfg: DictConfig) -> int:
         print(script, end="")
         return 0
     job_id, path = submit(script, cluster)
-    print(f"submitted {path} as Slurm job {job_id}; its output goes to {cluster.log_dir}/{cluster.job_name}-{job_id}.out")
+    print(
+        f"submitted {path} as Slurm job {job_id}; its output goes to {cluster.log_dir}/{cluster.job_name}-{job_id}.out"
+    )
     return 0

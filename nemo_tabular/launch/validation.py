@@ -23,7 +23,9 @@ def check_cluster(cluster: DictConfig) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise LaunchError(f"cluster.{key}={value!r}: expected a positive integer")
     if cluster.scheduler == "local" and cluster.nodes != 1:
-        raise LaunchError(f"cluster.nodes={cluster.nodes} with cluster=local: a local run has one node; use cluster=slurm")
+        raise LaunchError(
+            f"cluster.nodes={cluster.nodes} with cluster=local: a local run has one node; use cluster=slurm"
+        )
     check_cluster_values(OmegaConf.to_container(cluster, resolve=True), slurm=cluster.scheduler == "slurm")
 
 
@@ -43,8 +45,9 @@ def check_parallel_layout(train_cfg: DictConfig, cluster: DictConfig) -> None:
     except ImportError as err:
         raise LaunchError(f"cannot check the parallel layout: nemo_tabular.training.layout is missing ({err})") from err
     try:
-        validate_parallel_layout(train_cfg, world_size=cluster.nodes * cluster.gpus_per_node,
-                                 gpus_per_node=cluster.gpus_per_node)
+        validate_parallel_layout(
+            train_cfg, world_size=cluster.nodes * cluster.gpus_per_node, gpus_per_node=cluster.gpus_per_node
+        )
     except ValueError as err:
         raise LaunchError(f"{cluster.nodes} node(s) x {cluster.gpus_per_node} GPU(s): {err}") from err
 

@@ -112,8 +112,15 @@ def local_mask(mask: torch.Tensor, query: torch.Tensor) -> tuple[int, torch.Tens
     return _last_mask[2]
 
 
-def local_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, block: int, bias: torch.Tensor,
-                    dropout: float, scale: float | None) -> torch.Tensor:
+def local_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    block: int,
+    bias: torch.Tensor,
+    dropout: float,
+    scale: float | None,
+) -> torch.Tensor:
     """SDPA of [s, b, h, d] tensors in blocks of `block` tokens under their `block_bias` -> [s, b, h*d].
 
     A query block's keys are its own block and the one before, which hold every key its queries may
@@ -124,8 +131,7 @@ def local_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
     seq, batch, heads, dim = query.shape
     blocks = seq // block
     q = query.reshape(blocks, block, batch * heads, dim).transpose(1, 2)
-    k, v = (PreviousAndOwn.apply(t.reshape(blocks, block, batch * heads, dim)).transpose(1, 2)
-            for t in (key, value))
+    k, v = (PreviousAndOwn.apply(t.reshape(blocks, block, batch * heads, dim)).transpose(1, 2) for t in (key, value))
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout, scale=scale)
     return out.transpose(1, 2).reshape(seq, batch, heads * dim)
 
@@ -133,14 +139,23 @@ def local_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
 class SDPAttention(MegatronModule):
     """softmax(QK^T / sqrt(d)) V with a causal or given mask, heads split by tensor parallelism."""
 
-    def __init__(self, config, layer_number: int, attn_mask_type, attention_type: str = "self",
-                 attention_dropout: float | None = None, softmax_scale: float | None = None, **_unused):
+    def __init__(
+        self,
+        config,
+        layer_number: int,
+        attn_mask_type,
+        attention_type: str = "self",
+        attention_dropout: float | None = None,
+        softmax_scale: float | None = None,
+        **_unused,
+    ):
         super().__init__(config=config)
         self.dropout = config.attention_dropout if attention_dropout is None else attention_dropout
         self.softmax_scale = softmax_scale
 
-    def forward(self, query, key, value, attention_mask, attn_mask_type=None, attention_bias=None,
-                packed_seq_params=None):
+    def forward(
+        self, query, key, value, attention_mask, attn_mask_type=None, attention_bias=None, packed_seq_params=None
+    ):
         if packed_seq_params is not None or attention_bias is not None:
             raise NotImplementedError("SDPAttention supports neither packed sequences nor attention bias")
         if key.shape[2] != query.shape[2]:  # grouped-query attention: each key/value head serves several
@@ -152,10 +167,10 @@ class SDPAttention(MegatronModule):
             return local_attention(query, key, value, *local, dropout, self.softmax_scale)
         q, k, v = (t.permute(1, 2, 0, 3) for t in (query, key, value))  # -> [batch, heads, seq, dim]
         if attention_mask is None:
-            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True,
-                                                 scale=self.softmax_scale)
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True, scale=self.softmax_scale)
         else:  # megatron masks are True where attention is NOT allowed
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=~attention_mask, dropout_p=dropout,
-                                                 scale=self.softmax_scale)
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=~attention_mask, dropout_p=dropout, scale=self.softmax_scale
+            )
         seq, batch = out.shape[2], out.shape[0]
         return out.permute(2, 0, 1, 3).reshape(seq, batch, -1)

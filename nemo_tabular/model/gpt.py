@@ -59,8 +59,7 @@ def padded_vocab_size(vocab_size: int, multiple: int, tensor_parallel: int) -> i
     return -(-vocab_size // step) * step
 
 
-def transformer_config(model: Mapping, tensor_parallel: int, pipeline_parallel: int,
-                       bf16: bool) -> TransformerConfig:
+def transformer_config(model: Mapping, tensor_parallel: int, pipeline_parallel: int, bf16: bool) -> TransformerConfig:
     """megatron's TransformerConfig for a conf/model entry and a parallel layout."""
     dtype = torch.bfloat16 if bf16 else torch.float32
     return TransformerConfig(
@@ -90,8 +89,14 @@ def transformer_config(model: Mapping, tensor_parallel: int, pipeline_parallel: 
     )
 
 
-def build_gpt(config: TransformerConfig, vocab_size: int, seq_length: int, pre_process: bool = True,
-              post_process: bool = True, document_mask: bool = False) -> GPTModel:
+def build_gpt(
+    config: TransformerConfig,
+    vocab_size: int,
+    seq_length: int,
+    pre_process: bool = True,
+    post_process: bool = True,
+    document_mask: bool = False,
+) -> GPTModel:
     """One pipeline stage of the GPT (the whole model when there is one stage)."""
     return GPTModel(
         config=config,

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+
 from nemo_tabular.errors import ConfigError
 
 HEAD_DIM = 32
@@ -43,11 +44,11 @@ class ModelSize:
     @property
     def params(self) -> int:
         """Parameters of the transformer blocks (no embeddings): what the rule sizes."""
-        return 12 * self.layers * self.width ** 2
+        return 12 * self.layers * self.width**2
 
     def train_flops_per_token(self, seq_length: int, vocab: int) -> float:
         """Forward + backward FLOPs per token: projections and MLP, attention over the sequence, logits."""
-        forward = self.layers * (24 * self.width ** 2 + 4 * seq_length * self.width) + 2 * vocab * self.width
+        forward = self.layers * (24 * self.width**2 + 4 * seq_length * self.width) + 2 * vocab * self.width
         return 3.0 * forward
 
     def fits(self, tensor: int, pipeline: int) -> bool:
@@ -56,13 +57,16 @@ class ModelSize:
 
     def config(self) -> dict:
         """The conf/model keys this size sets."""
-        return {"num_layers": self.layers, "hidden_size": self.width, "num_attention_heads": self.heads,
-                "ffn_hidden_size": FFN_RATIO * self.width}
+        return {
+            "num_layers": self.layers,
+            "hidden_size": self.width,
+            "num_attention_heads": self.heads,
+            "ffn_hidden_size": FFN_RATIO * self.width,
+        }
 
 
 # The candidates, small to large: depth and width grow together (widths 32-256, depths 1-8).
-LADDER = (ModelSize(1, 32), ModelSize(2, 64), ModelSize(3, 96), ModelSize(4, 128), ModelSize(6, 192),
-          ModelSize(8, 256))
+LADDER = (ModelSize(1, 32), ModelSize(2, 64), ModelSize(3, 96), ModelSize(4, 128), ModelSize(6, 192), ModelSize(8, 256))
 
 # Fitted on benchmarks/frontier.csv (BENCHMARKS.md, "Compute frontier"): the largest candidate that still
 # trains on at least this many tokens per block parameter within the run wins. Every k in [4, 9.5] lost the
@@ -80,7 +84,7 @@ class Throughput:
     def tokens_per_s(self, size: ModelSize, seq_length: int, vocab: int) -> float:
         return 1.0 / (self.overhead_s + size.train_flops_per_token(seq_length, vocab) / self.flops_per_s)
 
-    def scaled(self, factor: float) -> "Throughput":
+    def scaled(self, factor: float) -> Throughput:
         return Throughput(self.overhead_s / factor, self.flops_per_s * factor)
 
 
@@ -123,8 +127,14 @@ class SizeChoice:
     reason: str
 
 
-def choose_size(planned_tokens: int, budget_seconds: float | None, throughput: Throughput, seq_length: int,
-                vocab: int, candidates: Sequence[ModelSize] = LADDER) -> SizeChoice:
+def choose_size(
+    planned_tokens: int,
+    budget_seconds: float | None,
+    throughput: Throughput,
+    seq_length: int,
+    vocab: int,
+    candidates: Sequence[ModelSize] = LADDER,
+) -> SizeChoice:
     """The largest candidate that trains on >= TOKENS_PER_PARAM tokens per parameter in the run, else the smallest.
 
     `planned_tokens`: what the run's steps would feed; `budget_seconds`: a time budget that may end it sooner.
@@ -142,10 +152,15 @@ def choose_size(planned_tokens: int, budget_seconds: float | None, throughput: T
         if tokens(size) >= TOKENS_PER_PARAM * size.params:
             chosen = size
     seen = tokens(chosen)
-    limit = "its planned steps" if budget_seconds is None else f"{budget_seconds / 60:g} min at " \
-        f"~{throughput.tokens_per_s(chosen, seq_length, vocab):,.0f} tokens/s"
-    reason = (f"{chosen.name} ({chosen.params:,} block parameters) trains on {seen:,} tokens in {limit}, "
-              f"{seen / chosen.params:.0f} per parameter (the rule keeps >= {TOKENS_PER_PARAM:g})")
+    limit = (
+        "its planned steps"
+        if budget_seconds is None
+        else f"{budget_seconds / 60:g} min at ~{throughput.tokens_per_s(chosen, seq_length, vocab):,.0f} tokens/s"
+    )
+    reason = (
+        f"{chosen.name} ({chosen.params:,} block parameters) trains on {seen:,} tokens in {limit}, "
+        f"{seen / chosen.params:.0f} per parameter (the rule keeps >= {TOKENS_PER_PARAM:g})"
+    )
     return SizeChoice(chosen, seen, reason)
 
 
@@ -162,6 +177,8 @@ def is_auto(model_cfg) -> bool:
     auto = [key for key in SHAPE_KEYS if str(model_cfg.get(key)) == "auto"]
     if auto and len(auto) != len(SHAPE_KEYS):
         fixed = ", ".join(f"model.{key}={model_cfg.get(key)}" for key in SHAPE_KEYS if key not in auto)
-        raise ConfigError(f"{fixed} with model=auto: model=auto sets {', '.join(SHAPE_KEYS)} together; "
-                         f"give all four numbers or start from a fixed size (model=tiny)")
+        raise ConfigError(
+            f"{fixed} with model=auto: model=auto sets {', '.join(SHAPE_KEYS)} together; "
+            f"give all four numbers or start from a fixed size (model=tiny)"
+        )
     return bool(auto)

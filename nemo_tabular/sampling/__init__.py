@@ -5,5 +5,16 @@ from .model import GPT, GPTConfig
 from .sampler import SampleOptions, iter_samples, sample_to_file
 from .token_choice import SamplingSettings
 
-__all__ = ["GPT", "Bundle", "GPTConfig", "SampleOptions", "SamplingSettings", "TableLayout", "is_bundle",
-           "iter_samples", "load_bundle", "sample_to_file", "save_bundle"]
+__all__ = [
+    "GPT",
+    "Bundle",
+    "GPTConfig",
+    "SampleOptions",
+    "SamplingSettings",
+    "TableLayout",
+    "is_bundle",
+    "iter_samples",
+    "load_bundle",
+    "sample_to_file",
+    "save_bundle",
+]

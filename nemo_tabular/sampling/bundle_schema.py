@@ -23,7 +23,7 @@ from .model import GPTConfig
 
 # Far above any model this project trains (conf/model/20b.yaml: 44 layers, width 6144, FFN 24576, context 2048).
 BOUNDS = {
-    "vocab_size": (1, 2**23),       # tokenizer.schema.MAX_VOCAB (2**22) padded to a multiple
+    "vocab_size": (1, 2**23),  # tokenizer.schema.MAX_VOCAB (2**22) padded to a multiple
     "n_positions": (2, 2**20),
     "n_layer": (1, 1024),
     "n_head": (1, 1024),
@@ -49,8 +49,7 @@ def check_bundle_config(meta: Mapping, path: str | os.PathLike) -> GPTConfig:
         raise BundleError(f"{where}: unknown field {unknown[0]!r}; expected only {', '.join(sorted(known))}")
     sizes = {key: checks.integer(model, key, low, high, where, BundleError) for key, (low, high) in BOUNDS.items()}
     if sizes["n_kv_head"] > sizes["n_head"] or sizes["n_head"] % sizes["n_kv_head"]:
-        raise BundleError(f"{where}: n_head ({sizes['n_head']}) must be a multiple of n_kv_head "
-                          f"({sizes['n_kv_head']})")
+        raise BundleError(f"{where}: n_head ({sizes['n_head']}) must be a multiple of n_kv_head ({sizes['n_kv_head']})")
     eps = checks.number(model, "layernorm_eps", 1e-12, 0.1, where, BundleError, default=1e-5)
     tied = model.get("tied_embeddings", True)
     if not isinstance(tied, bool):
@@ -68,17 +67,30 @@ def expected_shapes(config: GPTConfig) -> dict[str, tuple[int, ...]]:
     """The shape of every tensor in GPT(config).state_dict(), by name, computed without building the model
     (even on the meta device its first build costs seconds of torch start-up); tests/test_artefact_schemas.py
     checks it against the model itself."""
-    d, qkv, attention = config.d_model, (config.n_head + 2 * config.n_kv_head) * config.head_dim, \
-        config.n_head * config.head_dim
+    d, qkv, attention = (
+        config.d_model,
+        (config.n_head + 2 * config.n_kv_head) * config.head_dim,
+        config.n_head * config.head_dim,
+    )
     shapes: dict[str, tuple[int, ...]] = {"wte.weight": (config.vocab_size, d), "wpe.weight": (config.n_positions, d)}
     for layer in range(config.n_layer):
         block = f"blocks.{layer}"
-        shapes.update({f"{block}.ln_1.weight": (d,), f"{block}.ln_1.bias": (d,),
-                       f"{block}.attn.qkv.weight": (qkv, d), f"{block}.attn.qkv.bias": (qkv,),
-                       f"{block}.attn.proj.weight": (d, attention), f"{block}.attn.proj.bias": (d,),
-                       f"{block}.ln_2.weight": (d,), f"{block}.ln_2.bias": (d,),
-                       f"{block}.mlp.fc.weight": (config.d_ff, d), f"{block}.mlp.fc.bias": (config.d_ff,),
-                       f"{block}.mlp.proj.weight": (d, config.d_ff), f"{block}.mlp.proj.bias": (d,)})
+        shapes.update(
+            {
+                f"{block}.ln_1.weight": (d,),
+                f"{block}.ln_1.bias": (d,),
+                f"{block}.attn.qkv.weight": (qkv, d),
+                f"{block}.attn.qkv.bias": (qkv,),
+                f"{block}.attn.proj.weight": (d, attention),
+                f"{block}.attn.proj.bias": (d,),
+                f"{block}.ln_2.weight": (d,),
+                f"{block}.ln_2.bias": (d,),
+                f"{block}.mlp.fc.weight": (config.d_ff, d),
+                f"{block}.mlp.fc.bias": (config.d_ff,),
+                f"{block}.mlp.proj.weight": (d, config.d_ff),
+                f"{block}.mlp.proj.bias": (d,),
+            }
+        )
     shapes.update({"ln_f.weight": (d,), "ln_f.bias": (d,)})
     if not config.tied_embeddings:
         shapes["lm_head.weight"] = (config.vocab_size, d)
@@ -109,7 +121,8 @@ def check_weight_shapes(config: GPTConfig, weights: str | os.PathLike) -> None:
         if name not in found:
             raise BundleError(f"{weights}: no tensor {name!r}, which the config's model has")
         if found[name] != shape:
-            raise BundleError(f"{weights}: tensor {name!r} has shape {list(found[name])}, but config.json's "
-                              f"model gives {list(shape)}")
+            raise BundleError(
+                f"{weights}: tensor {name!r} has shape {list(found[name])}, but config.json's model gives {list(shape)}"
+            )
     if extra := sorted(set(found) - set(expected)):
         raise BundleError(f"{weights}: tensor {extra[0]!r} is not part of the config's model")

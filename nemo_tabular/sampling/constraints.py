@@ -12,8 +12,8 @@ from functools import cached_property
 
 import torch
 
-from nemo_tabular.tokenizer import TabularTokenizer
 from nemo_tabular.errors import UserError
+from nemo_tabular.tokenizer import TabularTokenizer
 
 
 @dataclass
@@ -38,8 +38,10 @@ class SlotConstraints:
 
     def __init__(self, tokenizer: TabularTokenizer, vocab_size: int, device=None):
         if vocab_size < tokenizer.vocab_size:
-            raise UserError(f"model vocabulary ({vocab_size}) is smaller than the tokenizer's "
-                             f"({tokenizer.vocab_size}): wrong tokenizer for this model?")
+            raise UserError(
+                f"model vocabulary ({vocab_size}) is smaller than the tokenizer's "
+                f"({tokenizer.vocab_size}): wrong tokenizer for this model?"
+            )
         self.row_width = tokenizer.row_width
         self.device = device
         self.slots = [Allowed(lo, hi) for lo, hi in tokenizer.slot_ranges()]

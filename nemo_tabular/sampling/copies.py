@@ -40,7 +40,7 @@ class TrainingRows:
         self.left_out = 0  # sequential tables: copied rows that every draw repeated, left out of their entity
 
     @classmethod
-    def from_table(cls, tokenizer: TabularTokenizer, path: str | os.PathLike) -> "TrainingRows":
+    def from_table(cls, tokenizer: TabularTokenizer, path: str | os.PathLike) -> TrainingRows:
         """The rows of a CSV/Parquet table (the training split) encoded by the model's tokenizer."""
         table = read_table(path, "training rows (reject_copies_of)")
         return cls(tokenizer.encode(table)[:, :-1])
@@ -63,6 +63,8 @@ class TrainingRows:
             note += f" (of these, {self.left_out:,} left out of their entities: every draw copied)"
         share = self.rejected / max(self.checked, 1)
         if share > 0.5:
-            note += (f" ({share:.0%} of sampled rows: the model has memorized much of the table; fewer training "
-                     "steps (train.min_steps, train.epochs) trade quality for less memorization)")
+            note += (
+                f" ({share:.0%} of sampled rows: the model has memorized much of the table; fewer training "
+                "steps (train.min_steps, train.epochs) trade quality for less memorization)"
+            )
         return note

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+
 from nemo_tabular.errors import ConfigError
 
 from .constraints import Allowed, SlotConstraints
@@ -44,8 +45,9 @@ def window_start(length: int, lead: int, row_width: int, n_positions: int, room_
     return lead + rows_to_drop * row_width
 
 
-def copied_rows(is_copy: Callable[[torch.Tensor], torch.Tensor], rows: torch.Tensor,
-                alive: torch.Tensor) -> torch.Tensor:
+def copied_rows(
+    is_copy: Callable[[torch.Tensor], torch.Tensor], rows: torch.Tensor, alive: torch.Tensor
+) -> torch.Tensor:
     """A bool per sequence: alive and its row (row_width - 1 ids, no terminator) copies a training row."""
     copied = torch.zeros_like(alive)
     live = alive.nonzero().squeeze(1)
@@ -54,8 +56,9 @@ def copied_rows(is_copy: Callable[[torch.Tensor], torch.Tensor], rows: torch.Ten
     return copied
 
 
-def draw(model: GPT, hidden: torch.Tensor, allowed: Allowed, settings: SamplingSettings,
-         generator: torch.Generator) -> torch.Tensor:
+def draw(
+    model: GPT, hidden: torch.Tensor, allowed: Allowed, settings: SamplingSettings, generator: torch.Generator
+) -> torch.Tensor:
     """Next ids from the last hidden states, among the allowed ids only (logits in float32 for any model dtype)."""
     logits = model.logits(hidden.float(), allowed.lo, allowed.hi)
     return choose_tokens(logits, allowed.mask, settings, generator) + allowed.lo
@@ -70,21 +73,34 @@ class Feeder:
     model; without it, the whole window does every time.
     """
 
-    def __init__(self, model: GPT, seq: torch.Tensor, start: int, length: int, capacity: int, use_cache: bool,
-                 reuse: KVCache | None = None):
+    def __init__(
+        self,
+        model: GPT,
+        seq: torch.Tensor,
+        start: int,
+        length: int,
+        capacity: int,
+        use_cache: bool,
+        reuse: KVCache | None = None,
+    ):
         self.model, self.seq, self.start, self.fed = model, seq, start, start
         self.cache = None
         if use_cache:
             weight = model.wte.weight
-            fits = (reuse is not None and reuse.keys.shape[1] == seq.shape[0] and reuse.capacity >= capacity
-                    and reuse.keys.dtype == weight.dtype and reuse.keys.device == weight.device)
+            fits = (
+                reuse is not None
+                and reuse.keys.shape[1] == seq.shape[0]
+                and reuse.capacity >= capacity
+                and reuse.keys.dtype == weight.dtype
+                and reuse.keys.device == weight.device
+            )
             self.cache = reuse if fits else model.new_cache(seq.shape[0], capacity)
             self.cache.reset()
         self.shared_prompt(length)
 
     def shared_prompt(self, length: int) -> None:
         """Feed the prompt; when every sequence has the same one (flat sampling, forecasting), run it once."""
-        prompt = self.seq[:, self.start:length]
+        prompt = self.seq[:, self.start : length]
         batch = prompt.shape[0]
         if batch > 1 and bool((prompt == prompt[:1]).all()):
             one = self.model.new_cache(1, length - self.start) if self.cache is not None else None
@@ -119,20 +135,33 @@ class Feeder:
             if self.cache is not None and length - self.fed == 1:
                 self.hidden = self.model.step(self.seq[:, self.fed], self.cache)
             elif self.cache is not None:
-                self.hidden = self.model.features(self.seq[:, self.fed:length], self.cache)[:, -1]
+                self.hidden = self.model.features(self.seq[:, self.fed : length], self.cache)[:, -1]
             else:
-                self.hidden = self.model.features(self.seq[:, self.start:length])[:, -1]
+                self.hidden = self.model.features(self.seq[:, self.start : length])[:, -1]
             self.fed = length
         return self.hidden
 
 
 @torch.inference_mode()
-def generate_rows(model: GPT, constraints: SlotConstraints, prompt: torch.Tensor, n_rows: int, *,
-                  inner_terminators: Sequence[int], last_terminators: Sequence[int],
-                  eod_id: int, pad_id: int, settings: SamplingSettings, generator: torch.Generator,
-                  forced: torch.Tensor | None = None, constant_slots: Sequence[int] = (),
-                  is_copy: Callable[[torch.Tensor], torch.Tensor] | None = None, max_draws: int = 10,
-                  use_cache: bool = True, cache: KVCache | None = None) -> GeneratedRows:
+def generate_rows(
+    model: GPT,
+    constraints: SlotConstraints,
+    prompt: torch.Tensor,
+    n_rows: int,
+    *,
+    inner_terminators: Sequence[int],
+    last_terminators: Sequence[int],
+    eod_id: int,
+    pad_id: int,
+    settings: SamplingSettings,
+    generator: torch.Generator,
+    forced: torch.Tensor | None = None,
+    constant_slots: Sequence[int] = (),
+    is_copy: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    max_draws: int = 10,
+    use_cache: bool = True,
+    cache: KVCache | None = None,
+) -> GeneratedRows:
     """Generate up to `n_rows` rows after `prompt` (batch, length); a sequence stops at end-of-document.
 
     forced: (batch, 1 or n_rows, row_width - 1) ids to write instead of sampling, -1 where free.
@@ -148,8 +177,10 @@ def generate_rows(model: GPT, constraints: SlotConstraints, prompt: torch.Tensor
     lead = length % width
     total = length + n_rows * width
     if total > n_positions and n_positions < 2 * width:
-        raise ConfigError(f"the model's context ({n_positions} tokens) must hold two rows of {width} tokens "
-                         f"to slide over longer sequences")
+        raise ConfigError(
+            f"the model's context ({n_positions} tokens) must hold two rows of {width} tokens "
+            f"to slide over longer sequences"
+        )
     device = prompt.device
     seq = torch.empty(batch, total, dtype=torch.long, device=device)
     seq[:, :length] = prompt

@@ -24,8 +24,8 @@ from .bundle import Bundle
 from .sampler import SampleOptions, iter_samples
 
 MEASURE_ABOVE_ROWS = 1_000_000  # below this no run is long or large enough to warn about, so nothing is measured
-MEASURE_ROWS = 256              # rows drawn for the measurement (well under a second for the models here)
-WARN_SECONDS = 24 * 3600        # a run expected to take longer than a day is warned about
+MEASURE_ROWS = 256  # rows drawn for the measurement (well under a second for the models here)
+WARN_SECONDS = 24 * 3600  # a run expected to take longer than a day is warned about
 
 
 @dataclass(frozen=True)
@@ -33,10 +33,10 @@ class SampleEstimate:
     """A planned run: rows asked for, the measured speed and size per row, and the output disk's free space."""
 
     n_rows: int
-    rows_per_second: float      # all workers together
+    rows_per_second: float  # all workers together
     bytes_per_row: float
     free_bytes: int
-    directory: Path             # the output's directory (its nearest existing ancestor)
+    directory: Path  # the output's directory (its nearest existing ancestor)
     measured_rows: int
     workers: int
 
@@ -55,12 +55,15 @@ class SampleEstimate:
         if not (too_long or too_large):
             return None
         workers = f"{self.workers} worker{'s' if self.workers != 1 else ''}"
-        free = (f"more than the {size_text(self.free_bytes)} free" if too_large
-                else f"{size_text(self.free_bytes)} free") + f" at {self.directory}"
-        return (f"n_rows={self.n_rows:,} would take about {duration_text(self.seconds)} at "
-                f"{self.rows_per_second:,.0f} rows/s (measured on {self.measured_rows} rows, {workers}) and write "
-                f"about {size_text(self.bytes)} at {self.bytes_per_row:,.0f} bytes/row, {free}; lower n_rows, or "
-                f"stop it with Ctrl-C (its temporary files are removed)")
+        free = (
+            f"more than the {size_text(self.free_bytes)} free" if too_large else f"{size_text(self.free_bytes)} free"
+        ) + f" at {self.directory}"
+        return (
+            f"n_rows={self.n_rows:,} would take about {duration_text(self.seconds)} at "
+            f"{self.rows_per_second:,.0f} rows/s (measured on {self.measured_rows} rows, {workers}) and write "
+            f"about {size_text(self.bytes)} at {self.bytes_per_row:,.0f} bytes/row, {free}; lower n_rows, or "
+            f"stop it with Ctrl-C (its temporary files are removed)"
+        )
 
 
 def duration_text(seconds: float) -> str:
@@ -101,14 +104,25 @@ def encoded_bytes(frame: pd.DataFrame, out: str | os.PathLike) -> int:
 def estimate_sampling(bundle: Bundle, options: SampleOptions, out: str | os.PathLike, workers: int) -> SampleEstimate:
     """Draw MEASURE_ROWS rows as the run would (without copy rejection, whose counters are the run's) and
     return the estimate for options.n_rows rows on `workers` processes."""
-    probe = replace(options, n_rows=min(MEASURE_ROWS, options.n_rows), n_entities=None, reject_copies=None,
-                    batch_size=min(options.batch_size, MEASURE_ROWS))
+    probe = replace(
+        options,
+        n_rows=min(MEASURE_ROWS, options.n_rows),
+        n_entities=None,
+        reject_copies=None,
+        batch_size=min(options.batch_size, MEASURE_ROWS),
+    )
     started = time.perf_counter()
     frames = list(iter_samples(bundle, probe))
     seconds = time.perf_counter() - started
     frame = pd.concat(frames, ignore_index=True)
     rows = max(len(frame), 1)
     directory = existing_directory(out)
-    return SampleEstimate(n_rows=options.n_rows, rows_per_second=rows / max(seconds, 1e-9) * max(workers, 1),
-                          bytes_per_row=encoded_bytes(frame, out) / rows, free_bytes=shutil.disk_usage(directory).free,
-                          directory=directory, measured_rows=len(frame), workers=workers)
+    return SampleEstimate(
+        n_rows=options.n_rows,
+        rows_per_second=rows / max(seconds, 1e-9) * max(workers, 1),
+        bytes_per_row=encoded_bytes(frame, out) / rows,
+        free_bytes=shutil.disk_usage(directory).free,
+        directory=directory,
+        measured_rows=len(frame),
+        workers=workers,
+    )

@@ -57,8 +57,9 @@ def next_values(past: pd.Series, kind: str, horizon: int) -> pd.Series:
     return pd.Series(values.iloc[-1] + step * np.arange(1, horizon + 1), name=past.name)
 
 
-def future_order_values(history: pd.DataFrame, order_by: list[str], kinds: dict[str, str],
-                        horizon: int) -> pd.DataFrame:
+def future_order_values(
+    history: pd.DataFrame, order_by: list[str], kinds: dict[str, str], horizon: int
+) -> pd.DataFrame:
     """The order_by values of the next `horizon` rows.
 
     One column: extrapolated by next_values. Several (e.g. year, month): the last counts up by its
@@ -112,9 +113,11 @@ def entity_forced_tokens(bundle: Bundle, history: pd.DataFrame, horizon: int, fo
     try:
         return forced_tokens(tok, fixed)
     except TokenizerError as err:
-        raise TokenizerError(f"{err} (a future order_by value outside the fitted range cannot be forced; "
-                             f"set force_order=false to let the model generate it, or prepare again with a "
-                             f"larger tokenizer.order_headroom)") from None
+        raise TokenizerError(
+            f"{err} (a future order_by value outside the fitted range cannot be forced; "
+            f"set force_order=false to let the model generate it, or prepare again with a "
+            f"larger tokenizer.order_headroom)"
+        ) from None
 
 
 def prompt_tokens(bundle: Bundle, history: pd.DataFrame) -> np.ndarray:
@@ -126,23 +129,33 @@ def prompt_tokens(bundle: Bundle, history: pd.DataFrame) -> np.ndarray:
     return prompt[start:]
 
 
-def forecast_entity(bundle: Bundle, history: pd.DataFrame, options: ForecastOptions,
-                    generator: torch.Generator) -> pd.DataFrame:
+def forecast_entity(
+    bundle: Bundle, history: pd.DataFrame, options: ForecastOptions, generator: torch.Generator
+) -> pd.DataFrame:
     """n_paths x horizon decoded future rows of one entity, with path and step (1..horizon) columns."""
     tok, model = bundle.tokenizer, bundle.model
     device = model.wte.weight.device
     constraints = SlotConstraints(tok, model.config.vocab_size, device)
     prompt = torch.as_tensor(prompt_tokens(bundle, history), device=device)
-    forced = torch.as_tensor(entity_forced_tokens(bundle, history, options.horizon, options.force_order),
-                             device=device)
+    forced = torch.as_tensor(entity_forced_tokens(bundle, history, options.horizon, options.force_order), device=device)
     frames, cache = [], None
     for first in range(0, options.n_paths, options.batch_size):
         batch = min(options.batch_size, options.n_paths - first)
-        result = generate_rows(model, constraints, prompt.expand(batch, -1), options.horizon,
-                               inner_terminators=(tok.eor_id,), last_terminators=(tok.eor_id,),
-                               eod_id=tok.eod_id, pad_id=tok.pad_id, settings=options.settings,
-                               generator=generator, forced=forced.expand(batch, -1, -1),
-                               use_cache=options.use_cache, cache=cache)
+        result = generate_rows(
+            model,
+            constraints,
+            prompt.expand(batch, -1),
+            options.horizon,
+            inner_terminators=(tok.eor_id,),
+            last_terminators=(tok.eor_id,),
+            eod_id=tok.eod_id,
+            pad_id=tok.pad_id,
+            settings=options.settings,
+            generator=generator,
+            forced=forced.expand(batch, -1, -1),
+            use_cache=options.use_cache,
+            cache=cache,
+        )
         cache = result.cache
         frame = tok.decode(result.tokens[:, :, :-1].reshape(-1, tok.row_width - 1).cpu().numpy())
         frame.insert(0, STEP_COLUMN, np.tile(np.arange(1, options.horizon + 1), batch))
@@ -186,8 +199,11 @@ def summarize_paths(bundle: Bundle, paths: pd.DataFrame, options: ForecastOption
     keys = [name for name in layout.group_by if name in paths.columns] + [STEP_COLUMN]
     if options.force_order:
         keys += [name for name in layout.order_by if name in paths.columns]
-    numeric = [spec.name for spec in tok.columns
-               if spec.kind in ("float", "int") and spec.name not in keys and spec.name not in layout.group_by]
+    numeric = [
+        spec.name
+        for spec in tok.columns
+        if spec.kind in ("float", "int") and spec.name not in keys and spec.name not in layout.group_by
+    ]
     long = paths.melt(id_vars=keys, value_vars=numeric, var_name="column", value_name="value")
     grouped = long.groupby(keys + ["column"], sort=False)["value"]
     summary = grouped.agg(["mean", "median"])

@@ -27,8 +27,10 @@ def load_megatron_model(checkpoint_dir: str | os.PathLike, trust: bool = False):
     try:
         from nemo_tabular.training.checkpoint import load_gpt_for_inference
     except ImportError as err:
-        raise ExportError(f"{checkpoint_dir}: reading a megatron checkpoint needs "
-                          f"nemo_tabular.training.checkpoint.load_gpt_for_inference ({err})") from None
+        raise ExportError(
+            f"{checkpoint_dir}: reading a megatron checkpoint needs "
+            f"nemo_tabular.training.checkpoint.load_gpt_for_inference ({err})"
+        ) from None
     return load_gpt_for_inference(checkpoint_dir, trust)
 
 
@@ -43,8 +45,9 @@ def bundle_from_checkpoint(checkpoint_dir: str | os.PathLike, layout: TableLayou
     return Bundle(model.eval(), TabularTokenizer.load(checkpoint_dir / TOKENIZER_FILE), layout)
 
 
-def open_model(path: str | os.PathLike, layout: TableLayout, device: str = "cpu", precision: str = "fp32",
-               trust: bool = False) -> Bundle:
+def open_model(
+    path: str | os.PathLike, layout: TableLayout, device: str = "cpu", precision: str = "fp32", trust: bool = False
+) -> Bundle:
     """A bundle directory as saved (its own layout wins), else a checkpoint directory with `layout`.
 
     trust=True (`trust_checkpoint=true`) lets a checkpoint's pickles hold more than torch's checkpoint

@@ -54,17 +54,30 @@ def standalone_from_megatron(model) -> tuple[GPTConfig, dict[str, torch.Tensor]]
     config = GPTConfig(
         vocab_size=source["embedding.word_embeddings.weight"].shape[0],
         n_positions=source["embedding.position_embeddings.weight"].shape[0],
-        n_layer=cfg.num_layers, n_head=cfg.num_attention_heads, n_kv_head=n_groups,
-        head_dim=cfg.kv_channels, d_model=cfg.hidden_size, d_ff=cfg.ffn_hidden_size,
-        layernorm_eps=cfg.layernorm_epsilon, tied_embeddings=model.share_embeddings_and_output_weights)
-    out = {"wte.weight": source["embedding.word_embeddings.weight"],
-           "wpe.weight": source["embedding.position_embeddings.weight"],
-           "ln_f.weight": source["decoder.final_layernorm.weight"],
-           "ln_f.bias": source["decoder.final_layernorm.bias"]}
+        n_layer=cfg.num_layers,
+        n_head=cfg.num_attention_heads,
+        n_kv_head=n_groups,
+        head_dim=cfg.kv_channels,
+        d_model=cfg.hidden_size,
+        d_ff=cfg.ffn_hidden_size,
+        layernorm_eps=cfg.layernorm_epsilon,
+        tied_embeddings=model.share_embeddings_and_output_weights,
+    )
+    out = {
+        "wte.weight": source["embedding.word_embeddings.weight"],
+        "wpe.weight": source["embedding.position_embeddings.weight"],
+        "ln_f.weight": source["decoder.final_layernorm.weight"],
+        "ln_f.bias": source["decoder.final_layernorm.bias"],
+    }
     if not config.tied_embeddings:
         out["lm_head.weight"] = source["output_layer.weight"]
-    renames = {"input_layernorm": "ln_1", "pre_mlp_layernorm": "ln_2", "self_attention.linear_proj": "attn.proj",
-               "mlp.linear_fc1": "mlp.fc", "mlp.linear_fc2": "mlp.proj"}
+    renames = {
+        "input_layernorm": "ln_1",
+        "pre_mlp_layernorm": "ln_2",
+        "self_attention.linear_proj": "attn.proj",
+        "mlp.linear_fc1": "mlp.fc",
+        "mlp.linear_fc2": "mlp.proj",
+    }
     for i in range(cfg.num_layers):
         src, dst = f"decoder.layers.{i}.", f"blocks.{i}."
         for old, new in renames.items():

@@ -35,8 +35,9 @@ class KVCache:
     at every step, and a compact one stays in the CPU's caches.
     """
 
-    def __init__(self, config: GPTConfig, batch_size: int, device=None, dtype=torch.float32,
-                 capacity: int | None = None):
+    def __init__(
+        self, config: GPTConfig, batch_size: int, device=None, dtype=torch.float32, capacity: int | None = None
+    ):
         self.capacity = config.n_positions if capacity is None else min(capacity, config.n_positions)
         shape = (config.n_layer, batch_size, config.n_kv_head, self.capacity, config.head_dim)
         self.keys = torch.empty(shape, device=device, dtype=dtype)
@@ -46,7 +47,7 @@ class KVCache:
     def reset(self) -> None:
         self.length = 0
 
-    def fill_from(self, other: "KVCache") -> None:
+    def fill_from(self, other: KVCache) -> None:
         """Take `other`'s tokens (a batch of 1 is broadcast to every sequence): a prompt shared by the batch."""
         n = other.length
         if n > self.capacity:
@@ -76,10 +77,10 @@ class SelfAttention(nn.Module):
         past = 0
         if cache is not None:
             past = cache.length
-            cache.keys[self.layer, :, :, past:past + steps] = k
-            cache.values[self.layer, :, :, past:past + steps] = v
-            k = cache.keys[self.layer, :, :, :past + steps]
-            v = cache.values[self.layer, :, :, :past + steps]
+            cache.keys[self.layer, :, :, past : past + steps] = k
+            cache.values[self.layer, :, :, past : past + steps] = v
+            k = cache.keys[self.layer, :, :, : past + steps]
+            v = cache.values[self.layer, :, :, : past + steps]
         if self.n_kv_head != self.n_head:
             k = k.repeat_interleave(self.n_head // self.n_kv_head, dim=1)
             v = v.repeat_interleave(self.n_head // self.n_kv_head, dim=1)
@@ -166,11 +167,11 @@ class GPT(nn.Module):
             attn = block.attn
             heads, kv_heads, dim = attn.n_head, attn.n_kv_head, attn.head_dim
             qkv = attn.qkv(block.ln_1(x))
-            q = qkv[:, :heads * dim].view(batch, heads, 1, dim)
+            q = qkv[:, : heads * dim].view(batch, heads, 1, dim)
             keys, values = cache.keys[attn.layer], cache.values[attn.layer]
-            keys[:, :, past] = qkv[:, heads * dim:(heads + kv_heads) * dim].view(batch, kv_heads, dim)
-            values[:, :, past] = qkv[:, (heads + kv_heads) * dim:].view(batch, kv_heads, dim)
-            k, v = keys[:, :, :past + 1], values[:, :, :past + 1]
+            keys[:, :, past] = qkv[:, heads * dim : (heads + kv_heads) * dim].view(batch, kv_heads, dim)
+            values[:, :, past] = qkv[:, (heads + kv_heads) * dim :].view(batch, kv_heads, dim)
+            k, v = keys[:, :, : past + 1], values[:, :, : past + 1]
             if kv_heads != heads:
                 k = k.repeat_interleave(heads // kv_heads, dim=1)
                 v = v.repeat_interleave(heads // kv_heads, dim=1)

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm  # a notebook gets its widget bar
 
+from nemo_tabular.errors import ConfigError
 from nemo_tabular.hardware import usable_cores
 from nemo_tabular.io import TableWriter, iter_table_chunks, scratch_directory
-from nemo_tabular.errors import ConfigError
 
 from .bundle import Bundle
 from .conditions import is_table, read_conditions
@@ -64,8 +64,16 @@ def share_options(options: SampleOptions, workers: int, sequential: bool) -> lis
     return [replace(options, seed=share_seed(options.seed, i), **part) for i, part in enumerate(parts)]
 
 
-def sample_share(share: int, bundle: Bundle, options: SampleOptions, part: str, chunk_rows: int, threads: int,
-                 messages, parent: int | None = None) -> None:
+def sample_share(
+    share: int,
+    bundle: Bundle,
+    options: SampleOptions,
+    part: str,
+    chunk_rows: int,
+    threads: int,
+    messages,
+    parent: int | None = None,
+) -> None:
     """A worker's job: write its share to the Parquet file `part` and report rows, then its copy counters.
 
     Any failure is sent to the parent, which raises it. A worker whose parent (process id `parent`) died,
@@ -122,8 +130,14 @@ def planned_workers(workers: int | str, n_rows: int, device: str) -> int:
     return max(1, min(usable_cores(), n_rows // ROWS_PER_WORKER))
 
 
-def sample_in_parallel(bundle: Bundle, out: str | os.PathLike, options: SampleOptions, workers: int,
-                       chunk_rows: int = 65536, progress: bool = True) -> int:
+def sample_in_parallel(
+    bundle: Bundle,
+    out: str | os.PathLike,
+    options: SampleOptions,
+    workers: int,
+    chunk_rows: int = 65536,
+    progress: bool = True,
+) -> int:
     """sample_to_file() on `workers` processes (CPU only); returns the rows written to `out`.
 
     The torch threads of this process are split among the workers, at least one each.
@@ -135,8 +149,10 @@ def sample_in_parallel(bundle: Bundle, out: str | os.PathLike, options: SampleOp
         raise ConfigError(f"workers must be >= 1, got {workers}")
     device = bundle.model.wte.weight.device
     if device.type != "cpu":
-        raise ConfigError(f"workers={workers} runs sampling processes on CPU cores; on {device}, use workers=1 "
-                         "and a larger batch_size")
+        raise ConfigError(
+            f"workers={workers} runs sampling processes on CPU cores; on {device}, use workers=1 "
+            "and a larger batch_size"
+        )
     final = TableWriter(out)  # checks the file type before any work
     shares = share_options(options, workers, bundle.layout.sequential)
     out = Path(out)
@@ -145,9 +161,14 @@ def sample_in_parallel(bundle: Bundle, out: str | os.PathLike, options: SampleOp
     with scratch_directory(out) as parts_dir:  # removed on any exit; one a killed run left, the next run removes
         parts = [str(parts_dir / f"share{i}.parquet") for i in range(len(shares))]
         threads = max(1, torch.get_num_threads() // len(shares))
-        processes = [context.Process(target=sample_share, daemon=True,
-                                     args=(i, bundle, share, parts[i], chunk_rows, threads, messages, os.getpid()))
-                     for i, share in enumerate(shares)]
+        processes = [
+            context.Process(
+                target=sample_share,
+                daemon=True,
+                args=(i, bundle, share, parts[i], chunk_rows, threads, messages, os.getpid()),
+            )
+            for i, share in enumerate(shares)
+        ]
         try:
             for worker in processes:
                 worker.start()
@@ -177,8 +198,9 @@ def collect(messages, processes: list, bar: tqdm) -> list:
         except Empty:
             for share, worker in enumerate(processes):
                 if share not in counters and not worker.is_alive() and messages.empty():
-                    raise RuntimeError(f"sampling worker {share} exited with code {worker.exitcode} "
-                                       "without finishing (out of memory?)")
+                    raise RuntimeError(
+                        f"sampling worker {share} exited with code {worker.exitcode} without finishing (out of memory?)"
+                    ) from None
             continue
         if kind == "rows":
             bar.update(payload)

@@ -11,8 +11,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm  # a notebook gets its widget bar
 
-from nemo_tabular.io import TableWriter
 from nemo_tabular.errors import ConfigError, UserError
+from nemo_tabular.io import TableWriter
 
 from .bundle import Bundle
 from .conditions import forced_tokens, is_table, read_conditions
@@ -69,8 +69,12 @@ def entity_key_slots(bundle: Bundle) -> list[int]:
     """Row slots of the group_by columns the tokenizer generates: one entity keeps one key in all its rows."""
     tok = bundle.tokenizer
     every_slot = range(tok.row_width - 1)
-    return [slot for name in bundle.layout.group_by if name in tok.column_names
-            for slot in every_slot[tok.column_slots(name)]]
+    return [
+        slot
+        for name in bundle.layout.group_by
+        if name in tok.column_names
+        for slot in every_slot[tok.column_slots(name)]
+    ]
 
 
 def filters_copies(conditions) -> bool:
@@ -103,8 +107,10 @@ def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFram
 
     is_copy = None
     if reject is not None and sequential:
+
         def is_copy(ids: torch.Tensor) -> np.ndarray:
             return written_copies(tok.decode(ids.cpu().numpy()))
+
     made_rows = made_docs = batches_of_copies = 0
     cache = None
     while True:
@@ -118,15 +124,27 @@ def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFram
             return
         forced = None
         if forced_all is not None:
-            rows = forced_all[made_docs:made_docs + batch] if per_row_conditions else forced_all.expand(batch, -1)
+            rows = forced_all[made_docs : made_docs + batch] if per_row_conditions else forced_all.expand(batch, -1)
             forced = rows[:, None, :]
         prompt = torch.full((batch, 1), tok.eod_id, dtype=torch.long, device=device)
         terminators = (tok.eor_id, tok.eod_id) if sequential else (tok.eod_id,)
-        result = generate_rows(model, constraints, prompt, rows_per_doc, inner_terminators=terminators,
-                               last_terminators=(tok.eod_id,), eod_id=tok.eod_id, pad_id=tok.pad_id,
-                               settings=options.settings, generator=generator, forced=forced,
-                               constant_slots=key_slots, is_copy=is_copy, use_cache=options.use_cache,
-                               cache=cache)
+        result = generate_rows(
+            model,
+            constraints,
+            prompt,
+            rows_per_doc,
+            inner_terminators=terminators,
+            last_terminators=(tok.eod_id,),
+            eod_id=tok.eod_id,
+            pad_id=tok.pad_id,
+            settings=options.settings,
+            generator=generator,
+            forced=forced,
+            constant_slots=key_slots,
+            is_copy=is_copy,
+            use_cache=options.use_cache,
+            cache=cache,
+        )
         cache = result.cache
         keep = np.arange(rows_per_doc)[None, :] < result.n_rows.cpu().numpy()[:, None]
         if result.left_out is not None:  # rows that stayed copies: history for their entity, never written
@@ -139,13 +157,15 @@ def iter_samples(bundle: Bundle, options: SampleOptions) -> Iterator[pd.DataFram
         if reject is not None:
             if not sequential:
                 copies = written_copies(frame)
-                wanted = np.flatnonzero(~copies)[:options.n_rows - made_rows]
+                wanted = np.flatnonzero(~copies)[: options.n_rows - made_rows]
                 frame, counts = frame.iloc[wanted].reset_index(drop=True), counts[wanted]
             batches_of_copies = batches_of_copies + 1 if frame.empty else 0
             if batches_of_copies == MAX_BATCHES_OF_COPIES:
-                raise UserError(f"{MAX_BATCHES_OF_COPIES} batches in a row held only copies of training rows; "
-                                 "the conditions fix too much or the model memorized the table "
-                                 "(reject_copies_of=null keeps copies)")
+                raise UserError(
+                    f"{MAX_BATCHES_OF_COPIES} batches in a row held only copies of training rows; "
+                    "the conditions fix too much or the model memorized the table "
+                    "(reject_copies_of=null keeps copies)"
+                )
         if sequential:
             frame.insert(0, entity_column(bundle), np.repeat(np.arange(made_docs, made_docs + len(counts)), counts))
         made_docs += len(counts)
@@ -161,8 +181,9 @@ def expected_rows(options: SampleOptions, sequential: bool) -> int | None:
     return options.n_rows
 
 
-def write_frames(frames: Iterator[pd.DataFrame], writer: TableWriter, chunk_rows: int,
-                 on_rows: Callable[[int], None]) -> None:
+def write_frames(
+    frames: Iterator[pd.DataFrame], writer: TableWriter, chunk_rows: int, on_rows: Callable[[int], None]
+) -> None:
     """Write `frames` in chunks of about chunk_rows rows, calling on_rows(n) as each frame arrives."""
     pending: list[pd.DataFrame] = []
     pending_rows = 0
@@ -177,8 +198,14 @@ def write_frames(frames: Iterator[pd.DataFrame], writer: TableWriter, chunk_rows
         writer.write(pd.concat(pending, ignore_index=True))
 
 
-def sample_to_file(bundle: Bundle, out: str | os.PathLike, options: SampleOptions,
-                   chunk_rows: int = 65536, progress: bool = True, workers: int = 1) -> int:
+def sample_to_file(
+    bundle: Bundle,
+    out: str | os.PathLike,
+    options: SampleOptions,
+    chunk_rows: int = 65536,
+    progress: bool = True,
+    workers: int = 1,
+) -> int:
     """Stream samples to `out` (.csv or .parquet) in chunks of about chunk_rows rows; returns rows written.
 
     workers > 1 runs that many processes, each sampling a share of the rows with its own seed (parallel.py):

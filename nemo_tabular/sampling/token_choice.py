@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
 from nemo_tabular.errors import ConfigError
 
 
@@ -25,8 +26,9 @@ class SamplingSettings:
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
 
 
-def choose_tokens(logits: torch.Tensor, allowed: torch.Tensor | None, settings: SamplingSettings,
-                  generator: torch.Generator) -> torch.Tensor:
+def choose_tokens(
+    logits: torch.Tensor, allowed: torch.Tensor | None, settings: SamplingSettings, generator: torch.Generator
+) -> torch.Tensor:
     """One column index per row of `logits` (batch, n), drawn only where `allowed` (n,) is true (None: all)."""
     logits = logits.float()
     if allowed is not None:

@@ -7,5 +7,4 @@ from .spec import KINDS, ColumnSpec
 from .tokenizer import TabularTokenizer
 from .transforms import TRANSFORMS
 
-__all__ = ["KINDS", "RARE_LABEL", "TRANSFORMS", "ColumnSpec", "TabularTokenizer", "TokenizerError",
-           "TokenizerFitter"]
+__all__ = ["KINDS", "RARE_LABEL", "TRANSFORMS", "ColumnSpec", "TabularTokenizer", "TokenizerError", "TokenizerFitter"]

@@ -25,7 +25,8 @@ def to_grid(series: pd.Series, spec: ColumnSpec) -> tuple[np.ndarray, np.ndarray
     if too_large.any():
         raise TokenizerError(
             f"column {spec.name!r}: {first_bad_row(series.index, too_large)} "
-            f"is too large to encode with {spec.decimals} decimals")
+            f"is too large to encode with {spec.decimals} decimals"
+        )
     return scaled.astype(np.int64), missing
 
 
@@ -57,14 +58,14 @@ def parse_numbers(series: pd.Series, name: str) -> np.ndarray:
         bad = parsed.isna().to_numpy() & series.notna().to_numpy()
         if bad.any():
             value = first_bad_value(series, bad)
-            raise TokenizerError(
-                f"column {name!r}: {first_bad_row(series.index, bad)} holds {value!r}, not a number")
+            raise TokenizerError(f"column {name!r}: {first_bad_row(series.index, bad)} holds {value!r}, not a number")
         numbers = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
     infinite = np.isinf(numbers)
     if infinite.any():
         raise TokenizerError(
             f"column {name!r}: {first_bad_row(series.index, infinite)} holds {plain(numbers[infinite][0])!r}; "
-            f"an infinity has no token: replace it (e.g. with a missing value) or drop the row")
+            f"an infinity has no token: replace it (e.g. with a missing value) or drop the row"
+        )
     return numbers
 
 
@@ -93,7 +94,8 @@ def parse_bools(series: pd.Series, name: str | None = None, errors: str = "raise
         raise TokenizerError(
             f"column {name or series.name!r}: {first_bad_row(series.index, bad)} holds "
             f"{first_bad_value(series, bad)!r}, not a boolean (kind: bool reads true/false, yes/no, y/n, t/f, "
-            f"on/off and 1/0)")
+            f"on/off and 1/0)"
+        )
     parsed[~missing & ~bad] = words[~words.isna()].astype(bool).to_numpy(dtype=object)
     return parsed
 
@@ -114,8 +116,7 @@ def parse_datetimes(series: pd.Series, name: str, zone: str | None = None) -> tu
     bad = parsed.isna().to_numpy() & series.notna().to_numpy()
     if bad.any():
         value = first_bad_value(series, bad)
-        raise TokenizerError(
-            f"column {name!r}: {first_bad_row(series.index, bad)} holds {value!r}, not a date")
+        raise TokenizerError(f"column {name!r}: {first_bad_row(series.index, bad)} holds {value!r}, not a date")
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         return parsed.dt.tz_convert("UTC").dt.tz_localize(None), str(parsed.dt.tz)
     if parsed.dtype == object:  # several UTC offsets, or offsets beside naive values
@@ -125,7 +126,8 @@ def parse_datetimes(series: pd.Series, name: str, zone: str | None = None) -> tu
             raise TokenizerError(
                 f"column {name!r}: {first_bad_row(present.index, naive)} holds {plain(series[present.index[naive][0]])!r} "
                 f"without a UTC offset, while {first_bad_row(present.index, ~naive)} has one; give every value an "
-                f"offset, or none")
+                f"offset, or none"
+            )
         utc = pd.to_datetime(series, errors="coerce", format="mixed", utc=True)
         return utc.dt.tz_localize(None), "UTC"
     return _localize(parsed, name, zone), None
@@ -145,8 +147,10 @@ def _localize(naive: pd.Series, name: str, zone: str | None) -> pd.Series:
     try:
         aware = naive.dt.tz_localize(zone, ambiguous="raise", nonexistent="raise")
     except (ValueError, TypeError) as err:  # pytz/zoneinfo errors for ambiguous or missing wall times
-        raise TokenizerError(f"column {name!r}: a naive time is ambiguous or missing in zone {zone} "
-                             f"({err}); give the values a UTC offset") from None
+        raise TokenizerError(
+            f"column {name!r}: a naive time is ambiguous or missing in zone {zone} "
+            f"({err}); give the values a UTC offset"
+        ) from None
     return aware.dt.tz_convert("UTC").dt.tz_localize(None)
 
 
@@ -196,9 +200,8 @@ class NumericCodec:
         guess = np.rint(self.transform.inverse(centre) * self.scale).astype(np.int64)
         candidates = np.clip(guess[:, None] + np.array([-1, 0, 1]), spec.low, spec.high)
         flat = candidates.reshape(-1)
-        exact = (self.codes_of(flat).reshape(candidates.shape) == codes[:, None])
-        distance = np.abs(self.transform.forward(flat / self.scale).reshape(candidates.shape)
-                          - centre[:, None])
+        exact = self.codes_of(flat).reshape(candidates.shape) == codes[:, None]
+        distance = np.abs(self.transform.forward(flat / self.scale).reshape(candidates.shape) - centre[:, None])
         distance[exact] = -1.0
         return candidates[np.arange(len(codes)), distance.argmin(axis=1)]
 
@@ -209,14 +212,16 @@ class NumericCodec:
         if missing.any() and not spec.nullable:
             raise TokenizerError(
                 f"column {spec.name!r}: {first_bad_row(series.index, missing)} is missing, but the "
-                f"column had no missing values when the tokenizer was fitted")
+                f"column had no missing values when the tokenizer was fitted"
+            )
         outside = ~missing & ((scaled < spec.low) | (scaled > spec.high))
         if outside.any() and (out_of_range or spec.out_of_range) != "clip":
             value = first_bad_value(series, outside)
             raise TokenizerError(
                 f"column {spec.name!r}: {first_bad_row(series.index, outside)} holds {value!r}, "
                 f"outside the fitted range [{self.format_grid(spec.low)}, "
-                f"{self.format_grid(spec.high)}] (set out_of_range: clip to clip instead)")
+                f"{self.format_grid(spec.high)}] (set out_of_range: clip to clip instead)"
+            )
         # clipped as floats, so a value far outside the range cannot overflow the int64 grid
         grid = np.clip(np.where(missing, spec.low, scaled), spec.low, spec.high).astype(np.int64)
         codes = self.codes_of(grid)
@@ -231,8 +236,7 @@ class NumericCodec:
         spec = self.spec
         missing = local[:, 0] == self.nan_id if spec.nullable else np.zeros(len(local), bool)
         first = np.where(missing, 0, local[:, 0])
-        digits = [self.digit_values[0][first]] + [
-            self.digit_values[i][local[:, i]] for i in range(1, spec.code_len)]
+        digits = [self.digit_values[0][first]] + [self.digit_values[i][local[:, i]] for i in range(1, spec.code_len)]
         codes = np.stack(digits, 1) @ self.powers if len(local) else np.zeros(0, np.int64)
         grid = self.grid_of(np.minimum(codes, spec.n_codes - 1))
         return self.from_grid(grid, missing)
@@ -310,7 +314,8 @@ class CategoryCodec:
             if not spec.nullable:
                 raise TokenizerError(
                     f"column {spec.name!r}: {first_bad_row(series.index, missing)} is missing, but "
-                    f"the column had no missing values when the tokenizer was fitted")
+                    f"the column had no missing values when the tokenizer was fitted"
+                )
             ids[missing] = self.nan_id
         unseen = ids < 0
         if unseen.any():
@@ -318,14 +323,16 @@ class CategoryCodec:
                 value = first_bad_value(series, unseen)
                 raise TokenizerError(
                     f"column {spec.name!r}: {first_bad_row(series.index, unseen)} holds {value!r}, "
-                    f"a category never seen when the tokenizer was fitted")
+                    f"a category never seen when the tokenizer was fitted"
+                )
             ids[unseen] = self.rare_id
         return ids.astype(np.int64)[:, None]
 
     def decode(self, local: np.ndarray) -> pd.Series:
         labels = np.asarray(
-            list(self.spec.categories) + [np.nan] * int(self.spec.nullable)
-            + [RARE_LABEL] * int(self.spec.rare), dtype=object)
+            list(self.spec.categories) + [np.nan] * int(self.spec.nullable) + [RARE_LABEL] * int(self.spec.rare),
+            dtype=object,
+        )
         values = pd.Series(labels[local[:, 0]], name=self.spec.name)
         if self.spec.kind == "bool" and not self.spec.nullable:
             return values.astype(bool)

@@ -1,6 +1,7 @@
 """The one error type bad tabular input raises, so callers can add the file name and re-raise."""
 
 import numpy as np
+
 from nemo_tabular.errors import UserError
 
 

@@ -32,8 +32,18 @@ from .spec import DATETIME_UNITS_NS, KINDS, ColumnSpec
 from .transforms import TRANSFORMS, fit_transform
 
 SAMPLE_SIZE = 100_000
-COLUMN_KEYS = ("kind", "decimals", "transform", "base", "fill_all", "min_count", "datetime_unit",
-               "out_of_range", "nullable", "order_headroom")
+COLUMN_KEYS = (
+    "kind",
+    "decimals",
+    "transform",
+    "base",
+    "fill_all",
+    "min_count",
+    "datetime_unit",
+    "out_of_range",
+    "nullable",
+    "order_headroom",
+)
 # settings older configs (and hand-written settings dicts) may lack, with the value they then take
 SETTING_DEFAULTS = {"order_headroom": 0.25}
 
@@ -66,8 +76,7 @@ class _HeldOut:
 class TokenizerFitter:
     """Accumulates column statistics chunk by chunk; `finish()` returns the TabularTokenizer."""
 
-    def __init__(self, settings: Mapping, columns: Mapping | None = None, seed: int = 0,
-                 order_by: Sequence[str] = ()):
+    def __init__(self, settings: Mapping, columns: Mapping | None = None, seed: int = 0, order_by: Sequence[str] = ()):
         """`order_by`: the table's time order; its outermost column gets `order_headroom` (see the module)."""
         self.settings = {**SETTING_DEFAULTS, **dict(settings)}
         self.time_axis = str(order_by[0]) if order_by else None
@@ -76,11 +85,10 @@ class TokenizerFitter:
             unknown = set(override) - set(COLUMN_KEYS)
             if unknown:
                 raise TokenizerError(
-                    f"column {name!r}: unknown setting(s) {sorted(unknown)}; "
-                    f"known: {', '.join(COLUMN_KEYS)}")
+                    f"column {name!r}: unknown setting(s) {sorted(unknown)}; known: {', '.join(COLUMN_KEYS)}"
+                )
             if override.get("kind") not in (None, *KINDS):
-                raise TokenizerError(
-                    f"column {name!r}: kind {override['kind']!r} is not one of {', '.join(KINDS)}")
+                raise TokenizerError(f"column {name!r}: kind {override['kind']!r} is not one of {', '.join(KINDS)}")
         self.rng = np.random.default_rng(seed)
         self.stats: dict[str, _ColumnStats] = {}
         self.held_out: dict[str, _HeldOut] = {}
@@ -96,11 +104,13 @@ class TokenizerFitter:
             if missing:
                 raise TokenizerError(
                     f"column settings name column(s) {sorted(missing)} that the table does not "
-                    f"have; its columns are {list(map(str, chunk.columns))}")
+                    f"have; its columns are {list(map(str, chunk.columns))}"
+                )
             self.stats = {str(c): _ColumnStats() for c in chunk.columns}
         elif list(self.stats) != list(map(str, chunk.columns)):
             raise TokenizerError(
-                f"chunk columns {list(chunk.columns)} differ from the first chunk's {list(self.stats)}")
+                f"chunk columns {list(chunk.columns)} differ from the first chunk's {list(self.stats)}"
+            )
         for column, stats in self.stats.items():
             self._update_column(column, stats, chunk[column])
 
@@ -135,7 +145,8 @@ class TokenizerFitter:
             if len(stats.counts) > limit:
                 raise TokenizerError(
                     f"column {name!r} has more than {limit} distinct values; declare its kind "
-                    f"(float/int/datetime), drop it, or raise tokenizer.max_categories")
+                    f"(float/int/datetime), drop it, or raise tokenizer.max_categories"
+                )
             return
         if kind == "datetime":
             stats.zones.add(parse_datetimes(present, name)[1])
@@ -189,8 +200,7 @@ class TokenizerFitter:
             unseen = held_out.overflow or bool(held_out.values - set(kept))
             rare = len(kept) < len(stats.counts) or unseen
             categories = sorted(kept, key=lambda v: (type(v).__name__, v))
-        return ColumnSpec(name, kind, nullable=nullable,
-                          categories=[plain(v) for v in categories], rare=rare)
+        return ColumnSpec(name, kind, nullable=nullable, categories=[plain(v) for v in categories], rare=rare)
 
     def _numeric_spec(self, name, kind, stats, nullable) -> ColumnSpec:
         base = int(self.setting(name, "base"))
@@ -198,14 +208,14 @@ class TokenizerFitter:
             raise TokenizerError(f"column {name!r}: base must be between 2 and {MAX_BASE}, not {base}")
         transform_name = self.setting(name, "transform")
         if transform_name not in TRANSFORMS:
-            raise TokenizerError(
-                f"column {name!r}: transform {transform_name!r} is not one of {', '.join(TRANSFORMS)}")
+            raise TokenizerError(f"column {name!r}: transform {transform_name!r} is not one of {', '.join(TRANSFORMS)}")
         zone = None
         if kind == "datetime":
             decimals, unit, transform_name = 0, self.setting(name, "datetime_unit"), "none"
             if unit not in DATETIME_UNITS_NS:
-                raise TokenizerError(f"column {name!r}: datetime_unit {unit!r} is not one of "
-                                     f"{', '.join(DATETIME_UNITS_NS)}")
+                raise TokenizerError(
+                    f"column {name!r}: datetime_unit {unit!r} is not one of {', '.join(DATETIME_UNITS_NS)}"
+                )
             zone = _final_zone(name, stats.zones)
         else:
             unit = None
@@ -217,20 +227,21 @@ class TokenizerFitter:
         low, high = _grid_range(name, stats, 1.0 if kind == "datetime" else scale, decimals)
         fitted_high = high
         if name == self.time_axis and transform_name == "none":
-            high = _with_headroom(name, low, high, float(self.setting(name, "order_headroom")), base,
-                                  int(self.settings["max_code_len"]))
+            high = _with_headroom(
+                name, low, high, float(self.setting(name, "order_headroom")), base, int(self.settings["max_code_len"])
+            )
         transform = fit_transform(transform_name, stats.sample, low / scale, high / scale)
         if transform.name == "none":
             n_codes, step, transform_json = high - low + 1, None, None
         else:
             step = 0.999 * transform.min_gap(1.0 / scale)
-            span = transform.forward(np.array([high / scale]))[0] - transform.forward(
-                np.array([low / scale]))[0]
+            span = transform.forward(np.array([high / scale]))[0] - transform.forward(np.array([low / scale]))[0]
             if not (step > 0 and span / step < 2.0**62):
                 raise TokenizerError(
                     f"column {name!r}: transform {transform.name} packs {decimals}-decimal steps too "
                     f"closely over [{stats.low}, {stats.high}] and needs too many digits; choose "
-                    f"another transform or fewer decimals")
+                    f"another transform or fewer decimals"
+                )
             n_codes, transform_json = int(np.floor(span / step)) + 1, transform.to_json()
         code_len = 1
         while base**code_len < n_codes:
@@ -239,11 +250,24 @@ class TokenizerFitter:
             raise TokenizerError(
                 f"column {name!r} needs {code_len} digits in base {base} for {n_codes} codes "
                 f"(range [{stats.low}, {stats.high}], {decimals} decimals, transform "
-                f"{transform.name}); lower its decimals, raise its base or max_code_len")
-        spec = ColumnSpec(name, kind, nullable=nullable,
-                          out_of_range=self.setting(name, "out_of_range"), decimals=decimals,
-                          unit=unit, timezone=zone, low=low, high=high, base=base, code_len=code_len,
-                          n_codes=n_codes, transform=transform_json, step=step)
+                f"{transform.name}); lower its decimals, raise its base or max_code_len"
+            )
+        spec = ColumnSpec(
+            name,
+            kind,
+            nullable=nullable,
+            out_of_range=self.setting(name, "out_of_range"),
+            decimals=decimals,
+            unit=unit,
+            timezone=zone,
+            low=low,
+            high=high,
+            base=base,
+            code_len=code_len,
+            n_codes=n_codes,
+            transform=transform_json,
+            step=step,
+        )
         if not self.setting(name, "fill_all") and high == fitted_high:  # headroom keeps every digit: its values
             spec.digit_values = self._seen_digits(spec, stats)
         return spec
@@ -251,8 +275,12 @@ class TokenizerFitter:
     def _seen_digits(self, spec: ColumnSpec, stats: _ColumnStats) -> list[list[int]]:
         """Digit values that the fitting sample (and the range ends) actually use, per digit."""
         codec = NumericCodec(spec)
-        grid = np.concatenate([[spec.low, spec.high], np.rint(
-            stats.sample * (1.0 if spec.kind == "datetime" else codec.scale)).astype(np.int64)])
+        grid = np.concatenate(
+            [
+                [spec.low, spec.high],
+                np.rint(stats.sample * (1.0 if spec.kind == "datetime" else codec.scale)).astype(np.int64),
+            ]
+        )
         codes = codec.codes_of(np.clip(grid, spec.low, spec.high))
         digits = (codes[:, None] // codec.powers[None, :]) % spec.base
         return [np.unique(digits[:, i]).tolist() for i in range(spec.code_len)]
@@ -280,7 +308,8 @@ def _final_kind(name: str, stats: _ColumnStats) -> str:
         return next(iter(kinds))
     raise TokenizerError(
         f"column {name!r} looks like {' and '.join(sorted(kinds))} in different parts of the "
-        f"table; declare its kind in the column settings")
+        f"table; declare its kind in the column settings"
+    )
 
 
 def _decimals_needed(values: np.ndarray, max_decimals: int) -> int:
@@ -306,7 +335,8 @@ def _grid_range(name: str, stats: _ColumnStats, scale: float, decimals: int) -> 
     if max(abs(low), abs(high), high - low) > MAX_GRID:
         raise TokenizerError(
             f"column {name!r}: its range [{stats.low:.6g}, {stats.high:.6g}] at {decimals} decimals reaches past "
-            f"the 2**62 grid positions the tokenizer encodes; declare fewer decimals or rescale the column")
+            f"the 2**62 grid positions the tokenizer encodes; declare fewer decimals or rescale the column"
+        )
     return int(low), int(high)
 
 
@@ -343,7 +373,8 @@ def _check_inferred_precision(name: str, stats: _ColumnStats, decimals: int) -> 
     needed = int(-np.floor(np.log10(largest))) + 2
     raise TokenizerError(
         f"column {name!r}: every value rounds to 0 at {decimals} decimals (tokenizer.max_decimals), the "
-        f"largest being {largest:.3g}; declare decimals: {needed} for this column, or rescale it")
+        f"largest being {largest:.3g}; declare decimals: {needed} for this column, or rescale it"
+    )
 
 
 def _final_zone(name: str, zones: set) -> str | None:
@@ -352,7 +383,8 @@ def _final_zone(name: str, zones: set) -> str | None:
     if aware and None in zones:
         raise TokenizerError(
             f"column {name!r} holds datetimes with a time zone in some parts of the table and without one in "
-            f"others; give every value a zone (or UTC offset), or none")
+            f"others; give every value a zone (or UTC offset), or none"
+        )
     if not aware:
         return None
     return next(iter(aware)) if len(aware) == 1 else "UTC"

@@ -87,8 +87,9 @@ def hf_tokenizer(tokenizer: TabularTokenizer):
     names = token_names(tokenizer)
     hf = Tokenizer(models.WordLevel({name: index for index, name in enumerate(names)}))
     hf.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    hf.add_special_tokens([AddedToken(name, special=True, normalized=False)
-                           for name in (PAD_TOKEN, EOD_TOKEN, EOR_TOKEN)])
+    hf.add_special_tokens(
+        [AddedToken(name, special=True, normalized=False) for name in (PAD_TOKEN, EOD_TOKEN, EOR_TOKEN)]
+    )
     return hf
 
 
@@ -97,16 +98,22 @@ def tokenizer_config(model_max_length: int | None) -> dict:
 
     BOS and EOS are both `<eod>` and pad is `<pad>`, the ids GPT2Config gets from the export.
     """
-    config = {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": EOD_TOKEN, "eos_token": EOD_TOKEN,
-              "pad_token": PAD_TOKEN, "additional_special_tokens": [EOR_TOKEN],
-              "clean_up_tokenization_spaces": False}
+    config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": EOD_TOKEN,
+        "eos_token": EOD_TOKEN,
+        "pad_token": PAD_TOKEN,
+        "additional_special_tokens": [EOR_TOKEN],
+        "clean_up_tokenization_spaces": False,
+    }
     if model_max_length is not None:
         config["model_max_length"] = int(model_max_length)
     return config
 
 
-def save_hf_tokenizer(tokenizer: TabularTokenizer, directory: str | os.PathLike,
-                      model_max_length: int | None = None) -> list[Path]:
+def save_hf_tokenizer(
+    tokenizer: TabularTokenizer, directory: str | os.PathLike, model_max_length: int | None = None
+) -> list[Path]:
     """Write tokenizer.json, tokenizer_config.json and special_tokens_map.json into `directory`.
 
     Written with the `tokenizers` library alone (no transformers import), each file atomically;
@@ -116,9 +123,11 @@ def save_hf_tokenizer(tokenizer: TabularTokenizer, directory: str | os.PathLike,
     directory.mkdir(parents=True, exist_ok=True)
     config = tokenizer_config(model_max_length)
     special = {key: config[key] for key in ("bos_token", "eos_token", "pad_token", "additional_special_tokens")}
-    files = {HF_TOKENIZER_FILE: hf_tokenizer(tokenizer).to_str(pretty=True),
-             HF_TOKENIZER_CONFIG_FILE: json.dumps(config, indent=1),
-             HF_SPECIAL_TOKENS_FILE: json.dumps(special, indent=1)}
+    files = {
+        HF_TOKENIZER_FILE: hf_tokenizer(tokenizer).to_str(pretty=True),
+        HF_TOKENIZER_CONFIG_FILE: json.dumps(config, indent=1),
+        HF_SPECIAL_TOKENS_FILE: json.dumps(special, indent=1),
+    }
     for name, text in files.items():
         write_text(directory / name, text)
     return [directory / name for name in files]

@@ -21,13 +21,13 @@ from .spec import DATETIME_UNITS_NS, KINDS, NUMERIC_KINDS
 from .transforms import TRANSFORMS
 
 MAX_FILE_BYTES = 256 * 2**20  # far above any fitted tokenizer (1000 categories x 100 columns is a few MB)
-MAX_GRID = 2**62              # the largest |grid index| the codec encodes (codecs.to_grid refuses more)
-MAX_CODE_LEN = 63             # digits of a 2**62-code grid in base 2; a fit also keeps under tokenizer.max_code_len
+MAX_GRID = 2**62  # the largest |grid index| the codec encodes (codecs.to_grid refuses more)
+MAX_CODE_LEN = 63  # digits of a 2**62-code grid in base 2; a fit also keeps under tokenizer.max_code_len
 MAX_BASE = 2**16
-MAX_DECIMALS = 308            # 10**decimals must stay a finite, non-zero float
-MAX_VOCAB = 2**22             # tokens over all columns; an embedding this wide is already 0.5 GB at width 128
+MAX_DECIMALS = 308  # 10**decimals must stay a finite, non-zero float
+MAX_VOCAB = 2**22  # tokens over all columns; an embedding this wide is already 0.5 GB at width 128
 OUT_OF_RANGE = ("error", "clip")
-MAX_ZONE_CHARS = 64           # IANA names are at most ~32 characters
+MAX_ZONE_CHARS = 64  # IANA names are at most ~32 characters
 
 
 def check_file_size(path: str | os.PathLike) -> None:
@@ -94,14 +94,17 @@ def check_numeric(column: Mapping, kind: str, where: str) -> int:
     while base**fewest < n_codes:
         fewest += 1
     if code_len != fewest:
-        raise TokenizerError(f"{where}: code_len must be {fewest}, the digits in base {base} that {n_codes} "
-                             f"codes need (as fitting writes it), got {code_len}")
+        raise TokenizerError(
+            f"{where}: code_len must be {fewest}, the digits in base {base} that {n_codes} "
+            f"codes need (as fitting writes it), got {code_len}"
+        )
     decimals = integer(column, "decimals", -MAX_DECIMALS, MAX_DECIMALS, where, default=0)
     low = integer(column, "low", -MAX_GRID, MAX_GRID, where, default=0)
     high = integer(column, "high", low, MAX_GRID, where, default=0)
     if column.get("out_of_range", "error") not in OUT_OF_RANGE:
-        raise TokenizerError(f"{where}: out_of_range must be one of {', '.join(OUT_OF_RANGE)}, "
-                             f"got {short(column['out_of_range'])}")
+        raise TokenizerError(
+            f"{where}: out_of_range must be one of {', '.join(OUT_OF_RANGE)}, got {short(column['out_of_range'])}"
+        )
     unit = column.get("unit")
     if kind == "datetime":
         if unit not in DATETIME_UNITS_NS:
@@ -114,8 +117,9 @@ def check_numeric(column: Mapping, kind: str, where: str) -> int:
     transform = column.get("transform")
     if transform is None:
         if n_codes != high - low + 1:
-            raise TokenizerError(f"{where}: n_codes must be high - low + 1 = {high - low + 1} without a "
-                                 f"transform, got {n_codes}")
+            raise TokenizerError(
+                f"{where}: n_codes must be high - low + 1 = {high - low + 1} without a transform, got {n_codes}"
+            )
     else:
         check_transform(transform, column.get("step"), where)
     digit_values = column.get("digit_values")
@@ -130,8 +134,9 @@ def check_timezone(zone, where: str) -> None:
     if zone is None:
         return
     if not isinstance(zone, str) or not 0 < len(zone) <= MAX_ZONE_CHARS:
-        raise TokenizerError(f"{where}: timezone must be a zone name of at most {MAX_ZONE_CHARS} characters, "
-                             f"got {short(zone)}")
+        raise TokenizerError(
+            f"{where}: timezone must be a zone name of at most {MAX_ZONE_CHARS} characters, got {short(zone)}"
+        )
     try:
         pd.Timestamp(0, tz=zone)
     except Exception:  # pytz, zoneinfo and dateutil raise different types for an unknown name
@@ -152,16 +157,18 @@ def check_transform(transform, step, where: str) -> None:
     if not isinstance(params, Mapping):
         raise TokenizerError(f"{where}: transform.params must be an object, got {short(params)}")
     if transform["name"] == "yeo-johnson" and not is_finite(params.get("lambda")):
-        raise TokenizerError(f"{where}: transform.params.lambda must be a finite number, "
-                             f"got {short(params.get('lambda'))}")
+        raise TokenizerError(
+            f"{where}: transform.params.lambda must be a finite number, got {short(params.get('lambda'))}"
+        )
     if transform["name"] == "quantile":
         knots, levels = params.get("knots"), params.get("levels")
         for key, values in (("knots", knots), ("levels", levels)):
             if not (isinstance(values, list) and len(values) >= 2 and all(is_finite(v) for v in values)):
                 raise TokenizerError(f"{where}: transform.params.{key} must be a list of at least 2 finite numbers")
         if len(knots) != len(levels):
-            raise TokenizerError(f"{where}: transform.params knots and levels differ in length "
-                                 f"({len(knots)} vs {len(levels)})")
+            raise TokenizerError(
+                f"{where}: transform.params knots and levels differ in length ({len(knots)} vs {len(levels)})"
+            )
 
 
 def check_digit_values(digit_values, code_len: int, base: int, where: str) -> int:
@@ -169,10 +176,15 @@ def check_digit_values(digit_values, code_len: int, base: int, where: str) -> in
     if not isinstance(digit_values, list) or len(digit_values) != code_len:
         raise TokenizerError(f"{where}: digit_values must be a list of code_len = {code_len} lists")
     for i, values in enumerate(digit_values):
-        if not (isinstance(values, list) and values and all(type(v) is int and 0 <= v < base for v in values)
-                and all(a < b for a, b in zip(values, values[1:]))):
-            raise TokenizerError(f"{where}: digit_values[{i}] must be a non-empty increasing list of digits "
-                                 f"in [0, {base})")
+        if not (
+            isinstance(values, list)
+            and values
+            and all(type(v) is int and 0 <= v < base for v in values)
+            and all(a < b for a, b in zip(values, values[1:]))
+        ):
+            raise TokenizerError(
+                f"{where}: digit_values[{i}] must be a non-empty increasing list of digits in [0, {base})"
+            )
     return sum(len(values) for values in digit_values)
 
 

@@ -49,14 +49,28 @@ class ColumnSpec:
     def to_json(self) -> dict:
         """Only the fields that matter for this kind, so the JSON stays readable."""
         data = asdict(self)
-        drop = ("categories", "rare") if self.is_numeric else (
-            "decimals", "unit", "low", "high", "base", "code_len", "n_codes", "transform",
-            "step", "digit_values", "out_of_range")
+        drop = (
+            ("categories", "rare")
+            if self.is_numeric
+            else (
+                "decimals",
+                "unit",
+                "low",
+                "high",
+                "base",
+                "code_len",
+                "n_codes",
+                "transform",
+                "step",
+                "digit_values",
+                "out_of_range",
+            )
+        )
         if self.timezone is None:  # naive datetimes (and other kinds) write the same file as before zones
             drop += ("timezone",)
         return {k: v for k, v in data.items() if k not in drop}
 
     @classmethod
-    def from_json(cls, data: dict) -> "ColumnSpec":
+    def from_json(cls, data: dict) -> ColumnSpec:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})

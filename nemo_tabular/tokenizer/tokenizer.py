@@ -50,8 +50,14 @@ class TabularTokenizer:
         self._sizes = np.array([hi - lo for lo, hi in self._slot_ranges], dtype=np.int64)
 
     @classmethod
-    def fit(cls, df: pd.DataFrame, settings: Mapping, columns: Mapping | None = None,
-            seed: int = 0, order_by: Sequence[str] = ()) -> "TabularTokenizer":
+    def fit(
+        cls,
+        df: pd.DataFrame,
+        settings: Mapping,
+        columns: Mapping | None = None,
+        seed: int = 0,
+        order_by: Sequence[str] = (),
+    ) -> TabularTokenizer:
         """Fit on one in-memory DataFrame (see TokenizerFitter for chunked fitting and order_by's headroom)."""
         from .fitter import TokenizerFitter
 
@@ -118,17 +124,19 @@ class TabularTokenizer:
         if tokens.ndim != 2 or tokens.shape[1] not in (self.row_width, self.row_width - 1):
             raise TokenizerError(
                 f"expected token rows of width {self.row_width} (or {self.row_width - 1} without "
-                f"the terminator), got shape {tokens.shape}")
+                f"the terminator), got shape {tokens.shape}"
+            )
         local = tokens[:, : self.row_width - 1] - self._offsets
         bad = (local < 0) | (local >= self._sizes)
         if bad.any():
             row, slot = np.argwhere(bad)[0]
             lo, hi = self._slot_ranges[slot]
             raise TokenizerError(
-                f"row {row}: token {tokens[row, slot]} at slot {slot} is outside that slot's "
-                f"range [{lo}, {hi})")
-        columns = {codec.spec.name: codec.decode(local[:, slots])
-                   for codec, slots in zip(self.codecs, self._column_slots)}
+                f"row {row}: token {tokens[row, slot]} at slot {slot} is outside that slot's range [{lo}, {hi})"
+            )
+        columns = {
+            codec.spec.name: codec.decode(local[:, slots]) for codec, slots in zip(self.codecs, self._column_slots)
+        }
         return pd.DataFrame(columns)
 
     def valid_mask(self, df: pd.DataFrame) -> np.ndarray:
@@ -144,15 +152,14 @@ class TabularTokenizer:
         return mask
 
     def to_json(self) -> dict:
-        return {"format": FORMAT, "version": VERSION,
-                "columns": [spec.to_json() for spec in self.columns]}
+        return {"format": FORMAT, "version": VERSION, "columns": [spec.to_json() for spec in self.columns]}
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the tokenizer as JSON, atomically (temp file + rename)."""
         write_text(path, json.dumps(self.to_json(), indent=1))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "TabularTokenizer":
+    def load(cls, path: str | os.PathLike) -> TabularTokenizer:
         """Read a tokenizer written by save(); a wrong file raises naming it.
 
         The file is checked against the schema's bounds (tokenizer.schema) before any codec is built,
@@ -172,5 +179,6 @@ class TabularTokenizer:
         return cls([ColumnSpec.from_json(c) for c in data["columns"]])
 
     def __repr__(self) -> str:
-        return (f"TabularTokenizer({len(self.columns)} columns, row_width={self.row_width}, "
-                f"vocab_size={self.vocab_size})")
+        return (
+            f"TabularTokenizer({len(self.columns)} columns, row_width={self.row_width}, vocab_size={self.vocab_size})"
+        )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
+
 from nemo_tabular.errors import ConfigError
 
 TRANSFORMS = ("none", "log1p", "yeo-johnson", "quantile")
@@ -71,7 +72,7 @@ class Transform:
         return {"name": self.name, "low": self.low, "high": self.high, "params": self.params}
 
     @classmethod
-    def from_json(cls, data: dict) -> "Transform":
+    def from_json(cls, data: dict) -> Transform:
         return cls(data["name"], data["low"], data["high"], data.get("params", {}))
 
 

@@ -25,8 +25,15 @@ from nemo_tabular.io import swap_directory
 from nemo_tabular.tokenizer import TabularTokenizer
 
 from .checkpoint_guard import verify_checkpoint
-from .checkpoint_layout import (CONFIG_FILE, TOKENIZER_FILE, TRACKER_FILE, iteration_dir, latest_checkpoint, publish,
-                                write_iteration_files)
+from .checkpoint_layout import (
+    CONFIG_FILE,
+    TOKENIZER_FILE,
+    TRACKER_FILE,
+    iteration_dir,
+    latest_checkpoint,
+    publish,
+    write_iteration_files,
+)
 
 
 def unwrap(model):
@@ -34,8 +41,15 @@ def unwrap(model):
     return getattr(model, "module", model)
 
 
-def save_checkpoint(checkpoint_dir: str | os.PathLike, step: int, model, optimizer, scheduler,
-                    cfg: DictConfig, tokenizer: TabularTokenizer) -> Path:
+def save_checkpoint(
+    checkpoint_dir: str | os.PathLike,
+    step: int,
+    model,
+    optimizer,
+    scheduler,
+    cfg: DictConfig,
+    tokenizer: TabularTokenizer,
+) -> Path:
     """Write iteration `step` on every rank (collective), then publish it atomically from rank 0."""
     checkpoint_dir = Path(checkpoint_dir)
     final = iteration_dir(checkpoint_dir, step)
@@ -46,8 +60,13 @@ def save_checkpoint(checkpoint_dir: str | os.PathLike, step: int, model, optimiz
         tmp.mkdir()
     dist.barrier()
     model_state = unwrap(model).sharded_state_dict()
-    state = {"model": model_state, "optimizer": optimizer.sharded_state_dict(model_state),
-             "scheduler": scheduler.state_dict(), "step": step, "rng": rng_object(rng_state())}
+    state = {
+        "model": model_state,
+        "optimizer": optimizer.sharded_state_dict(model_state),
+        "scheduler": scheduler.state_dict(),
+        "step": step,
+        "rng": rng_object(rng_state()),
+    }
     dist_checkpointing.save(state, str(tmp))
     dist.barrier()
     if dist.get_rank() == 0:
@@ -63,8 +82,13 @@ def save_checkpoint(checkpoint_dir: str | os.PathLike, step: int, model, optimiz
 def load_training_state(path: Path, model, optimizer, scheduler, trust: bool = False) -> int:
     """Restore model, optimizer and scheduler from checkpoint `path`; return its step (trust: see read_checkpoint)."""
     model_state = unwrap(model).sharded_state_dict()
-    template = {"model": model_state, "optimizer": optimizer.sharded_state_dict(model_state, is_loading=True),
-                "scheduler": None, "step": None, "rng": rng_object(None)}
+    template = {
+        "model": model_state,
+        "optimizer": optimizer.sharded_state_dict(model_state, is_loading=True),
+        "scheduler": None,
+        "step": None,
+        "rng": rng_object(None),
+    }
     state = read_checkpoint(template, path, trust)
     unwrap(model).load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])

@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 from torch.distributed.checkpoint.filesystem import _StorageInfo
 from torch.distributed.checkpoint.metadata import BytesStorageMetadata, Metadata
+
 from nemo_tabular.errors import UserError
 
 METADATA_FILE = ".metadata"
@@ -46,11 +47,25 @@ BACKENDS = {"sharded_backend": "torch_dist", "common_backend": "torch"}
 # allowed by type, below. Names, not modules: a module also exposes whatever it imported.
 ALLOWED_GLOBALS = {
     "torch.distributed.checkpoint.metadata": {
-        "Metadata", "MetadataIndex", "StorageMeta", "ChunkStorageMetadata", "TensorProperties",
-        "TensorStorageMetadata", "BytesStorageMetadata", "_MEM_FORMAT_ENCODING"},
+        "Metadata",
+        "MetadataIndex",
+        "StorageMeta",
+        "ChunkStorageMetadata",
+        "TensorProperties",
+        "TensorStorageMetadata",
+        "BytesStorageMetadata",
+        "_MEM_FORMAT_ENCODING",
+    },
     "torch.distributed.checkpoint.planner": {
-        "SavePlan", "WriteItem", "WriteItemType", "TensorWriteData", "BytesIOWriteData",
-        "LoadPlan", "ReadItem", "LoadItemType"},
+        "SavePlan",
+        "WriteItem",
+        "WriteItemType",
+        "TensorWriteData",
+        "BytesIOWriteData",
+        "LoadPlan",
+        "ReadItem",
+        "LoadItemType",
+    },
     "torch.distributed.checkpoint.filesystem": {"_StorageInfo", "_StoragePrefix"},
     "torch": {"Size"},
     "torch.serialization": {"_get_layout"},  # a dict lookup of torch.strided and friends by name
@@ -83,9 +98,11 @@ class MetadataUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if not is_allowed_global(module, name):
-            raise CheckpointError(f"{self.path}: refusing to unpickle global {module}.{name}: checkpoint metadata "
-                                  f"holds only torch.distributed.checkpoint classes, so this file could run code"
-                                  f"{TRUST_HINT}")
+            raise CheckpointError(
+                f"{self.path}: refusing to unpickle global {module}.{name}: checkpoint metadata "
+                f"holds only torch.distributed.checkpoint classes, so this file could run code"
+                f"{TRUST_HINT}"
+            )
         return super().find_class(module, name)
 
 
@@ -134,19 +151,28 @@ def read_metadata(file: Path, trust: bool = False) -> Metadata:
     except CheckpointError:
         raise
     except Exception as err:  # noqa: BLE001 - any failure to parse is a damaged file, named as such
-        raise CheckpointError(f"{file}: unreadable checkpoint metadata, truncated or corrupt "
-                              f"({type(err).__name__}: {first_line(err)})") from None
-    if not isinstance(metadata, Metadata) or not isinstance(metadata.storage_data, dict) \
-            or not isinstance(metadata.state_dict_metadata, dict):
+        raise CheckpointError(
+            f"{file}: unreadable checkpoint metadata, truncated or corrupt ({type(err).__name__}: {first_line(err)})"
+        ) from None
+    if (
+        not isinstance(metadata, Metadata)
+        or not isinstance(metadata.storage_data, dict)
+        or not isinstance(metadata.state_dict_metadata, dict)
+    ):
         raise CheckpointError(f"{file}: holds a {type(metadata).__name__}, not torch's checkpoint Metadata")
     return metadata
 
 
 def checked_shard(path: Path, metadata_file: Path, fqn, info, sizes: dict[str, int]) -> Path:
     """The shard file that holds item `fqn`, after checking that the item lies inside it."""
-    if not (isinstance(info, _StorageInfo) and isinstance(info.relative_path, str)
-            and isinstance(info.offset, int) and isinstance(info.length, int)
-            and info.offset >= 0 and info.length >= 0):
+    if not (
+        isinstance(info, _StorageInfo)
+        and isinstance(info.relative_path, str)
+        and isinstance(info.offset, int)
+        and isinstance(info.length, int)
+        and info.offset >= 0
+        and info.length >= 0
+    ):
         raise CheckpointError(f"{metadata_file}: item {fqn!r} has a malformed storage entry ({info!r})")
     name = info.relative_path
     if name in ("", ".", "..") or Path(name).name != name or "\\" in name:
@@ -158,16 +184,20 @@ def checked_shard(path: Path, metadata_file: Path, fqn, info, sizes: dict[str, i
         sizes[name] = shard.stat().st_size
     end = info.offset + info.length
     if end > sizes[name]:
-        raise CheckpointError(f"{shard}: truncated: {sizes[name]} bytes, but the checkpoint metadata places "
-                              f"item {fqn!r} at bytes {info.offset}-{end}")
+        raise CheckpointError(
+            f"{shard}: truncated: {sizes[name]} bytes, but the checkpoint metadata places "
+            f"item {fqn!r} at bytes {info.offset}-{end}"
+        )
     return shard
 
 
 def check_byte_item(shard: Path, fqn, info: _StorageInfo) -> None:
     """A byte item (torch.save output, later read with weights_only=False) must be plain weights-only data."""
     if info.transform_descriptors:
-        raise CheckpointError(f"{shard}: item {fqn!r} is stored with transforms {list(info.transform_descriptors)}, "
-                              f"which this project does not write")
+        raise CheckpointError(
+            f"{shard}: item {fqn!r} is stored with transforms {list(info.transform_descriptors)}, "
+            f"which this project does not write"
+        )
     with open(shard, "rb") as stream:
         stream.seek(info.offset)
         data = stream.read(info.length)
@@ -182,11 +212,14 @@ def check_weights_only(file: Path, data: bytes, what: str) -> None:
     except Exception as err:  # noqa: BLE001 - refused global or damaged bytes: both are named, neither runs
         found = re.search(r"GLOBAL ([\w.]+)", str(err))
         if found:
-            raise CheckpointError(f"{file}: {what}refusing to unpickle global {found.group(1)}: checkpoint data "
-                                  f"holds only tensors and plain values, so this file could run code"
-                                  f"{TRUST_HINT}") from None
-        raise CheckpointError(f"{file}: {what}unreadable, truncated or corrupt "
-                              f"({type(err).__name__}: {first_line(err)})") from None
+            raise CheckpointError(
+                f"{file}: {what}refusing to unpickle global {found.group(1)}: checkpoint data "
+                f"holds only tensors and plain values, so this file could run code"
+                f"{TRUST_HINT}"
+            ) from None
+        raise CheckpointError(
+            f"{file}: {what}unreadable, truncated or corrupt ({type(err).__name__}: {first_line(err)})"
+        ) from None
 
 
 def first_line(err: BaseException) -> str:

@@ -103,18 +103,24 @@ def run_config(cfg: DictConfig) -> dict:
 
 def train_state(step: int, global_batch: int) -> dict[str, torch.Tensor]:
     """Bridge's TrainState.state_dict() for `step`: samples consumed so far; no FLOP count is kept here (0)."""
-    return {"step": torch.tensor(step, dtype=torch.int64),
-            "consumed_train_samples": torch.tensor(step * global_batch, dtype=torch.int64),
-            "skipped_train_samples": torch.tensor(0, dtype=torch.int64),
-            "consumed_valid_samples": torch.tensor(0, dtype=torch.int64),
-            "floating_point_operations_so_far": torch.tensor(0.0, dtype=torch.float64),
-            "do_train": torch.tensor(True), "do_valid": torch.tensor(False), "do_test": torch.tensor(False)}
+    return {
+        "step": torch.tensor(step, dtype=torch.int64),
+        "consumed_train_samples": torch.tensor(step * global_batch, dtype=torch.int64),
+        "skipped_train_samples": torch.tensor(0, dtype=torch.int64),
+        "consumed_valid_samples": torch.tensor(0, dtype=torch.int64),
+        "floating_point_operations_so_far": torch.tensor(0.0, dtype=torch.float64),
+        "do_train": torch.tensor(True),
+        "do_valid": torch.tensor(False),
+        "do_test": torch.tensor(False),
+    }
 
 
 def write_iteration_files(iteration: Path, step: int, cfg: DictConfig, tokenizer: TabularTokenizer) -> None:
     """run_config.yaml, train_state.pt and tokenizer/ into the (not yet published) iteration directory."""
-    write_text(iteration / RUN_CONFIG_FILE,
-               RUN_CONFIG_HEADER + yaml.safe_dump(run_config(cfg), sort_keys=False, allow_unicode=True))
+    write_text(
+        iteration / RUN_CONFIG_FILE,
+        RUN_CONFIG_HEADER + yaml.safe_dump(run_config(cfg), sort_keys=False, allow_unicode=True),
+    )
     with atomic_path(iteration / TRAIN_STATE_FILE) as temporary:
         torch.save(train_state(step, int(cfg.train.global_batch)), temporary)
     tokenizer_dir = iteration / TOKENIZER_DIR

@@ -33,8 +33,15 @@ class DatasetTokenizer:
         return {"class": "TabularTokenizer", "vocab_size": self.vocab_size, "eod": self.eod, "pad": self.pad}
 
 
-def build_datasets(data_dir: str | Path, tokenizer: TabularTokenizer, seq_length: int, seed: int,
-                   train_samples: int, valid_samples: int, reset_attention: bool) -> tuple[GPTDataset, GPTDataset]:
+def build_datasets(
+    data_dir: str | Path,
+    tokenizer: TabularTokenizer,
+    seq_length: int,
+    seed: int,
+    train_samples: int,
+    valid_samples: int,
+    reset_attention: bool,
+) -> tuple[GPTDataset, GPTDataset]:
     """Train and valid GPTDatasets with exactly the requested number of samples each."""
     prepared = PreparedData(data_dir)
     for split in ("train", "valid"):
@@ -55,7 +62,8 @@ def build_datasets(data_dir: str | Path, tokenizer: TabularTokenizer, seq_length
         mid_level_dataset_surplus=0.005,
     )
     train, valid, _ = BlendedMegatronDatasetBuilder(
-        GPTDataset, [train_samples, valid_samples, None], lambda: True, config).build()
+        GPTDataset, [train_samples, valid_samples, None], lambda: True, config
+    ).build()
     if reset_attention:
         return DocumentAligned(train, tokenizer.eod_id), DocumentAligned(valid, tokenizer.eod_id)
     return train, valid
@@ -100,5 +108,8 @@ def batches(dataset: GPTDataset, micro_batch: int, start_sample: int, dp_rank: i
     while True:
         chunk = [dataset[(index + dp_rank * micro_batch + i) % len(dataset)] for i in range(micro_batch)]
         index += micro_batch * dp_size
-        yield {key: torch.stack([torch.as_tensor(sample[key]) for sample in chunk])
-               for key in chunk[0] if chunk[0][key] is not None}
+        yield {
+            key: torch.stack([torch.as_tensor(sample[key]) for sample in chunk])
+            for key in chunk[0]
+            if chunk[0][key] is not None
+        }

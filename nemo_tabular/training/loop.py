@@ -71,8 +71,15 @@ def train(cfg: DictConfig) -> dict:
         done += 1
         bar.update()
         bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{tokens_per_second:,.0f}")
-        metrics.scalars(done, {"train/loss": loss, "train/lr": lr, "train/tokens_per_s": tokens_per_second,
-                               **({"train/grad_norm": float(grad_norm)} if grad_norm is not None else {})})
+        metrics.scalars(
+            done,
+            {
+                "train/loss": loss,
+                "train/lr": lr,
+                "train/tokens_per_s": tokens_per_second,
+                **({"train/grad_norm": float(grad_norm)} if grad_norm is not None else {}),
+            },
+        )
         if policy.budget.minutes is not None:  # agreed_seconds is collective: every rank calls it, or none
             seconds = agreed_seconds(started, run.device)
             if policy.follow_budget(done, done - run.start, seconds, run.scheduler):
@@ -100,10 +107,21 @@ def train(cfg: DictConfig) -> dict:
 def run_summary(run: TrainingRun, done: int, history: list[float], valid_loss: float | None, seconds: float) -> dict:
     """What train() returns and writes to train_summary.json, after `done` steps (`history` this process's)."""
     plan, stopping = run.plan, run.policy.stopping
-    return {"steps": run.policy.steps, "end_step": done, "start_step": run.start, "losses": history,
-            "final_train_loss": history[-1] if history else None, "final_valid_loss": valid_loss,
-            "best_step": stopping.best_step,
-            "best_valid_loss": stopping.best_loss if stopping.best_step is not None else None,
-            "tokens_per_s": plan.tokens_per_step * len(history) / max(seconds, 1e-9), "seconds": seconds,
-            "world_size": dist.get_world_size(), "tensor": plan.tensor, "pipeline": plan.pipeline, "data": plan.data,
-            "precision": "bf16" if plan.bf16 else "fp32", "checkpoint": str(latest_checkpoint(plan.checkpoint_dir))}
+    return {
+        "steps": run.policy.steps,
+        "end_step": done,
+        "start_step": run.start,
+        "losses": history,
+        "final_train_loss": history[-1] if history else None,
+        "final_valid_loss": valid_loss,
+        "best_step": stopping.best_step,
+        "best_valid_loss": stopping.best_loss if stopping.best_step is not None else None,
+        "tokens_per_s": plan.tokens_per_step * len(history) / max(seconds, 1e-9),
+        "seconds": seconds,
+        "world_size": dist.get_world_size(),
+        "tensor": plan.tensor,
+        "pipeline": plan.pipeline,
+        "data": plan.data,
+        "precision": "bf16" if plan.bf16 else "fp32",
+        "checkpoint": str(latest_checkpoint(plan.checkpoint_dir)),
+    }

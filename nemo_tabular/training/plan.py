@@ -15,8 +15,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from nemo_tabular.run_dir import PreparedData
 from nemo_tabular.errors import ConfigError
+from nemo_tabular.run_dir import PreparedData
 
 
 def train_split_tokens(data_dir: str | Path) -> int:
@@ -38,8 +38,9 @@ def planned_steps(steps: int | str, epochs: float, train_tokens: int, tokens_per
 MANY_PASSES_DROPOUT = 0.1  # macrodata, 173 rows lifted to ~400 passes: DCR share 0.536 -> 0.503, same quality
 
 
-def planned_dropout(dropout: float | str, steps: int | str, epochs: float, train_tokens: int, tokens_per_step: int,
-                    min_steps: int = 1) -> float:
+def planned_dropout(
+    dropout: float | str, steps: int | str, epochs: float, train_tokens: int, tokens_per_step: int, min_steps: int = 1
+) -> float:
     """`model.dropout` as given, or for 'auto' MANY_PASSES_DROPOUT where `train.min_steps` lifts a steps=auto plan
     past `train.epochs` passes (a small table, read so often that it is memorized), else 0."""
     if dropout != "auto":
@@ -49,7 +50,8 @@ def planned_dropout(dropout: float | str, steps: int | str, epochs: float, train
     if steps != "auto":
         return 0.0
     lifted = planned_steps(steps, epochs, train_tokens, tokens_per_step, min_steps) > planned_steps(
-        steps, epochs, train_tokens, tokens_per_step)
+        steps, epochs, train_tokens, tokens_per_step
+    )
     return MANY_PASSES_DROPOUT if lifted else 0.0
 
 
@@ -67,8 +69,8 @@ class TimeBudget:
     """A wall-clock budget for the training steps; `minutes=None` means no budget."""
 
     minutes: float | None
-    probe_steps: int = 20   # steps timed before the run's length is re-planned once
-    margin: float = 0.95    # share of the budget the re-planned steps may fill (validation, saving)
+    probe_steps: int = 20  # steps timed before the run's length is re-planned once
+    margin: float = 0.95  # share of the budget the re-planned steps may fill (validation, saving)
 
     def __post_init__(self) -> None:
         if self.minutes is not None and float(self.minutes) <= 0:

@@ -52,10 +52,10 @@ class RunPlan:
     """
 
     cfg: DictConfig
-    steps: int   # as planned; a resumed run under a time budget continues with the length the budget chose
+    steps: int  # as planned; a resumed run under a time budget continues with the length the budget chose
     tensor: int
     pipeline: int
-    data: int    # data-parallel size
+    data: int  # data-parallel size
     bf16: bool
 
     @property
@@ -126,11 +126,16 @@ def resolve_model_size(cfg: DictConfig, steps: int, tokens_per_step: int, vocab:
 def resolve_dropout(cfg: DictConfig, train_tokens: int, tokens_per_step: int) -> float:
     """model.dropout as a number: as given, or for 'auto' the one plan.planned_dropout gives this run's length."""
     train = cfg.train
-    dropout = planned_dropout(cfg.model.dropout, train.steps, train.epochs, train_tokens, tokens_per_step,
-                              train.min_steps)
+    dropout = planned_dropout(
+        cfg.model.dropout, train.steps, train.epochs, train_tokens, tokens_per_step, train.min_steps
+    )
     if cfg.model.dropout == "auto" and dropout and dist.get_rank() == 0:
-        log.info("model.dropout=auto: %.2f, since train.min_steps=%s lifts the run past train.epochs=%s passes",
-                 dropout, train.min_steps, train.epochs)
+        log.info(
+            "model.dropout=auto: %.2f, since train.min_steps=%s lifts the run past train.epochs=%s passes",
+            dropout,
+            train.min_steps,
+            train.epochs,
+        )
     return dropout
 
 
@@ -155,9 +160,14 @@ def build_model(plan: RunPlan, tokenizer: TabularTokenizer, device: torch.device
     cfg = plan.cfg
     config = transformer_config(cfg.model, plan.tensor, plan.pipeline, plan.bf16)
     vocab = padded_vocab_size(tokenizer.vocab_size, int(cfg.model.vocab_multiple), plan.tensor)
-    model = build_gpt(config, vocab, plan.seq_length, parallel_state.is_pipeline_first_stage(),
-                      parallel_state.is_pipeline_last_stage(),
-                      document_mask=bool(cfg.train.reset_attention)).to(device)
+    model = build_gpt(
+        config,
+        vocab,
+        plan.seq_length,
+        parallel_state.is_pipeline_first_stage(),
+        parallel_state.is_pipeline_last_stage(),
+        document_mask=bool(cfg.train.reset_attention),
+    ).to(device)
     if cfg.init_from and not cfg.resume:
         path = latest_checkpoint(cfg.init_from)
         if path is None:
@@ -166,20 +176,34 @@ def build_model(plan: RunPlan, tokenizer: TabularTokenizer, device: torch.device
     return config, model
 
 
-def build_optimizer(plan: RunPlan, config: TransformerConfig, model: GPTModel,
-                    cpu: bool) -> tuple[DistributedDataParallel, MegatronOptimizer]:
+def build_optimizer(
+    plan: RunPlan, config: TransformerConfig, model: GPTModel, cpu: bool
+) -> tuple[DistributedDataParallel, MegatronOptimizer]:
     """The model wrapped in megatron's DDP, and its Adam (distributed, with clipping, on GPU only)."""
     train = plan.cfg.train
     model = DistributedDataParallel(
-        config, DistributedDataParallelConfig(grad_reduce_in_fp32=True, use_distributed_optimizer=not cpu), model)
+        config, DistributedDataParallelConfig(grad_reduce_in_fp32=True, use_distributed_optimizer=not cpu), model
+    )
     clip = float(train.clip_grad) if not cpu else 0.0
     if cpu and train.clip_grad and dist.get_rank() == 0:
-        log.info("CPU: gradient clipping and the distributed optimizer are off "
-                 "(megatron implements them for CUDA only)")
-    optimizer = get_megatron_optimizer(OptimizerConfig(
-        optimizer="adam", lr=float(train.lr), min_lr=float(train.min_lr),
-        weight_decay=float(train.weight_decay), adam_beta1=0.9, adam_beta2=0.95, clip_grad=clip,
-        bf16=plan.bf16, params_dtype=config.params_dtype, use_distributed_optimizer=not cpu), [model])
+        log.info(
+            "CPU: gradient clipping and the distributed optimizer are off (megatron implements them for CUDA only)"
+        )
+    optimizer = get_megatron_optimizer(
+        OptimizerConfig(
+            optimizer="adam",
+            lr=float(train.lr),
+            min_lr=float(train.min_lr),
+            weight_decay=float(train.weight_decay),
+            adam_beta1=0.9,
+            adam_beta2=0.95,
+            clip_grad=clip,
+            bf16=plan.bf16,
+            params_dtype=config.params_dtype,
+            use_distributed_optimizer=not cpu,
+        ),
+        [model],
+    )
     return model, optimizer
 
 
@@ -187,15 +211,27 @@ def build_scheduler(plan: RunPlan, optimizer: MegatronOptimizer) -> OptimizerPar
     """Linear warmup (capped below the planned steps), then cosine decay to min_lr at the planned end."""
     train, steps = plan.cfg.train, plan.steps
     return OptimizerParamScheduler(
-        optimizer, init_lr=0.0, max_lr=float(train.lr), min_lr=float(train.min_lr),
-        lr_warmup_steps=min(int(train.warmup), max(steps - 1, 0)), lr_decay_steps=max(steps, 1),
+        optimizer,
+        init_lr=0.0,
+        max_lr=float(train.lr),
+        min_lr=float(train.min_lr),
+        lr_warmup_steps=min(int(train.warmup), max(steps - 1, 0)),
+        lr_decay_steps=max(steps, 1),
         lr_decay_style="cosine",
-        start_wd=float(train.weight_decay), end_wd=float(train.weight_decay), wd_incr_steps=steps,
-        wd_incr_style="constant")
+        start_wd=float(train.weight_decay),
+        end_wd=float(train.weight_decay),
+        wd_incr_steps=steps,
+        wd_incr_style="constant",
+    )
 
 
-def resume_training(plan: RunPlan, model: DistributedDataParallel, optimizer: MegatronOptimizer,
-           scheduler: OptimizerParamScheduler, budget: TimeBudget) -> tuple[int, int]:
+def resume_training(
+    plan: RunPlan,
+    model: DistributedDataParallel,
+    optimizer: MegatronOptimizer,
+    scheduler: OptimizerParamScheduler,
+    budget: TimeBudget,
+) -> tuple[int, int]:
     """With resume=true and a checkpoint there, restore it (weights, optimizer, scheduler, RNG states).
 
     Returns the step to start from and the run's length: under a time budget, the length the budget chose,
@@ -226,9 +262,15 @@ class TrainingRun:
     schedule: Callable  # megatron's forward-backward schedule for this layout
 
     def _run_schedule(self, iterator: Iterator[dict], microbatches: int, forward_only: bool) -> float:
-        losses = self.schedule(forward_step_func=partial(forward_step, device=self.device), data_iterator=iterator,
-                               model=[self.model], num_microbatches=microbatches, seq_length=self.plan.seq_length,
-                               micro_batch_size=self.plan.micro_batch, forward_only=forward_only)
+        losses = self.schedule(
+            forward_step_func=partial(forward_step, device=self.device),
+            data_iterator=iterator,
+            model=[self.model],
+            num_microbatches=microbatches,
+            seq_length=self.plan.seq_length,
+            micro_batch_size=self.plan.micro_batch,
+            forward_only=forward_only,
+        )
         return mean_loss(losses, self.device)
 
     def train_step(self) -> tuple[float, float | None]:
@@ -242,8 +284,9 @@ class TrainingRun:
 
     def validate(self) -> float:
         """The mean loss over the first eval_iters micro batches of the valid split (the same ones every time)."""
-        valid = batches(self.valid_set, self.plan.micro_batch, 0, parallel_state.get_data_parallel_rank(),
-                        self.plan.data)
+        valid = batches(
+            self.valid_set, self.plan.micro_batch, 0, parallel_state.get_data_parallel_rank(), self.plan.data
+        )
         self.model.eval()
         with torch.no_grad():
             loss = self._run_schedule(valid, self.plan.eval_iters, forward_only=True)
@@ -252,8 +295,9 @@ class TrainingRun:
 
     def save(self, step: int) -> None:
         """Checkpoint step `step` with the resolved config and the tokenizer (collective)."""
-        save_checkpoint(self.plan.checkpoint_dir, step, self.model, self.optimizer, self.scheduler, self.plan.cfg,
-                        self.tokenizer)
+        save_checkpoint(
+            self.plan.checkpoint_dir, step, self.model, self.optimizer, self.scheduler, self.plan.cfg, self.tokenizer
+        )
 
 
 def set_up(cfg: DictConfig, device: torch.device) -> TrainingRun:
@@ -280,10 +324,27 @@ def set_up(cfg: DictConfig, device: torch.device) -> TrainingRun:
     start, steps = resume_training(plan, model, optimizer, scheduler, budget)
     policy = StepPolicy.from_config(plan.cfg.train, steps, budget)
     train_set, valid_set = build_datasets(
-        plan.cfg.paths.data_dir, tokenizer, plan.seq_length, seed, train_samples=steps * plan.global_batch,
+        plan.cfg.paths.data_dir,
+        tokenizer,
+        plan.seq_length,
+        seed,
+        train_samples=steps * plan.global_batch,
         valid_samples=max(plan.eval_iters * plan.micro_batch * plan.data, 1),
-        reset_attention=bool(plan.cfg.train.reset_attention))
-    train_batches = batches(train_set, plan.micro_batch, start * plan.global_batch,
-                            parallel_state.get_data_parallel_rank(), plan.data)
-    return TrainingRun(plan, policy, tokenizer, device, model, optimizer, scheduler, train_batches, valid_set, start,
-                       get_forward_backward_func())
+        reset_attention=bool(plan.cfg.train.reset_attention),
+    )
+    train_batches = batches(
+        train_set, plan.micro_batch, start * plan.global_batch, parallel_state.get_data_parallel_rank(), plan.data
+    )
+    return TrainingRun(
+        plan,
+        policy,
+        tokenizer,
+        device,
+        model,
+        optimizer,
+        scheduler,
+        train_batches,
+        valid_set,
+        start,
+        get_forward_backward_func(),
+    )

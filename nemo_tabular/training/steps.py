@@ -62,9 +62,9 @@ class StepPolicy:
 
     steps: int
     stop: int
-    eval_every: int             # 0 = never validate
+    eval_every: int  # 0 = never validate
     configured_eval_every: int | str  # train.eval_every as given ('auto' is re-read when the length changes)
-    save_every: int             # 0 = save at the end only
+    save_every: int  # 0 = save at the end only
     budget: TimeBudget
     stopping: EarlyStopping
     best_weights: dict[str, torch.Tensor] | None = None  # with patience: a copy of the best-validated weights
@@ -73,9 +73,15 @@ class StepPolicy:
     def from_config(cls, train: DictConfig, steps: int, budget: TimeBudget) -> StepPolicy:
         """The policy for a run of `steps` under the `train` settings (raises ConfigError on a bad value)."""
         stop = min(steps, int(train.stop_at)) if train.stop_at else steps
-        return cls(steps=steps, stop=stop, eval_every=evaluation_interval(train.eval_every, steps),
-                   configured_eval_every=train.eval_every, save_every=int(train.save_every or 0), budget=budget,
-                   stopping=EarlyStopping(train.patience))
+        return cls(
+            steps=steps,
+            stop=stop,
+            eval_every=evaluation_interval(train.eval_every, steps),
+            configured_eval_every=train.eval_every,
+            save_every=int(train.save_every or 0),
+            budget=budget,
+            stopping=EarlyStopping(train.patience),
+        )
 
     def follow_budget(self, done: int, timed: int, seconds: float, scheduler) -> bool:
         """Under train.max_minutes, after step `done` (the `timed`-th of this process, `seconds` in): shorten
@@ -101,13 +107,19 @@ class StepPolicy:
         """Note step `done`'s validation loss: with patience, copy the weights when they are the best so far,
         and stop here once patience is exhausted."""
         if self.stopping.improved(done, loss) and self.stopping.patience is not None:
-            self.best_weights = {key: value.detach().clone() for key, value in unwrap(model).state_dict().items()
-                                 if torch.is_tensor(value)}
+            self.best_weights = {
+                key: value.detach().clone()
+                for key, value in unwrap(model).state_dict().items()
+                if torch.is_tensor(value)
+            }
         if self.stopping.exhausted:
             self.stop = done
             if dist.get_rank() == 0:
-                log.info("train.patience=%s: no better validation loss since step %d; stopping",
-                         self.stopping.patience, self.stopping.best_step)
+                log.info(
+                    "train.patience=%s: no better validation loss since step %d; stopping",
+                    self.stopping.patience,
+                    self.stopping.best_step,
+                )
 
     def restore_best(self, done: int, model) -> None:
         """At the last step `done`: put back the weights that validated best, so the last checkpoint holds them."""

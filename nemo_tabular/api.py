@@ -21,6 +21,7 @@ import pandas as pd
 from nemo_tabular.cli import checks
 from nemo_tabular.config import load_stage_config
 from nemo_tabular.errors import ConfigError, UserError
+from nemo_tabular.io import read_table
 from nemo_tabular.quiet import quiet_known_warnings
 from nemo_tabular.run_dir import PreparedData
 
@@ -114,7 +115,7 @@ class TabularGPT:
                 values["conditions"] = dict(conditions)
             values["out"] = str(Path(scratch) / "synth.parquet")
             self._sample_stage(values)
-            return pd.read_parquet(values["out"])
+            return read_table(values["out"], "sampled rows")
 
     def forecast(self, history: pd.DataFrame, horizon: int, n_paths: int = 100, seed: int = 0) -> pd.DataFrame:
         """Continue each entity of `history` by `horizon` rows, n_paths times: point forecasts and quantiles per
@@ -132,7 +133,7 @@ class TabularGPT:
                     "seed": int(seed),
                 }
             )
-            return pd.read_parquet(out)
+            return read_table(out, "forecast")
 
     def evaluate(
         self,

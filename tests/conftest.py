@@ -34,3 +34,25 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# A megatron GPT of a few thousand weights: the checkpoint and hardening tests save and load it.
+TINY_GPT = {
+    "num_layers": 1,
+    "hidden_size": 16,
+    "num_attention_heads": 2,
+    "num_query_groups": None,
+    "ffn_hidden_size": 32,
+    "seq_length": 16,
+    "dropout": 0.0,
+    "init_method_std": 0.02,
+    "vocab_multiple": 64,
+}
+
+
+def tiny_megatron_gpt(tokenizer):
+    """TINY_GPT as a one-process megatron GPTModel for `tokenizer` (seed the model-parallel RNG first)."""
+    from nemo_tabular.model import build_gpt, padded_vocab_size, transformer_config
+
+    vocab = padded_vocab_size(tokenizer.vocab_size, TINY_GPT["vocab_multiple"], 1)
+    return build_gpt(transformer_config(TINY_GPT, 1, 1, bf16=False), vocab, TINY_GPT["seq_length"])

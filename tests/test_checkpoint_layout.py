@@ -14,25 +14,14 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import load_tokenizer_settings
+from conftest import TINY_GPT, load_tokenizer_settings, tiny_megatron_gpt
 from omegaconf import OmegaConf
 
 from nemo_tabular.tokenizer import TabularTokenizer
 
-GPT_SIZE = {
-    "num_layers": 1,
-    "hidden_size": 16,
-    "num_attention_heads": 2,
-    "num_query_groups": None,
-    "ffn_hidden_size": 32,
-    "seq_length": 16,
-    "dropout": 0.0,
-    "init_method_std": 0.02,
-    "vocab_multiple": 64,
-}
 CFG = {
     "dataset": {"name": "toy"},
-    "model": GPT_SIZE,
+    "model": TINY_GPT,
     "parallel": {"tensor": 1, "pipeline": 1},
     "train": {"seed": 0, "global_batch": 8, "steps": 5},
 }
@@ -103,14 +92,12 @@ def tokenizer():
 
 def build_model(tokenizer, seed: int = 0):
     from nemo_tabular.cpu_compat import enable_cpu_support, seed_model_parallel
-    from nemo_tabular.model import build_gpt, padded_vocab_size, transformer_config
     from nemo_tabular.training.checkpoint import ensure_single_process_group
 
     ensure_single_process_group()
     enable_cpu_support()
     seed_model_parallel(seed)
-    vocab = padded_vocab_size(tokenizer.vocab_size, GPT_SIZE["vocab_multiple"], 1)
-    return build_gpt(transformer_config(GPT_SIZE, 1, 1, bf16=False), vocab, GPT_SIZE["seq_length"])
+    return tiny_megatron_gpt(tokenizer)
 
 
 def save(directory, step, model, tokenizer):
@@ -192,7 +179,7 @@ def test_contents_are_what_bridge_reads(saved, tokenizer):
 
     hf = AutoTokenizer.from_pretrained(iteration / "tokenizer")  # Bridge: HuggingFaceTokenizer(<iter>/tokenizer)
     assert len(hf) == tokenizer.vocab_size and hf.eos_token_id == tokenizer.eod_id
-    assert hf.model_max_length == GPT_SIZE["seq_length"]
+    assert hf.model_max_length == TINY_GPT["seq_length"]
     assert TabularTokenizer.load(iteration / "tokenizer" / "tabular_tokenizer.json").to_json() == tokenizer.to_json()
 
 

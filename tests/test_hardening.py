@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO, load_tokenizer_settings
+from conftest import REPO, TINY_GPT, load_tokenizer_settings, tiny_megatron_gpt
 from omegaconf import OmegaConf
 
 from nemo_tabular.tokenizer import TabularTokenizer, TokenizerError
@@ -195,18 +195,6 @@ def test_large_base_costs_linear_memory(tmp_path):
 
 # --- dist checkpoints -------------------------------------------------------------------------------
 
-GPT_SIZE = {
-    "num_layers": 1,
-    "hidden_size": 16,
-    "num_attention_heads": 2,
-    "num_query_groups": None,
-    "ffn_hidden_size": 32,
-    "seq_length": 16,
-    "dropout": 0.0,
-    "init_method_std": 0.02,
-    "vocab_multiple": 64,
-}
-
 
 class RunsCode:
     """Pickles as a call of os.system: what a crafted checkpoint file would hold."""
@@ -224,12 +212,10 @@ TRUST = "; trust_checkpoint=true opens it anyway, if you trust whoever made it" 
 
 def gpt(tokenizer, seed: int):
     from nemo_tabular.cpu_compat import seed_model_parallel
-    from nemo_tabular.model import build_gpt, padded_vocab_size, transformer_config
 
     seed_model_parallel(seed)
     torch.manual_seed(seed)
-    vocab = padded_vocab_size(tokenizer.vocab_size, GPT_SIZE["vocab_multiple"], 1)
-    return build_gpt(transformer_config(GPT_SIZE, 1, 1, bf16=False), vocab, GPT_SIZE["seq_length"])
+    return tiny_megatron_gpt(tokenizer)
 
 
 @pytest.fixture(scope="module")
@@ -252,7 +238,7 @@ def saved(tmp_path_factory):
     )
     tokenizer.save(directory / "tokenizer.json")
     OmegaConf.save(
-        OmegaConf.create({"model": GPT_SIZE, "train": {"seed": 0}, "parallel": {"tensor": 1}}),
+        OmegaConf.create({"model": TINY_GPT, "train": {"seed": 0}, "parallel": {"tensor": 1}}),
         directory / "config.yaml",
     )
     model = gpt(tokenizer, seed=0)
@@ -482,7 +468,7 @@ def test_trust_checkpoint_opens_a_foreign_checkpoint_the_allow_list_refuses(chec
     weights = saved[2]["embedding.word_embeddings.weight"]
     model = load_gpt_for_inference(checkpoint, trust=True)
     torch.testing.assert_close(model.state_dict()["embedding.word_embeddings.weight"], weights, rtol=0, atol=0)
-    assert bundle_from_checkpoint(checkpoint, TableLayout(), trust=True).model.config.d_model == GPT_SIZE["hidden_size"]
+    assert bundle_from_checkpoint(checkpoint, TableLayout(), trust=True).model.config.d_model == TINY_GPT["hidden_size"]
 
 
 def test_trust_still_checks_that_the_shards_are_complete(checkpoint):

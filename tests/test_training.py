@@ -177,6 +177,7 @@ def test_train_leaves_the_callers_config_as_given(root):
         ],
     )
     given = OmegaConf.to_yaml(cfg)
+    leave_process_group()  # an earlier test in this process may have set up a one-process group of its own
     try:
         train_here(cfg)
     finally:

@@ -7,6 +7,7 @@ import json
 import shutil
 from collections import Counter
 from collections.abc import Iterator, Mapping
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,8 +152,9 @@ def scan_documents(path: Path, options: PrepOptions, columns: list[str]) -> Docu
             keys.rows = known
             return keys
         wanted = [next(c for c in columns if c not in options.drop)]
-    for chunk in chunk_stream(path, options, "read keys", columns=wanted):
-        keys.add(chunk)
+    with closing(chunk_stream(path, options, "read keys", columns=wanted)) as chunks:
+        for chunk in chunks:
+            keys.add(chunk)
     return keys
 
 
@@ -173,12 +175,13 @@ def load_or_fit_tokenizer(path: Path, options: PrepOptions, row_split: np.ndarra
         )
     try:
         fitter = TokenizerFitter(options.tokenizer_settings, options.overrides, order_by=options.order_by)
-        for chunk in chunk_stream(path, options, "fit tokenizer"):
-            train = row_split[chunk.index.to_numpy()] == TRAIN
-            if train.any():
-                fitter.update(chunk[train])
-            if not train.all():
-                fitter.observe_held_out(chunk[~train])
+        with closing(chunk_stream(path, options, "fit tokenizer")) as chunks:
+            for chunk in chunks:
+                train = row_split[chunk.index.to_numpy()] == TRAIN
+                if train.any():
+                    fitter.update(chunk[train])
+                if not train.all():
+                    fitter.observe_held_out(chunk[~train])
         return fitter.finish()
     except TokenizerError as err:
         raise DataPrepError(f"{path}: {err}") from err
@@ -200,18 +203,20 @@ def encode_source(
     tokens = TokenStore(scratch / "tokens.int32", tokenizer.row_width)
     rows = RowStore(scratch / "rows")
     outside = {split: Counter() for split in SPLITS if split != SPLITS[TRAIN]}
-    chunks = chunk_stream(path, options, "encode")
-    try:
-        for chunk, encoded in encode_chunks(chunks, tokenizer, tokenizer_file, options.workers, row_split):
-            rows.append(chunk)
-            tokens.append(encoded)
-            chunk_split = row_split[chunk.index.to_numpy()]
-            for split in outside:
-                held_out = chunk_split == SPLITS.index(split)
-                if held_out.any():
-                    outside[split].update(tokenizer.outside_counts(chunk[held_out]))
-    except TokenizerError as err:
-        raise DataPrepError(f"{path}: {err}") from err
+    # closed on any exit, so its progress bar ends before an error is printed (an abandoned generator closes
+    # only when collected, and the bar's last line then came after the CLI's error line)
+    with closing(chunk_stream(path, options, "encode")) as chunks:
+        try:
+            for chunk, encoded in encode_chunks(chunks, tokenizer, tokenizer_file, options.workers, row_split):
+                rows.append(chunk)
+                tokens.append(encoded)
+                chunk_split = row_split[chunk.index.to_numpy()]
+                for split in outside:
+                    held_out = chunk_split == SPLITS.index(split)
+                    if held_out.any():
+                        outside[split].update(tokenizer.outside_counts(chunk[held_out]))
+        except TokenizerError as err:
+            raise DataPrepError(f"{path}: {err}") from err
     return tokens, rows, {split: {c: n for c, n in counts.items() if n} for split, counts in outside.items()}
 
 

@@ -197,7 +197,6 @@ class TabularGPT:
     def _sample_stage(self, values: dict) -> None:
         """Run the CLI's sample stage with `values`, keeping the opened model for the next call."""
         from nemo_tabular.cli import sample as sample_stage
-        from nemo_tabular.sampling.loading import open_model, run_layout
 
         if self._bundle_dir is not None:  # a bundle carries no training rows to reject copies of
             values = {
@@ -218,13 +217,7 @@ class TabularGPT:
         values["device"] = self.device or ("cuda" if cuda_available() else "cpu")
         cfg = self._config("sample", values)
         if self._bundle is None:
-            self._bundle = open_model(
-                cfg.model_path,
-                run_layout(cfg.model_path, cfg.paths),
-                device=cfg.device,
-                precision=cfg.precision,
-                trust=bool(cfg.trust_checkpoint),
-            )
+            self._bundle = sample_stage.open_configured_model(cfg)
         log.info(sample_stage.run(cfg, bundle=self._bundle))
 
     def _run(self, stage: str, values: dict) -> None:

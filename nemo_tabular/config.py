@@ -41,22 +41,24 @@ NO_RUN = "which run? set run=<the directory prepare wrote, e.g. runs/my_table> o
 REQUIRED = "required"
 
 
-def run_path(run_dir: str | None, relative: str, fallback=REQUIRED):
-    """<run_dir>/<relative>; without a run, `fallback` (a path, or null for keys that are optional) or a
-    ConfigError saying which key to set."""
-    if run_dir is not None:
-        return f"{run_dir}/{relative}"
+def without_run(fallback):
+    """What a key that derives from the run is when no run is named: its fallback (a path, or null for keys
+    that are optional), or a ConfigError saying which key to set."""
     if fallback == REQUIRED:
         raise ConfigError(NO_RUN)
     return fallback
 
 
+def run_path(run_dir: str | None, relative: str, fallback=REQUIRED):
+    """<run_dir>/<relative>, or without_run(fallback)."""
+    return f"{run_dir}/{relative}" if run_dir is not None else without_run(fallback)
+
+
 def prepared(run_dir: str | None, key: str, fallback=REQUIRED):
-    """One entry of a prepared run's data/meta.json (its dataset name, group_by, order_by, target...)."""
+    """One entry of a prepared run's data/meta.json (its dataset name, group_by, order_by, target...), or
+    without_run(fallback)."""
     if run_dir is None:
-        if fallback == REQUIRED:
-            raise ConfigError(NO_RUN)
-        return fallback
+        return without_run(fallback)
     meta = PreparedData(Path(run_dir) / "data").meta
     if key not in meta:
         raise ConfigError(

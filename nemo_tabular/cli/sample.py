@@ -18,7 +18,6 @@ def run(cfg: DictConfig, bundle=None) -> str:
     from nemo_tabular.sampling import SampleOptions, SamplingSettings, sample_to_file
     from nemo_tabular.sampling.copies import TrainingRows
     from nemo_tabular.sampling.forecast import ForecastOptions, forecast_paths, summarize_paths
-    from nemo_tabular.sampling.loading import open_model, run_layout
     from nemo_tabular.sampling.parallel import planned_workers
     from nemo_tabular.sampling.sampler import filters_copies
 
@@ -29,13 +28,7 @@ def run(cfg: DictConfig, bundle=None) -> str:
         return PreparedData(cfg.paths.data_dir)
 
     if bundle is None:
-        bundle = open_model(
-            cfg.model_path,
-            run_layout(cfg.model_path, cfg.paths),
-            device=cfg.device,
-            precision=cfg.precision,
-            trust=bool(cfg.trust_checkpoint),
-        )
+        bundle = open_configured_model(cfg)
     settings = SamplingSettings(float(cfg.temperature), int(cfg.top_k), float(cfg.top_p))
     started = time.perf_counter()
     if cfg.mode == "sample":
@@ -96,3 +89,16 @@ def warn_if_huge(bundle, options, out: str, workers: int) -> None:
         return
     if (warning := estimate_sampling(bundle, options, out, workers).warning()) is not None:
         print(f"warning: {warning}", file=sys.stderr, flush=True)
+
+
+def open_configured_model(cfg: DictConfig):
+    """cfg.model_path opened as the sample stage samples it (device, precision, trust_checkpoint)."""
+    from nemo_tabular.sampling.loading import open_model, run_layout
+
+    return open_model(
+        cfg.model_path,
+        run_layout(cfg.model_path, cfg.paths),
+        device=cfg.device,
+        precision=cfg.precision,
+        trust=bool(cfg.trust_checkpoint),
+    )

@@ -34,20 +34,32 @@ def test_bad_lengths_are_named(steps, epochs, message):
         planned_steps(steps, epochs, train_tokens=100, tokens_per_step=10)
 
 
-def test_the_budget_shortens_the_run_once_after_the_probe_steps():
+def test_the_budget_replans_after_the_probe_and_at_each_doubling():
     budget = TimeBudget(minutes=1.0, probe_steps=20, margin=0.95)
-    assert budget.replanned_steps(1000, done=19, seconds=19.0) == 1000  # not probed yet
-    assert budget.replanned_steps(1000, done=20, seconds=20.0) == 57  # 60 s x 0.95 at 1 s per step
-    assert budget.replanned_steps(1000, done=21, seconds=21.0) == 1000  # decided once only
-    assert budget.replanned_steps(40, done=20, seconds=2.0) == 40  # fits: never lengthened
-    assert budget.replanned_steps(1000, done=20, seconds=600.0) == 21  # over budget: at least one more
-    assert budget.replanned_steps(1000, done=20, seconds=20.0, minimum=80) == 80  # after the warmup
+    assert [t for t in range(1, 400) if budget.replans_at(t)] == [20, 40, 80, 160, 320]
+    assert budget.replanned_steps(1000, done=19, timed=19, seconds=19.0) is None  # not probed yet
+    assert budget.replanned_steps(1000, done=20, timed=20, seconds=20.0) == 57  # 57 s at 1 s per step
+    assert budget.replanned_steps(1000, done=21, timed=21, seconds=21.0) is None
+    # steps 21-40 took 2 s each: the 17 s left buy 8 more, from the recent pace, not the average
+    assert budget.replanned_steps(1000, done=40, timed=40, seconds=40.0 + 20.0) == 40 + 1
+    assert budget.last_replan == (40, 60.0)
+
+
+def test_a_replan_stays_between_the_plan_and_the_minimum():
+    assert TimeBudget(minutes=1.0).replanned_steps(40, done=20, timed=20, seconds=2.0) == 40  # never past the plan
+    assert TimeBudget(minutes=1.0).replanned_steps(1000, done=20, timed=20, seconds=600.0) == 21  # one more at least
+    assert TimeBudget(minutes=1.0).replanned_steps(1000, done=20, timed=20, seconds=20.0, minimum=80) == 80  # warmup
+    quick_later = TimeBudget(minutes=1.0)
+    assert quick_later.replanned_steps(1000, done=20, timed=20, seconds=40.0) == 20 + 8  # 2 s a step at first
+    assert quick_later.replanned_steps(1000, done=40, timed=40, seconds=45.0) == 40 + 48  # then 0.25 s: longer again
+    budget = TimeBudget(minutes=1.0)
+    assert budget.replanned_steps(1000, done=120, timed=20, seconds=20.0) == 120 + 37  # resumed: this process's time
     assert not budget.spent(59.9) and budget.spent(60.0)
 
 
 def test_no_budget_changes_nothing():
     budget = TimeBudget(minutes=None)
-    assert budget.replanned_steps(1000, done=20, seconds=1e9) == 1000
+    assert budget.replanned_steps(1000, done=20, timed=20, seconds=1e9) is None
     assert not budget.spent(1e9)
     with pytest.raises(ValueError, match="train.max_minutes=0: expected minutes > 0 or null"):
         TimeBudget(minutes=0)

@@ -49,20 +49,24 @@ def test_bad_settings_are_named(train, message):
         policy(10, **train)
 
 
-def test_the_budget_shortens_the_run_once_and_the_schedule_with_it():
+def test_the_budget_shortens_the_run_and_the_schedule_with_it():
     run, scheduler = policy(1000, minutes=1.0), SimpleNamespace(lr_warmup_steps=10, lr_decay_steps=1000)
     assert not run.follow_budget(19, 19, seconds=19.0, scheduler=scheduler)  # the probe is not done yet
     assert run.follow_budget(20, 20, seconds=20.0, scheduler=scheduler)  # 57 s at 1 s per step
     assert (run.steps, run.stop, scheduler.lr_decay_steps, run.eval_every) == (57, 57, 57, 2)
     assert not run.follow_budget(21, 21, seconds=21.0, scheduler=scheduler) and run.steps == 57
-    assert not run.follow_budget(30, 30, seconds=60.0, scheduler=scheduler) and run.stop == 30  # spent: stop here
+    assert run.follow_budget(40, 40, seconds=50.0, scheduler=scheduler)  # slower since: 7 s left at 1.5 s a step
+    assert (run.steps, run.stop, scheduler.lr_decay_steps) == (44, 44, 44)
+    assert not run.follow_budget(43, 43, seconds=60.0, scheduler=scheduler) and run.stop == 43  # spent: stop here
 
 
 def test_a_resumed_run_times_its_own_steps_and_keeps_a_fixed_interval():
     run = policy(1000, minutes=10.0, eval_every=25, stop_at=300)
     scheduler = SimpleNamespace(lr_warmup_steps=0, lr_decay_steps=1000)
     assert run.follow_budget(120, 20, seconds=20.0, scheduler=scheduler)  # resumed at 100: 20 steps timed here
-    assert (run.steps, run.stop, run.eval_every, scheduler.lr_decay_steps) == (570, 300, 25, 570)
+    assert (run.steps, run.stop, run.eval_every, scheduler.lr_decay_steps) == (670, 300, 25, 670)
+    assert run.follow_budget(140, 40, seconds=500.0, scheduler=scheduler)  # 24 s a step since: 70 s buy 2 more
+    assert (run.steps, run.stop) == (142, 142)
 
 
 def test_patience_stops_and_the_best_weights_come_back_at_the_end():

@@ -66,11 +66,18 @@ def evaluation_interval(eval_every: int | str, steps: int) -> int:
 
 @dataclass
 class TimeBudget:
-    """A wall-clock budget for the training steps; `minutes=None` means no budget."""
+    """A wall-clock budget for this process's training steps; `minutes=None` means no budget.
+
+    The run's length is re-planned after `probe_steps` timed steps and again each time the timed steps
+    double, from the pace of the steps since the last re-plan: throughput that falls after the first
+    steps (a CPU leaving its turbo, a neighbour's load) shortens the run again, so its cosine decay
+    still ends inside the budget.
+    """
 
     minutes: float | None
-    probe_steps: int = 20  # steps timed before the run's length is re-planned once
+    probe_steps: int = 20  # steps timed before the run's length is first re-planned
     margin: float = 0.95  # share of the budget the re-planned steps may fill (validation, saving)
+    last_replan: tuple[int, float] = (0, 0.0)  # (timed steps, seconds) at the latest re-plan
 
     def __post_init__(self) -> None:
         if self.minutes is not None and float(self.minutes) <= 0:
@@ -81,12 +88,23 @@ class TimeBudget:
         """The seconds the planned steps may fill, the rest left for validation and saving; None without a budget."""
         return None if self.minutes is None else float(self.minutes) * 60 * self.margin
 
-    def replanned_steps(self, steps: int, done: int, seconds: float, minimum: int = 1) -> int:
-        """The run's new length once `done` steps took `seconds`: `steps`, or fewer (>= minimum) that fit."""
-        if self.minutes is None or done != self.probe_steps:
-            return steps
-        fitting = int(self.usable_seconds / (seconds / done))
-        return min(steps, max(done + 1, minimum, fitting))
+    def replans_at(self, timed: int) -> bool:
+        """Whether the length is re-planned after the `timed`-th step: probe_steps, then each doubling."""
+        if self.minutes is None or timed < self.probe_steps or timed % self.probe_steps:
+            return False
+        blocks = timed // self.probe_steps
+        return blocks & (blocks - 1) == 0
+
+    def replanned_steps(self, planned: int, done: int, timed: int, seconds: float, minimum: int = 1) -> int | None:
+        """The run's new length after step `done`, the `timed`-th of this process, `seconds` in; None when this
+        step does not re-plan. At most `planned` (the length before any budget), at least `minimum` and done + 1."""
+        if not self.replans_at(timed):
+            return None
+        last_timed, last_seconds = self.last_replan
+        pace = (seconds - last_seconds) / (timed - last_timed)
+        self.last_replan = (timed, seconds)
+        fitting = done + int(max(0.0, self.usable_seconds - seconds) / pace) if pace > 0 else planned
+        return min(planned, max(done + 1, minimum, fitting))
 
     def spent(self, seconds: float) -> bool:
         """True once the steps have used the whole budget."""

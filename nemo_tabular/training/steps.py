@@ -56,12 +56,15 @@ def agreed_seconds(started: float, device: torch.device) -> float:
 class StepPolicy:
     """The loop's decisions after each step, alike on every rank.
 
-    `steps` is the run's planned length, which a time budget may shorten once; `stop` is the step this
-    process leaves after: `steps`, or sooner by train.stop_at, a spent budget or exhausted patience.
+    `steps` is the run's length, which a time budget may shorten (and lengthen back, up to `planned`);
+    `stop` is the step this process leaves after: `steps`, or sooner by train.stop_at, a spent budget or
+    exhausted patience.
     """
 
+    planned: int  # the length before any budget
     steps: int
     stop: int
+    stop_at: int | None  # train.stop_at
     eval_every: int  # 0 = never validate
     configured_eval_every: int | str  # train.eval_every as given ('auto' is re-read when the length changes)
     save_every: int  # 0 = save at the end only
@@ -72,10 +75,12 @@ class StepPolicy:
     @classmethod
     def from_config(cls, train: DictConfig, steps: int, budget: TimeBudget) -> StepPolicy:
         """The policy for a run of `steps` under the `train` settings (raises ConfigError on a bad value)."""
-        stop = min(steps, int(train.stop_at)) if train.stop_at else steps
+        stop_at = int(train.stop_at) if train.stop_at else None
         return cls(
+            planned=steps,
             steps=steps,
-            stop=stop,
+            stop=min(steps, stop_at or steps),
+            stop_at=stop_at,
             eval_every=evaluation_interval(train.eval_every, steps),
             configured_eval_every=train.eval_every,
             save_every=int(train.save_every or 0),
@@ -84,13 +89,13 @@ class StepPolicy:
         )
 
     def follow_budget(self, done: int, timed: int, seconds: float, scheduler) -> bool:
-        """Under train.max_minutes, after step `done` (the `timed`-th of this process, `seconds` in): shorten
-        the run once its probe steps are timed, with the scheduler's cosine decay ending where the budget
-        does, and stop here once the budget is spent. True when the run's length changed."""
-        replanned = self.budget.replanned_steps(self.steps, timed, seconds, scheduler.lr_warmup_steps + 1)
-        changed = replanned != self.steps
+        """Under train.max_minutes, after step `done` (the `timed`-th of this process, `seconds` in): re-plan the
+        run's length when the budget says so, with the scheduler's cosine decay ending where the budget does,
+        and stop here once the budget is spent. True when the run's length changed."""
+        replanned = self.budget.replanned_steps(self.planned, done, timed, seconds, scheduler.lr_warmup_steps + 1)
+        changed = replanned is not None and replanned != self.steps
         if changed:
-            self.steps, self.stop = replanned, min(self.stop, replanned)
+            self.steps, self.stop = replanned, min(replanned, self.stop_at or replanned)
             scheduler.lr_decay_steps = replanned
             self.eval_every = evaluation_interval(self.configured_eval_every, replanned)
             if dist.get_rank() == 0:

@@ -105,6 +105,21 @@ def test_every_key_of_every_stage_has_a_rule(stage):
     assert unchecked == []
 
 
+def test_the_base_is_a_whole_number_or_auto_per_table_and_per_column():
+    fine = load_stage_config("prepare", ["dataset=diamonds", "tokenizer.base=auto", "+dataset.columns.price.base=37"])
+    check_config("prepare", fine)
+    for override, message in [
+        ("tokenizer.base=1", "tokenizer.base=1: expected a whole number >= 2 or 'auto'"),
+        (
+            "+dataset.columns.price.base=fewest",
+            "dataset.columns.price.base='fewest': expected a whole number >= 2 or 'auto'",
+        ),
+    ]:
+        with pytest.raises(ConfigError) as refused:
+            check_config("prepare", load_stage_config("prepare", ["dataset=diamonds", override]))
+        assert str(refused.value) == message
+
+
 def test_per_column_overrides_are_checked_like_tokenizer_keys():
     cfg = load_stage_config(
         "prepare",

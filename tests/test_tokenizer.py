@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nemo_tabular.tokenizer import RARE_LABEL, TabularTokenizer, TokenizerError, TokenizerFitter
+from nemo_tabular.tokenizer.fitter import AUTO_MAX_BASE, fewest_digits_base
 
 SETTINGS = load_tokenizer_settings()
 
@@ -31,7 +32,7 @@ floats = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinit
         lambda v: not all(np.isnan(v))
     ),
     decimals=st.integers(0, 3),
-    base=st.sampled_from([2, 7, 10, 100, 1000]),
+    base=st.sampled_from([2, 7, 10, 100, 1000, "auto"]),
     transform=st.sampled_from(["none", "log1p", "yeo-johnson", "quantile"]),
 )
 def test_float_round_trip_is_exact_within_precision(values, decimals, base, transform):
@@ -50,7 +51,7 @@ def test_float_round_trip_is_exact_within_precision(values, decimals, base, tran
     values=st.lists(st.one_of(st.integers(-(10**9), 10**9), st.none()), min_size=1, max_size=50).filter(
         lambda v: any(x is not None for x in v)
     ),
-    base=st.sampled_from([3, 10, 100]),
+    base=st.sampled_from([3, 10, 100, "auto"]),
 )
 def test_int_round_trip_with_missing(values, base):
     df = pd.DataFrame({"v": pd.array(values, dtype="Int64")})
@@ -223,3 +224,33 @@ def test_all_missing_first_chunk_does_not_decide_the_kind():
     fitter.update(pd.DataFrame({"c": ["a", "b"]}))
     tok = fitter.finish()
     assert tok.column("c").kind == "category" and tok.column("c").nullable
+
+
+@pytest.mark.parametrize(
+    ("n_codes", "headroom", "base", "digits"),
+    [
+        (481, 0, 481, 1),
+        (1000, 0, 1000, 1),
+        (1001, 0, 32, 2),
+        (18_498, 0, 137, 2),
+        (10**7, 0, 216, 3),
+        (44, 0.25, 55, 1),
+    ],
+)
+def test_auto_base_is_the_smallest_of_the_fewest_digits(n_codes, headroom, base, digits):
+    assert fewest_digits_base(n_codes, headroom) == base
+    assert base**digits >= n_codes * (1 + headroom) > (base - 1) ** digits and base <= AUTO_MAX_BASE
+
+
+def test_auto_base_sizes_each_column_and_keeps_the_time_axis_headroom():
+    table = pd.DataFrame({"year": np.arange(1959, 2003), "price": np.linspace(326.0, 18_823.0, 44), "cut": ["a"] * 44})
+    tok = TabularTokenizer.fit(
+        table, load_tokenizer_settings(base="auto"), {"price": {"decimals": 0}}, order_by=["year"]
+    )
+    year, price = tok.column("year"), tok.column("price")
+    assert (year.base, year.code_len, year.high) == (55, 1, 2002 + 11)  # 44 years + a quarter of the span
+    assert (price.base, price.code_len) == (137, 2)  # 18,498 codes: two digits instead of base 100's three
+    assert tok.column("cut").base == 100  # categories have no digits
+    decoded = tok.decode(tok.encode(table))
+    assert decoded["year"].tolist() == table["year"].tolist()
+    assert_equal_rounded(table["price"], decoded["price"], 0)

@@ -116,7 +116,7 @@ THREADS = whole(1, null=True)
 SEED = whole(0)
 
 TOKENIZER = {
-    "base": whole(2),
+    "base": whole(2, "auto"),
     "max_code_len": whole(1),
     "decimals": whole(0, null=True),
     "max_decimals": whole(0),

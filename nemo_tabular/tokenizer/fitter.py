@@ -31,6 +31,8 @@ from .schema import MAX_BASE
 from .spec import DATETIME_UNITS_NS, KINDS, ColumnSpec
 from .transforms import TRANSFORMS, fit_transform
 
+AUTO_MAX_BASE = 1000  # base: auto never gives a digit more ids than this (the logits one draw computes)
+
 SAMPLE_SIZE = 100_000
 COLUMN_KEYS = (
     "kind",
@@ -203,9 +205,12 @@ class TokenizerFitter:
         return ColumnSpec(name, kind, nullable=nullable, categories=[plain(v) for v in categories], rare=rare)
 
     def _numeric_spec(self, name, kind, stats, nullable) -> ColumnSpec:
-        base = int(self.setting(name, "base"))
-        if not 2 <= base <= MAX_BASE:  # the bound TabularTokenizer.load holds a file to
-            raise TokenizerError(f"column {name!r}: base must be between 2 and {MAX_BASE}, not {base}")
+        base = self.setting(name, "base")
+        auto_base = base == "auto"
+        if not auto_base:
+            base = int(base)
+            if not 2 <= base <= MAX_BASE:  # the bound TabularTokenizer.load holds a file to
+                raise TokenizerError(f"column {name!r}: base must be between 2 and {MAX_BASE} or auto, not {base}")
         transform_name = self.setting(name, "transform")
         if transform_name not in TRANSFORMS:
             raise TokenizerError(f"column {name!r}: transform {transform_name!r} is not one of {', '.join(TRANSFORMS)}")
@@ -227,9 +232,9 @@ class TokenizerFitter:
         low, high = _grid_range(name, stats, 1.0 if kind == "datetime" else scale, decimals)
         fitted_high = high
         if name == self.time_axis and transform_name == "none":
-            high = _with_headroom(
-                name, low, high, float(self.setting(name, "order_headroom")), base, int(self.settings["max_code_len"])
-            )
+            headroom = float(self.setting(name, "order_headroom"))
+            room_base = fewest_digits_base(high - low + 1, headroom) if auto_base else base
+            high = _with_headroom(name, low, high, headroom, room_base, int(self.settings["max_code_len"]))
         transform = fit_transform(transform_name, stats.sample, low / scale, high / scale)
         if transform.name == "none":
             n_codes, step, transform_json = high - low + 1, None, None
@@ -243,6 +248,8 @@ class TokenizerFitter:
                     f"another transform or fewer decimals"
                 )
             n_codes, transform_json = int(np.floor(span / step)) + 1, transform.to_json()
+        if auto_base:
+            base = fewest_digits_base(n_codes)
         code_len = 1
         while base**code_len < n_codes:
             code_len += 1
@@ -338,6 +345,23 @@ def _grid_range(name: str, stats: _ColumnStats, scale: float, decimals: int) -> 
             f"the 2**62 grid positions the tokenizer encodes; declare fewer decimals or rescale the column"
         )
     return int(low), int(high)
+
+
+def fewest_digits_base(n_codes: int, headroom: float = 0.0) -> int:
+    """`base: auto`: the smallest base that writes `n_codes` (and `headroom` more of them) in the fewest digits
+    of at most AUTO_MAX_BASE ids each.
+
+    Every digit is a transformer step, in training and in sampling, so fewer digits make a row cheaper; a
+    digit's ids are the logits a draw computes, so the base is no larger than that many digits need.
+    """
+    needed = max(2, int(np.ceil(n_codes * (1.0 + max(headroom, 0.0)))))
+    code_len = 1
+    while AUTO_MAX_BASE**code_len < needed:
+        code_len += 1
+    base = max(2, int(np.ceil(needed ** (1.0 / code_len))) - 1)
+    while base**code_len < needed:  # the root in floating point may fall one short
+        base += 1
+    return base
 
 
 def _with_headroom(name: str, low: int, high: int, fraction: float, base: int, max_code_len: int) -> int:

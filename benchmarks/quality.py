@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from tables import DEMO, TABLES, table_overrides
 
 from nemo_tabular.evaluation import EvaluationSettings, evaluate
 from nemo_tabular.evaluation.metadata import column_kinds, sdmetrics_metadata
@@ -36,7 +37,6 @@ from nemo_tabular.run_dir import PreparedData
 from nemo_tabular.tokenizer import TabularTokenizer
 
 REPO = Path(__file__).resolve().parents[1]
-DATASETS = ("diamonds", "txhousing", "macrodata")
 GENERATORS = ("gaussian-copula", "tvae", "tabular-argn", "nemo-auto", "nemo-tiny", "nemo-small")
 FLAT = ["dataset.group_by=null", "dataset.order_by=null"]  # every generator sees the same independent rows
 
@@ -54,7 +54,7 @@ def prepare(dataset: str, root: Path, overrides: list[str]) -> Path:
     if not PreparedData(data_dir).is_prepared():
         run_script(
             "data_prep/prepare.py",
-            f"dataset={dataset}",
+            *table_overrides(dataset, root / "sources"),
             *FLAT,
             f"paths.root={root}",
             f"paths.data_dir={data_dir}",
@@ -132,9 +132,9 @@ def fit_ours(
     model: str, dataset: str, data_dir: Path, run_dir: Path, budget_minutes: float, threads: int, overrides: list[str]
 ) -> tuple[pd.DataFrame, float, float]:
     """scripts/train.py with steps=auto inside the budget, then scripts/sample.py for the train split's rows."""
+    table = [f"dataset={dataset}", *FLAT] if dataset in DEMO else [f"run={data_dir.parent}"]  # meta.json: flat
     common = [
-        f"dataset={dataset}",
-        *FLAT,
+        *table,
         f"paths.root={run_dir.parent}",
         f"paths.run_dir={run_dir}",
         f"paths.data_dir={data_dir}",
@@ -270,7 +270,7 @@ def markdown(dataset: str, results: dict[str, dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    parser.add_argument("--datasets", nargs="+", default=["diamonds", "txhousing", "macrodata"], choices=TABLES)
     parser.add_argument("--generators", nargs="+", default=list(GENERATORS), choices=GENERATORS)
     parser.add_argument("--budget-minutes", type=float, default=15.0, help="wall-clock fit budget per generator")
     parser.add_argument(

@@ -357,3 +357,32 @@ def test_a_series_statsforecast_cannot_fit_falls_back_to_seasonal_naive_and_is_c
     assert sales["auto_ets"]["fallbacks"] == 2 and sales["seasonal_naive"]["fallbacks"] == 0
     assert sales["auto_ets"]["mase"] == pytest.approx(sales["seasonal_naive"]["mase"])
     assert result["overall"]["auto_ets"]["fallbacks"] == 2
+
+
+def test_the_evaluate_command_scores_a_forecast_from_its_three_files(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    history, future, paths = seasonal_case(n_entities=2)
+    real = pd.concat([history, future]).reset_index(drop=True)
+    files = {"history": history, "future": future, "paths": paths, "real": real}
+    for name, frame in files.items():
+        frame.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    tables = [f"{key}={tmp_path / 'real.parquet'}" for key in ("real", "holdout", "synth")]
+    command = [sys.executable, "-m", "nemo_tabular.cli", "evaluate", *tables, f"out={tmp_path / 'report'}"]
+    command += ["group_by=shop", "order_by=[cycle,phase]", "detection_folds=2", "progress=false"]
+    forecast = [f"forecast.{key}={tmp_path / key}.parquet" for key in ("history", "future", "paths")]
+    done = subprocess.run([*command, *forecast], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    scores = json.loads((tmp_path / "report" / "metrics.json").read_text())["sequential"]["forecast"]
+    direct = forecast_metrics(history, future, paths, group_by="shop", order_by=["cycle", "phase"])
+    assert scores["overall"].keys() == direct["overall"].keys() and scores["baselines"]["skipped"] == {}
+    for method, overall in direct["overall"].items():
+        assert scores["overall"][method] == pytest.approx(overall)
+    assert "Forecasts against baselines" in (tmp_path / "report" / "report.html").read_text()
+    partial = subprocess.run([*command, forecast[0]], capture_output=True, text=True, timeout=600)
+    assert partial.returncode == 1
+    assert partial.stderr.strip().splitlines()[-1] == (
+        "error: forecast.history given without forecast.future, forecast.paths: a forecast is scored from all three files"
+    )

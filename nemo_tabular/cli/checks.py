@@ -246,6 +246,7 @@ RULES: dict[str, dict[str, Rule]] = {
         "threads": THREADS,
         "progress": FLAG,
         **{f"provenance.{key}": PATH_OR_NULL for key in ("train_summary", "model_config", "embedding_audit")},
+        **{f"forecast.{key}": PATH_OR_NULL for key in ("history", "future", "paths")},
     },
     "embed": {
         **PATHS,

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from nemo_tabular.errors import ConfigError
+
 
 def run(cfg: DictConfig) -> str:
     """Evaluate the configured files and return a one-line summary of the headline numbers."""
@@ -41,6 +43,33 @@ def metrics_of(cfg: DictConfig) -> dict:
         order_by=plain(cfg.order_by),
         settings=settings,
         provenance=provenance,
+        forecast=forecast_scores(cfg),
+    )
+
+
+def forecast_scores(cfg: DictConfig) -> dict | None:
+    """forecast.paths scored against forecast.future beside the baselines fitted on forecast.history; None when
+    no forecast is given."""
+    files = {key: cfg.forecast[key] for key in ("history", "future", "paths")}
+    if all(path is None for path in files.values()):
+        return None
+    missing = [f"forecast.{key}" for key, path in files.items() if path is None]
+    if missing:
+        given = ", ".join(f"forecast.{key}" for key, path in files.items() if path is not None)
+        raise ConfigError(f"{given} given without {', '.join(missing)}: a forecast is scored from all three files")
+    if cfg.order_by is None:
+        raise ConfigError("forecast.*: a forecast needs order_by (the time order of each series)")
+    from nemo_tabular.evaluation import forecast_metrics
+    from nemo_tabular.io import read_table
+
+    tables = {key: read_table(path, f"forecast.{key}") for key, path in files.items()}
+    return forecast_metrics(
+        tables["history"],
+        tables["future"],
+        tables["paths"],
+        group_by=plain(cfg.group_by),
+        order_by=plain(cfg.order_by),
+        progress=cfg.progress,
     )
 
 

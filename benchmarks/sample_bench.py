@@ -29,7 +29,7 @@ def diamonds_bundle(layers: int, hidden: int, heads: int, context: int, base: in
     table = pd.read_csv(resources.files("plotnine") / "data" / "diamonds.csv")
     settings = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "tokenizer" / "default.yaml"))
     if base is not None:
-        settings["base"] = base if base == "auto" else int(base)
+        settings["base"] = base  # the fitter reads a number or auto, as from conf/
     columns = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "dataset" / "diamonds.yaml").columns)
     tok = TabularTokenizer.fit(table, settings, columns)
     torch.manual_seed(0)

@@ -9,6 +9,7 @@ from nemo_tabular.training.plan import (
     TimeBudget,
     evaluation_interval,
     planned_dropout,
+    planned_lr,
     planned_steps,
     train_split_tokens,
 )
@@ -110,3 +111,15 @@ def test_auto_dropout_regularizes_only_runs_the_step_floor_lifts():
     assert planned_dropout(0.3, "auto", 10, **small, min_steps=300) == 0.3  # a number wins
     with pytest.raises(ValueError, match=r"model.dropout=1.5: expected a probability in \[0, 1\) or 'auto'"):
         planned_dropout(1.5, "auto", 10, **small)
+
+
+def test_auto_learning_rate_follows_the_width():
+    assert planned_lr("auto", "auto", 128) == (0.5 / 128, 0.1 * 0.5 / 128)  # 3.9e-3
+    assert planned_lr("auto", "auto", 64) == (0.5 / 64, 0.1 * 0.5 / 64)  # twice the step at half the width
+    assert planned_lr("auto", 1e-5, 2048) == (0.5 / 2048, 1e-5)  # a number wins for either
+    assert planned_lr(2e-3, "auto", 64) == (2e-3, 0.1 * 2e-3)
+    assert planned_lr(0, 0, 64) == (0.0, 0.0)
+    with pytest.raises(ValueError, match=r"train.min_lr=0.01 exceeds train.lr=0.001: the cosine decay ends at min_lr"):
+        planned_lr(1e-3, 1e-2, 64)
+    with pytest.raises(ValueError, match=r"train.lr=-1, train.min_lr=auto: expected numbers >= 0 or 'auto'"):
+        planned_lr(-1, "auto", 64)

@@ -130,7 +130,8 @@ def test_loss_falls_and_checkpoint_has_what_sampling_needs(root, reference):
     assert {"run_config.yaml", "train_state.pt", "tokenizer"} <= {
         p.name for p in (checkpoints / "iter_0000040").iterdir()
     }
-    assert OmegaConf.load(checkpoints / "config.yaml").train.steps == 40
+    saved = OmegaConf.load(checkpoints / "config.yaml").train
+    assert (saved.steps, saved.lr, saved.min_lr) == (40, 1e-2, 0.1 * 1e-2)  # min_lr=auto: a tenth of the peak
 
 
 AUTO = [
@@ -153,13 +154,16 @@ def test_model_auto_sizes_from_the_planned_tokens_and_resume_keeps_the_size(root
     done = train(root, "sized", "train.steps=5", "resume=true", base=AUTO)
     assert f"model=auto: 1x32, the size of the checkpoint in {root}/sized/checkpoints" in done.stdout + done.stderr
     assert summary(root, "sized")["end_step"] == 5
-    done = train(root, "larger", "train.steps=4000", "train.stop_at=1", base=AUTO)
-    assert OmegaConf.load(root / "larger" / "checkpoints" / "config.yaml").model.hidden_size == 64
+    done = train(root, "larger", "train.steps=4000", "train.stop_at=1", "train.lr=auto", base=AUTO)
+    saved = OmegaConf.load(root / "larger" / "checkpoints" / "config.yaml")
+    assert saved.model.hidden_size == 64
     assert "model=auto: 2x64 (98,304 block parameters) trains on 2,048,000 tokens" in done.stdout + done.stderr
+    assert (saved.train.lr, saved.train.min_lr) == (0.5 / 64, 0.1 * 0.5 / 64)  # lr=auto follows the chosen width
+    assert "train.lr=auto: 7.81e-03, min_lr 7.81e-04 (model width 64)" in done.stdout + done.stderr
 
 
 def test_train_leaves_the_callers_config_as_given(root):
-    """The auto size and dropout are resolved in the run's own copy: the checkpoint holds numbers, the caller's
+    """The auto size, dropout and learning rate are resolved in the run's own copy: the checkpoint holds numbers, the caller's
     config (the Python API's, reused for the next fit) still says auto."""
     from nemo_tabular.config import load_stage_config
     from nemo_tabular.training.loop import leave_process_group
@@ -174,6 +178,7 @@ def test_train_leaves_the_callers_config_as_given(root):
             f"paths.data_dir={root}/data",
             "train.steps=2",
             *AUTO,
+            "train.lr=auto",
         ],
     )
     given = OmegaConf.to_yaml(cfg)
@@ -182,7 +187,8 @@ def test_train_leaves_the_callers_config_as_given(root):
         train_here(cfg)
     finally:
         leave_process_group()
-    assert OmegaConf.to_yaml(cfg) == given and (cfg.model.hidden_size, cfg.model.dropout) == ("auto", "auto")
+    assert OmegaConf.to_yaml(cfg) == given
+    assert (cfg.model.hidden_size, cfg.model.dropout, cfg.train.lr) == ("auto", "auto", "auto")
     saved = OmegaConf.load(root / "in-process" / "checkpoints" / "config.yaml").model
     assert (saved.hidden_size, saved.dropout) == (32, 0.0)
 

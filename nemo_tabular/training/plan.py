@@ -55,6 +55,25 @@ def planned_dropout(
     return MANY_PASSES_DROPOUT if lifted else 0.0
 
 
+# Peak learning rate x model width for lr=auto: 4e-3 at width 128, 8e-3 at 64. On diamonds, txhousing, ISLR
+# Default and wa_churn at fixed steps this beat 2e-3 at every ladder width (BENCHMARKS.md, "Learning rate");
+# at 768-4096 it lands on GPT-3's published rates (6e-4 at 125M, 2e-4 at 1.3B).
+LR_TIMES_WIDTH = 0.5
+MIN_LR_FRACTION = 0.1  # min_lr=auto: the cosine decay ends at this fraction of the peak
+
+
+def planned_lr(lr: float | str, min_lr: float | str, hidden_size: int) -> tuple[float, float]:
+    """(train.lr, train.min_lr) as numbers: as given, or for 'auto' LR_TIMES_WIDTH / hidden_size and
+    MIN_LR_FRACTION of the peak. A smaller model takes a larger step; a short run needs it most."""
+    peak = LR_TIMES_WIDTH / hidden_size if lr == "auto" else float(lr)
+    floor = MIN_LR_FRACTION * peak if min_lr == "auto" else float(min_lr)
+    if peak < 0 or floor < 0:
+        raise ConfigError(f"train.lr={lr}, train.min_lr={min_lr}: expected numbers >= 0 or 'auto'")
+    if floor > peak:
+        raise ConfigError(f"train.min_lr={floor:g} exceeds train.lr={peak:g}: the cosine decay ends at min_lr")
+    return peak, floor
+
+
 def evaluation_interval(eval_every: int | str, steps: int) -> int:
     """Steps between validations: as given, or for 'auto' about 20 validations over the run."""
     if eval_every == "auto":

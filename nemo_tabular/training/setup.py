@@ -1,7 +1,7 @@
 """Everything a training run builds before its first step, in the order the random generators need.
 
 `plan_run` is the one place the caller's config is copied and resolved: the planned steps, the parallel
-layout, the model size and dropout for `auto`, and the precision. `set_up` then builds on that plan the
+layout, the model size, dropout and learning rates for `auto`, and the precision. `set_up` then builds on that plan the
 model (initialized, or loaded from init_from), DDP, optimizer and scheduler, restores a resumed run, and
 makes the datasets: a `TrainingRun`, whose `train_step`, `validate` and `save` are what the loop calls.
 """
@@ -37,7 +37,7 @@ from nemo_tabular.tokenizer import TabularTokenizer
 from .checkpoint import CONFIG_FILE, latest_checkpoint, load_model_weights, load_training_state, save_checkpoint
 from .data import DocumentAligned, batches, build_datasets
 from .layout import validate_parallel_layout
-from .plan import TimeBudget, planned_dropout, planned_steps, train_split_tokens
+from .plan import TimeBudget, planned_dropout, planned_lr, planned_steps, train_split_tokens
 from .steps import StepPolicy, forward_step, mean_loss
 
 log = logging.getLogger(__package__ + ".loop")  # the run's one logger, so its lines keep the name they always had
@@ -47,7 +47,7 @@ log = logging.getLogger(__package__ + ".loop")  # the run's one logger, so its l
 class RunPlan:
     """The run as configured, once every `auto` is decided.
 
-    `cfg` is a resolved copy of the caller's config (model size and dropout filled in): the config the
+    `cfg` is a resolved copy of the caller's config (model size, dropout and learning rates filled in): the config the
     checkpoints save, and the only one the run reads after planning.
     """
 
@@ -139,6 +139,17 @@ def resolve_dropout(cfg: DictConfig, train_tokens: int, tokens_per_step: int) ->
     return dropout
 
 
+def resolve_lr(cfg: DictConfig) -> None:
+    """train.lr and train.min_lr as numbers (for 'auto', by the model's width: plan.planned_lr), logged."""
+    train = cfg.train
+    given = (train.lr, train.min_lr)
+    train.lr, train.min_lr = planned_lr(train.lr, train.min_lr, int(cfg.model.hidden_size))
+    if "auto" in given and dist.get_rank() == 0:
+        log.info(
+            "train.lr=%s: %.2e, min_lr %.2e (model width %d)", given[0], train.lr, train.min_lr, cfg.model.hidden_size
+        )
+
+
 def plan_run(cfg: DictConfig, tokenizer: TabularTokenizer, world: int, device: torch.device) -> RunPlan:
     """A resolved copy of `cfg` and the numbers the run is built from; `cfg` itself is left as given.
 
@@ -152,6 +163,7 @@ def plan_run(cfg: DictConfig, tokenizer: TabularTokenizer, world: int, device: t
     resolve_model_size(cfg, steps, tokens_per_step, tokenizer.vocab_size, device)
     bf16 = resolve_precision(cfg.precision)
     cfg.model.dropout = resolve_dropout(cfg, train_tokens, tokens_per_step)  # the number the weights train with
+    resolve_lr(cfg)
     return RunPlan(cfg, steps, int(cfg.parallel.tensor), int(cfg.parallel.pipeline), data, bf16)
 
 

@@ -285,6 +285,13 @@ def test_inverse_cdf_draws_follow_the_probabilities_and_never_pick_a_zero():
     assert draw_from(one_hot, torch.Generator().manual_seed(1)).tolist() == [4, 0, 2]
 
 
+def test_a_draw_that_reaches_the_total_takes_the_last_possible_id(monkeypatch):
+    """u x total can round up to the total itself; stood in for here by u = 1 (torch.rand never returns it)."""
+    monkeypatch.setattr(torch, "rand", lambda n, _, **kw: torch.ones(n, 1, dtype=kw["dtype"]))
+    probs = torch.tensor([[0.2, 0.8, 0.0, 0.0], [0.1, 0.0, 0.3, 0.6], [0.5, 0.0, 0.5, 0.0]])
+    assert draw_from(probs, torch.Generator()).tolist() == [1, 3, 2]
+
+
 def test_compact_cache_and_shared_prompt_match_the_full_forward():
     model = random_gpt(50, 32)
     ids = torch.randint(0, 50, (3, 10), generator=torch.Generator().manual_seed(0))

@@ -35,7 +35,8 @@ def choose_tokens(
         logits = logits.masked_fill(~allowed, float("-inf"))
     if settings.temperature == 0:
         return logits.argmax(dim=-1)
-    logits = logits / settings.temperature
+    if settings.temperature != 1.0:
+        logits = logits / settings.temperature
     if settings.top_k:
         kth = logits.topk(min(settings.top_k, logits.shape[-1]), dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -54,9 +55,12 @@ def draw_from(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     torch.multinomial draws an exponential number for every entry (batch x n); this draws batch.
     An index with probability 0 is never returned: the first index whose cumulative sum exceeds
     u * total, capped at the last index with a positive probability (rounding may reach the total).
+    That cap costs three passes over `probs`, so it is computed only for a batch where a draw needs it.
     """
     cdf = probs.cumsum(dim=-1)
     u = torch.rand(probs.shape[0], 1, generator=generator, device=probs.device, dtype=cdf.dtype)
-    index = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).squeeze(-1)
+    index = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).squeeze(-1).clamp_(max=probs.shape[-1] - 1)
+    if bool((probs.gather(1, index[:, None]) > 0).all()):
+        return index
     last = probs.shape[-1] - 1 - (probs > 0).flip(-1).to(torch.uint8).argmax(dim=-1)
     return torch.minimum(index, last)

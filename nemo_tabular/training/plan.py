@@ -55,7 +55,7 @@ def planned_dropout(
     return MANY_PASSES_DROPOUT if lifted else 0.0
 
 
-# Peak learning rate x model width for lr=auto: 4e-3 at width 128, 8e-3 at 64. On diamonds, txhousing, ISLR
+# Peak learning rate x model width for lr=auto: 3.9e-3 at width 128, 7.8e-3 at 64. On diamonds, txhousing, ISLR
 # Default and wa_churn at fixed steps this beat 2e-3 at every ladder width (BENCHMARKS.md, "Learning rate");
 # at 768-4096 it lands on GPT-3's published rates (6e-4 at 125M, 2e-4 at 1.3B).
 LR_TIMES_WIDTH = 0.5

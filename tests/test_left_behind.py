@@ -28,6 +28,15 @@ CLI = [sys.executable, "-m", "nemo_tabular.cli"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
+def as_a_foreground_job() -> None:
+    """Give the child Ctrl-C's default action, as a terminal's foreground job has.
+
+    A job a non-interactive shell starts in the background inherits SIGINT ignored, and Python then installs
+    no KeyboardInterrupt handler: a test run that way (a CI runner, `cmd &`) would see the SIGINT case finish.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def dead_pid() -> int:
     """The id of a process that has exited (and been reaped)."""
     done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
@@ -176,6 +185,7 @@ def start_sampling(sample_run, out: Path, n_rows: int, workers: int) -> subproce
         text=True,
         env=ENV,
         cwd=out.parent.parent,
+        preexec_fn=as_a_foreground_job,
     )
 
 

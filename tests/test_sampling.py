@@ -325,6 +325,18 @@ def test_one_token_step_equals_the_full_forward(n_kv_head):
             model.step(ids[:, 0], cache)
 
 
+def test_input_vectors_in_place_of_ids_give_the_same_states_step_by_step():
+    """features_of / step_of take any input vectors (a column's summed digits): one step equals the full pass."""
+    model = random_gpt(50, 32)
+    inputs = torch.randn(3, 6, model.config.d_model, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        cache = model.new_cache(3, 6)
+        steps = torch.stack([model.step_of(inputs[:, t].clone(), cache) for t in range(6)], dim=1)
+        torch.testing.assert_close(steps, model.features_of(inputs), atol=1e-5, rtol=0)
+        ids = torch.tensor([[4, 7], [9, 1], [0, 3]])
+        torch.testing.assert_close(model.features_of(model.wte(ids)), model.features(ids), atol=0, rtol=0)
+
+
 def test_bfloat16_bundle_samples_valid_deterministic_rows(flat, tmp_path):
     save_bundle(tmp_path / "bundle", flat.model.config, flat.model.state_dict(), flat.tokenizer, TableLayout())
     half = load_bundle(tmp_path / "bundle", dtype=torch.bfloat16)

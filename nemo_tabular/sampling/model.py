@@ -138,14 +138,21 @@ class GPT(nn.Module):
 
     def features(self, ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         """Final hidden states (batch, steps, d_model) for `ids` placed after the cache's tokens."""
+        return self.features_of(self.wte(ids), cache)
+
+    def features_of(self, inputs: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """features() from input vectors (batch, steps, d_model) instead of token ids; positions are added here.
+
+        A caller that embeds a position as something other than one token (a column's digits) uses this.
+        """
         past = cache.length if cache is not None else 0
-        steps = ids.shape[1]
+        steps = inputs.shape[1]
         if past + steps > self.config.n_positions:
             raise ValueError(f"sequence of {past + steps} tokens exceeds the context of {self.config.n_positions}")
         if cache is not None and past + steps > cache.capacity:
             raise ValueError(f"sequence of {past + steps} tokens exceeds the KV cache's {cache.capacity}")
-        positions = torch.arange(past, past + steps, device=ids.device)
-        x = self.wte(ids) + self.wpe(positions)
+        positions = torch.arange(past, past + steps, device=inputs.device)
+        x = inputs + self.wpe(positions)
         for block in self.blocks:
             x = block(x, cache)
         if cache is not None:
@@ -158,11 +165,15 @@ class GPT(nn.Module):
         The same computation as features() for one step, on (batch, d_model) tensors with the residual
         sums done in place: a sampler calls it once per token, so fewer and smaller ops add up.
         """
+        return self.step_of(self.wte(ids), cache)
+
+    def step_of(self, inputs: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """step() from one input vector per sequence (batch, d_model), which it overwrites (the residual stream)."""
         past = cache.length
         if past + 1 > cache.capacity:
             raise ValueError(f"sequence of {past + 1} tokens exceeds the KV cache's {cache.capacity}")
-        batch = ids.shape[0]
-        x = self.wte(ids).add_(self.wpe.weight[past])
+        batch = inputs.shape[0]
+        x = inputs.add_(self.wpe.weight[past])
         for block in self.blocks:
             attn = block.attn
             heads, kv_heads, dim = attn.n_head, attn.n_kv_head, attn.head_dim

@@ -32,6 +32,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
+from column_step import ColumnGPT, initialise  # noqa: E402
 from sample_bench import REPO, diamonds_bundle  # noqa: E402
 
 from nemo_tabular.sampling import SampleOptions, sample_to_file  # noqa: E402
@@ -80,6 +81,14 @@ def ours_rows_per_second(bundle, out: Path, rows: int, batch_size: int, seed: in
     return written / (time.perf_counter() - started)
 
 
+def column_rows_per_second(model: ColumnGPT, tokenizer, out: Path, rows: int, batch_size: int, seed: int) -> float:
+    """The column-level step of benchmarks/column_step.py (one trunk step per column), decoded and written alike."""
+    started = time.perf_counter()
+    ids = model.sample(rows, batch_size, torch.Generator().manual_seed(seed))
+    tokenizer.decode(ids.numpy()).to_parquet(out, index=False)
+    return rows / (time.perf_counter() - started)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", default=str(REPO / "runs" / "diamonds" / "data" / "train.parquet"))
@@ -100,6 +109,9 @@ def main() -> None:
         type=int,
         default=1,
         help="our sampling processes (the torch threads are split among them); timed with start-up",
+    )
+    parser.add_argument(
+        "--column-step", action="store_true", help="also time the column-level step (float32, --batch-size)"
     )
     args = parser.parse_args()
     if not Path(args.train).is_file():
@@ -127,6 +139,12 @@ def main() -> None:
                 bf16, Path(tmp) / "ours.parquet", args.rows, args.bf16_batch_size, seed, args.workers
             ),
         }
+        if args.column_step:
+            column = ColumnGPT(fp32.model.config, fp32.tokenizer)
+            initialise(column, layers)
+            sides["ours column-level float32"] = lambda seed: column_rows_per_second(
+                column.eval(), fp32.tokenizer, Path(tmp) / "ours.parquet", args.rows, args.batch_size, seed
+            )
         print(
             f"{args.rows:,} rows per measurement to Parquet; ours: {args.size} (random weights), "
             f"{fp32.tokenizer.row_width} tokens a row, batch "

@@ -1,11 +1,12 @@
-"""How fast constrained sampling of model=tiny on diamonds could be on this CPU, next to how fast it is.
+"""How fast constrained sampling of a GPT on diamonds could be on this CPU, next to how fast it is.
 
 Times, at one batch size and dtype, the exact matrix products a diamonds row needs (per model step
 and layer: qkv, attention output, MLP in and out; and the logits of each drawn slot's ids), summed
 over the row's model steps. B / that sum is the rows/s the matmuls alone allow, as if attention,
 layer norms, GeLU and the draw cost nothing. A second bound adds attention at memory speed: the KV
 cache every step reads, at the read bandwidth measured on a buffer of that size. The sampler's
-measured rows/s comes from the same run. Run: `python benchmarks/sample_ceiling.py`.
+measured rows/s comes from the same run. Run: `python benchmarks/sample_ceiling.py` (model=tiny's 4x128;
+`--size 2x64` for a model=auto ladder size, heads of 32; `--base auto` for the tokenizer's).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 import torch
 from sample_bench import diamonds_bundle, rows_per_second
 
+from nemo_tabular.hardware import machine_name
 from nemo_tabular.sampling.constraints import SlotConstraints
 
 
@@ -72,17 +74,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=3.0, help="minimum time per sampler measurement")
+    parser.add_argument("--size", default="4x128", help="LAYERSxWIDTH; heads of 32 (4x128 is model=tiny)")
+    parser.add_argument("--base", help="the tokenizer's base (a number or auto); default conf/tokenizer's")
+    parser.add_argument("--dtypes", default="float32,bfloat16")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    bundle = diamonds_bundle(4, 128, 4, 256)
+    layers, width = (int(part) for part in args.size.lower().split("x"))
+    bundle = diamonds_bundle(layers, width, max(1, width // 32), 256, args.base)
     config, widths = bundle.model.config, drawn_slot_widths(bundle)
     print(
-        f"model=tiny: {config.n_layer} layers, d_model {config.d_model}; {len(widths)} drawn slots and {len(widths) - 1} model steps "
-        f"per row; "
-        f"torch threads {torch.get_num_threads()}"
+        f"{args.size}: {config.n_layer} layers, d_model {config.d_model}; {len(widths)} drawn slots and "
+        f"{len(widths) - 1} model steps per row; torch threads {torch.get_num_threads()}; {machine_name()}"
     )
     print(f"{'dtype':>9} {'batch':>6} {'matmuls only':>13} {'+ KV reads':>11} {'sampler':>8} {'sampler/bound':>14}")
-    for dtype in (torch.float32, torch.bfloat16):
+    for dtype in (getattr(torch, name) for name in args.dtypes.split(",")):
         bundle.model.to(dtype)
         for batch in (int(b) for b in args.batch_sizes.split(",")):
             matmuls = matmul_seconds_per_batch(config, widths, batch, dtype, args.repeats)

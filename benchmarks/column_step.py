@@ -5,9 +5,9 @@ column one position, whose input is the sum of the column's digit embeddings (ev
 its ids, so the sum keeps them apart); a small head turns a position's hidden state into the next
 column's digits, one after another, each digit seeing the ones before it (by default the head's MLP
 runs only for the digits after a column's first: the first reads the trunk's state as a token-level
-GPT's next token does). A diamonds row is 10 positions
-instead of 19. With `--loss restricted` (column level only) each digit's softmax spans its own slot's ids,
-the ones sampling draws from, instead of the whole vocabulary: the head's logits shrink with it.
+GPT's next token does). A diamonds row is 10 positions instead of 19. With `--loss restricted` (either
+layout) each digit's softmax spans its own slot's ids, the ones sampling draws from, instead of the whole
+vocabulary, and the logits shrink with it.
 
 Both variants train the same trunk (the sampling GPT's blocks) with the same initialisation, optimizer,
 schedule, rows per step and steps, on one thread; then each samples as many rows as the train split
@@ -130,16 +130,24 @@ class ColumnGPT(nn.Module):
 class TokenGPT(nn.Module):
     """The project's layout: [EOD, digits..., EOD], one position per token, sampled by the project's sampler."""
 
-    def __init__(self, config: GPTConfig, tokenizer: TabularTokenizer):
+    def __init__(self, config: GPTConfig, tokenizer: TabularTokenizer, restricted: bool = False):
         super().__init__()
         self.trunk = GPT(config)
         self.tokenizer = tokenizer
+        self.restricted = restricted  # as ColumnGPT's; the terminator, a lone id for sampling, is then not scored
 
     def loss(self, slots: torch.Tensor) -> torch.Tensor:
         eod = torch.full((slots.shape[0], 1), self.tokenizer.eod_id, dtype=slots.dtype)
         seq = torch.cat([eod, slots, eod], dim=1)
-        logits = self.trunk(seq[:, :-1])
-        return F.cross_entropy(logits.flatten(0, 1), seq[:, 1:].flatten())
+        if not self.restricted:
+            logits = self.trunk(seq[:, :-1])
+            return F.cross_entropy(logits.flatten(0, 1), seq[:, 1:].flatten())
+        hidden, wte = self.trunk.features(seq[:, :-2]), self.trunk.wte.weight
+        losses = [
+            F.cross_entropy(hidden[:, s] @ wte[lo:hi].T, slots[:, s] - lo, reduction="sum")
+            for s, (lo, hi) in enumerate(self.tokenizer.slot_ranges())
+        ]
+        return torch.stack(losses).sum() / slots.numel()
 
     @torch.no_grad()
     def sample(self, n_rows: int, batch_size: int, seed: int) -> pd.DataFrame:
@@ -193,6 +201,7 @@ def training_speed(config: GPTConfig, tokenizer: TabularTokenizer, tokens: torch
     """Seconds per training step of each variant, in alternating rounds of --steps steps (no evaluation)."""
     variants = {
         "token, full softmax": lambda: TokenGPT(config, tokenizer),
+        "token, restricted": lambda: TokenGPT(config, tokenizer, restricted=True),
         "column, full softmax": lambda: ColumnGPT(config, tokenizer, restricted=False, head="every"),
         "column, restricted": lambda: ColumnGPT(config, tokenizer, restricted=True, head="every"),
         "column, restricted, MLP on later digits": lambda: ColumnGPT(config, tokenizer, restricted=True),
@@ -260,10 +269,8 @@ def main() -> None:
         return
     if args.variant == "column":
         model = ColumnGPT(config, tokenizer, restricted=args.loss == "restricted", head=args.head)
-    elif args.loss == "restricted":
-        raise SystemExit("--loss restricted is built for the column variant only")
     else:
-        model = TokenGPT(config, tokenizer)
+        model = TokenGPT(config, tokenizer, restricted=args.loss == "restricted")
     initialise(model, layers)
     peak = 0.5 / width  # the project's train.lr=auto
 

@@ -33,6 +33,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from column_step import ColumnGPT, initialise  # noqa: E402
+from frontier import parse_size  # noqa: E402
 from sample_bench import REPO, diamonds_bundle  # noqa: E402
 
 from nemo_tabular.sampling import SampleOptions, sample_to_file  # noqa: E402
@@ -97,7 +98,7 @@ def main() -> None:
     )
     parser.add_argument("--train-minutes", type=float, default=2.0)
     parser.add_argument("--rows", type=int, default=30_000, help="rows per measurement, both sides")
-    parser.add_argument("--size", default="4x128", help="our GPT as LAYERSxWIDTH (heads of 32 above width 32)")
+    parser.add_argument("--size", default="4x128", help="our GPT as LAYERSxWIDTH (heads of 32)")
     parser.add_argument("--base", help="our tokenizer's base (a number or auto); default conf/tokenizer's")
     parser.add_argument("--batch-size", type=int, default=512, help="our batch size in float32")
     parser.add_argument("--bf16-batch-size", type=int, default=1024, help="our batch size in bfloat16")
@@ -126,8 +127,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workspace = Path(args.workspace) if args.workspace else Path(tmp) / "argn"
         train_argn(Path(args.train), workspace, args.train_minutes)
-        layers, width = (int(part) for part in args.size.lower().split("x"))
-        fp32 = diamonds_bundle(layers, width, max(1, width // 32), 256, args.base)
+        size = parse_size(args.size)
+        fp32 = diamonds_bundle(size.layers, size.width, size.heads, 256, args.base)
         bf16 = copy.deepcopy(fp32)
         bf16.model.to(torch.bfloat16)
         sides = {
@@ -141,7 +142,7 @@ def main() -> None:
         }
         if args.column_step:
             column = ColumnGPT(fp32.model.config, fp32.tokenizer)
-            initialise(column, layers)
+            initialise(column)
             sides["ours column-level float32"] = lambda seed: column_rows_per_second(
                 column.eval(), fp32.tokenizer, Path(tmp) / "ours.parquet", args.rows, args.batch_size, seed
             )

@@ -33,16 +33,18 @@ from pathlib import Path
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from frontier import csv_lock, read_csv, today, write_csv
+from frontier import csv_lock, parse_size, read_csv, today, write_csv
 from quality import headline, prepare, score
 from torch import nn
 
 from nemo_tabular.hardware import machine_name
 from nemo_tabular.io import read_table
+from nemo_tabular.model.sizing import FFN_RATIO, HEAD_DIM
 from nemo_tabular.run_dir import PreparedData
 from nemo_tabular.sampling import GPT, Bundle, GPTConfig, SampleOptions, TableLayout, iter_samples
 from nemo_tabular.sampling.token_choice import SamplingSettings, choose_tokens
 from nemo_tabular.tokenizer import TabularTokenizer
+from nemo_tabular.training.plan import planned_lr
 
 REPO = Path(__file__).resolve().parents[1]
 CSV_PATH = REPO / "benchmarks" / "column_step.csv"
@@ -64,7 +66,6 @@ class ColumnGPT(nn.Module):
         self.eod_id = tokenizer.eod_id
         self.ranges = tokenizer.slot_ranges()
         columns = [tokenizer.column_slots(name) for name in tokenizer.column_names]
-        self.column_of_slot = [c for c, slots in enumerate(columns) for _ in range(slots.start, slots.stop)]
         self.slots_of_column = [list(range(slots.start, slots.stop)) for slots in columns]
         n_slots, d = len(self.ranges), config.d_model
         earlier = torch.zeros(n_slots, n_slots)  # earlier[s, t] = 1 where t is an earlier digit of s's column
@@ -72,7 +73,8 @@ class ColumnGPT(nn.Module):
             for i, s in enumerate(slots):
                 earlier[s, slots[:i]] = 1.0
         self.register_buffer("earlier", earlier)
-        self.register_buffer("slot_column", torch.tensor(self.column_of_slot))
+        slot_column = [c for c, slots in enumerate(columns) for _ in range(slots.start, slots.stop)]
+        self.register_buffer("slot_column", torch.tensor(slot_column))
         self.register_buffer("uses_mlp", (earlier.sum(dim=1) > 0) | self.mlp_on_first)
         self.slot_embedding = nn.Parameter(torch.zeros(n_slots, d))
         self.head_norm = nn.LayerNorm(d)
@@ -156,8 +158,9 @@ class TokenGPT(nn.Module):
         return pd.concat(list(iter_samples(bundle, options)), ignore_index=True)
 
 
-def initialise(model: nn.Module, layers: int) -> None:
+def initialise(model: ColumnGPT | TokenGPT) -> None:
     """Megatron's scheme: weights N(0, 0.02), output projections scaled by 1/sqrt(2 layers), biases 0."""
+    layers = model.trunk.config.n_layer
     for name, param in model.named_parameters():
         if "norm" in name or name.endswith(("ln_1.weight", "ln_2.weight", "ln_f.weight")):
             continue
@@ -168,24 +171,32 @@ def initialise(model: nn.Module, layers: int) -> None:
             nn.init.normal_(param, std=std)
 
 
-def learning_rate(step: int, steps: int, peak: float) -> float:
-    """Linear warm-up over a tenth of the steps, then cosine decay to a tenth of the peak (the project's shape)."""
+def learning_rate(step: int, steps: int, peak: float, floor: float) -> float:
+    """Linear warm-up over a tenth of the steps, then cosine decay from `peak` to `floor` (the project's shape)."""
     warmup = max(1, steps // 10)
     if step < warmup:
         return peak * (step + 1) / warmup
     progress = (step - warmup) / max(1, steps - warmup)
-    return peak * (0.1 + 0.45 * (1 + math.cos(math.pi * progress)))
+    return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def train(
-    model: nn.Module, tokens: torch.Tensor, steps: int, rows_per_step: int, peak: float, seed: int, log: bool = True
+    model: nn.Module,
+    tokens: torch.Tensor,
+    steps: int,
+    rows_per_step: int,
+    rates: tuple[float, float],
+    seed: int,
+    log: bool = True,
 ) -> None:
+    """AdamW over `steps` random batches of rows; `rates`: the (peak, floor) of the learning-rate schedule."""
+    peak, floor = rates
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=peak, betas=(0.9, 0.95), weight_decay=0.01)
     model.train()
     for step in range(steps):
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, steps, peak)
+            group["lr"] = learning_rate(step, steps, peak, floor)
         batch = tokens[torch.randint(len(tokens), (rows_per_step,), generator=generator)]
         loss = model.loss(batch)
         optimizer.zero_grad(set_to_none=True)
@@ -210,9 +221,10 @@ def training_speed(config: GPTConfig, tokenizer: TabularTokenizer, tokens: torch
     for _ in range(3):
         for name, build in variants.items():
             model = build()
-            initialise(model, config.n_layer)
+            initialise(model)
             started = time.perf_counter()
-            train(model, tokens, args.steps, args.rows_per_step, 0.5 / config.d_model, args.seed, log=False)
+            rates = planned_lr("auto", "auto", config.d_model)
+            train(model, tokens, args.steps, args.rows_per_step, rates, args.seed, log=False)
             seconds[name].append((time.perf_counter() - started) / args.steps)
     reference = statistics.median(seconds["token, full softmax"])
     for name, values in seconds.items():
@@ -253,16 +265,16 @@ def main() -> None:
     tokenizer = TabularTokenizer.load(prepared.tokenizer_path)
     train_rows = read_table(prepared.split_path("train"), "train split")
     tokens = torch.from_numpy(tokenizer.encode(train_rows)[:, :-1]).long()
-    layers, width = (int(part) for part in args.size.lower().split("x"))
+    size = parse_size(args.size)
     config = GPTConfig(
         vocab_size=tokenizer.vocab_size,
         n_positions=tokenizer.row_width + 1,
-        n_layer=layers,
-        n_head=width // 32,
-        n_kv_head=width // 32,
-        head_dim=32,
-        d_model=width,
-        d_ff=4 * width,
+        n_layer=size.layers,
+        n_head=size.heads,
+        n_kv_head=size.heads,
+        head_dim=HEAD_DIM,
+        d_model=size.width,
+        d_ff=FFN_RATIO * size.width,
     )
     if args.speed:
         training_speed(config, tokenizer, tokens, args)
@@ -271,11 +283,11 @@ def main() -> None:
         model = ColumnGPT(config, tokenizer, restricted=args.loss == "restricted", head=args.head)
     else:
         model = TokenGPT(config, tokenizer, restricted=args.loss == "restricted")
-    initialise(model, layers)
-    peak = 0.5 / width  # the project's train.lr=auto
+    initialise(model)
+    rates = planned_lr("auto", "auto", size.width)  # the project's train.lr=auto and min_lr=auto
 
     wall, cpu = time.perf_counter(), time.process_time()
-    train(model, tokens, args.steps, args.rows_per_step, peak, args.seed)
+    train(model, tokens, args.steps, args.rows_per_step, rates, args.seed)
     train_s, train_cpu_s = time.perf_counter() - wall, time.process_time() - cpu
 
     started = time.perf_counter()
@@ -302,7 +314,7 @@ def main() -> None:
         "steps": args.steps,
         "seed": args.seed,
         "rows_per_step": args.rows_per_step,
-        "lr": f"{peak:.3g}",
+        "lr": f"{rates[0]:.3g}",
         "positions_per_row": positions,
         "train_s": f"{train_s:.1f}",
         "train_cpu_s": f"{train_cpu_s:.1f}",

@@ -15,6 +15,7 @@ import argparse
 import time
 
 import torch
+from frontier import parse_size
 from sample_bench import diamonds_bundle, rows_per_second
 
 from nemo_tabular.hardware import machine_name
@@ -79,8 +80,8 @@ def main() -> None:
     parser.add_argument("--dtypes", default="float32,bfloat16")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    layers, width = (int(part) for part in args.size.lower().split("x"))
-    bundle = diamonds_bundle(layers, width, max(1, width // 32), 256, args.base)
+    size = parse_size(args.size)
+    bundle = diamonds_bundle(size.layers, size.width, size.heads, 256, args.base)
     config, widths = bundle.model.config, drawn_slot_widths(bundle)
     print(
         f"{args.size}: {config.n_layer} layers, d_model {config.d_model}; {len(widths)} drawn slots and "
